@@ -1,0 +1,43 @@
+# rtlab — every target creates the virtual environment on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: test serve bench lint format clean node
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --silent
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
+test: $(STAMP) $(NODE_STAMP)
+	$(PY) -m pytest -q
+
+serve: $(STAMP)
+	$(PY) -m server --host $(HOST) --port $(PORT)
+
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) -m benchmarks.ws_bench
+	$(PY) -m benchmarks.trace_bench
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache

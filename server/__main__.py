@@ -1,0 +1,63 @@
+"""`python -m server`: run the reference server until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import trio
+
+from server.app import ReferenceServer
+from server.config import ServerConfig
+
+
+def parse_args(argv: list[str] | None = None) -> ServerConfig:
+    defaults = ServerConfig()
+    p = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    p.add_argument("--config", help="TOML file with a [server] table")
+    p.add_argument("--host", help=f"address to bind (default {defaults.host})")
+    p.add_argument(
+        "--port", type=int, help=f"TCP port, 0 for any free one (default {defaults.port})"
+    )
+    p.add_argument("--path", help=f"Engine.IO path (default {defaults.path})")
+    p.add_argument("--ping-interval", type=float, help="seconds (default 25)")
+    p.add_argument("--ping-timeout", type=float, help="seconds (default 20)")
+    p.add_argument("--max-payload", type=int, help="bytes (default 1000000)")
+    p.add_argument(
+        "--cors-origin", action="append", dest="cors_origins", help="repeatable; * for any"
+    )
+    p.add_argument("--namespace", action="append", dest="namespaces", help="repeatable")
+    p.add_argument("--db", dest="db_path", help=f"SQLite file (default {defaults.db_path})")
+    p.add_argument(
+        "--auth-secret", help="HS256 secret: require signed tokens (or RTLAB_AUTH_SECRET)"
+    )
+    p.add_argument("--admin-token", help="token for POST /notify (or RTLAB_ADMIN_TOKEN)")
+    p.add_argument("--default-strategy", help="conflict strategy for new documents")
+    p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")
+    ns = p.parse_args(argv)
+    base = ServerConfig.from_toml(ns.config) if ns.config else defaults
+    base = ServerConfig.from_environment(base)
+    values = vars(ns)
+    values.pop("config")
+    for key in ("cors_origins", "namespaces"):
+        if values[key] is not None:
+            values[key] = tuple(values[key])
+    return base.with_overrides(**values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        trio.run(ReferenceServer(config).serve)
+    except KeyboardInterrupt:
+        logging.getLogger("rtlab.server").info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""The reference server: one TCP port for WebSocket, long-polling, health and static files.
+
+`ReferenceServer.serve` runs everything in one nursery: the listener, the
+broadcast flusher, the shared heartbeat, the store's writer and every
+connection. Routing reads the request head with h11: Engine.IO requests
+under `config.path`, `GET /healthz`, feature HTTP routes (e.g. `POST
+/notify`), then static files.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from collections.abc import Awaitable, Callable
+
+import h11
+import trio
+from wsproto.utilities import generate_accept_token
+
+from server.config import ServerConfig
+from server.engine import EngineServer, EngineSession
+from server.hub import Hub
+from server.protocol.engineio import decode_payload
+from server.protocol.errors import PayloadTooLarge, ProtocolError
+from server.store import Store
+from server.transport.http import HttpConnection, Request
+from server.transport.outbox import Flusher
+from server.transport.polling import ConcurrentPoll, PollingTransport
+from server.transport.websocket import WebSocketTransport
+
+log = logging.getLogger("rtlab.server")
+
+# Engine.IO's HTTP error codes (engine.io/lib/server.ts)
+UNKNOWN_TRANSPORT, UNKNOWN_SID, BAD_HANDSHAKE_METHOD, BAD_REQUEST, FORBIDDEN, UNSUPPORTED = range(6)
+_ERROR_MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED: "Unsupported protocol version",
+}
+
+HttpRoute = Callable[["ReferenceServer", HttpConnection, Request], Awaitable[None]]
+
+
+class ReferenceServer:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.hub = Hub(config)
+        self.engine = EngineServer(config, self.hub.session_handler)
+        self.flusher = Flusher()
+        self.store = Store(config.db_path)
+        self.routes: dict[tuple[str, str], HttpRoute] = {}
+        self.started = time.time()
+        self.port: int | None = None
+        self.nursery: trio.Nursery | None = None
+        self.background_tasks: list[Callable[[], Awaitable[None]]] = []
+        from server.features import install_features
+
+        install_features(self)
+
+    def route(self, method: str, path: str) -> Callable[[HttpRoute], HttpRoute]:
+        def register(handler: HttpRoute) -> HttpRoute:
+            self.routes[(method, path)] = handler
+            return handler
+
+        return register
+
+    # --------------------------------------------------------------- serving
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        raise_open_files_limit()
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self.port = listeners[0].socket.getsockname()[1]
+        await self.store.open()
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                nursery.start_soon(self.store.run_writer)
+                nursery.start_soon(self.flusher.run)
+                nursery.start_soon(self.engine.run_heartbeat)
+                for feature_task in self.background_tasks:
+                    nursery.start_soon(feature_task)
+                await nursery.start(trio.serve_listeners, self._handle_tcp, listeners)
+                log.info(
+                    "rtlab server listening on http://%s:%d (Engine.IO path %s)",
+                    self.config.host,
+                    self.port,
+                    self.config.path,
+                )
+                task_status.started(self.port)
+        finally:
+            self.engine.close_all("server shutting down")
+            await self.store.close()
+
+    async def _handle_tcp(self, stream: trio.SocketStream) -> None:
+        http = HttpConnection(stream)
+        try:
+            while True:
+                request = await http.next_request()
+                if request is None:
+                    return
+                upgraded = await self._dispatch(http, request)
+                if upgraded or not http.reusable:
+                    return
+        except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except PayloadTooLarge:
+            pass
+        finally:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                await stream.aclose()
+
+    async def _dispatch(self, http: HttpConnection, request: Request) -> bool:
+        path = request.path
+        eio_path = self.config.path.rstrip("/")
+        if path == eio_path or path.startswith(eio_path + "/"):
+            return await self._engineio(http, request)
+        if request.method == "GET" and path == "/healthz":
+            await http.respond_json(200, self.health())
+            return False
+        handler = self.routes.get((request.method, path))
+        if handler is None and request.method == "GET":
+            handler = self.routes.get(("GET", "*"))
+        if handler is None:
+            await http.respond_json(404, {"error": {"code": "not_found", "message": path}})
+            return False
+        await handler(self, http, request)
+        return False
+
+    def health(self) -> dict[str, object]:
+        return {
+            "status": "ok",
+            "uptime_s": round(time.time() - self.started, 3),
+            "connections": self.hub.connection_count,
+            "sessions": len(self.engine.sessions),
+        }
+
+    # ------------------------------------------------------------- Engine.IO
+    def _cors_headers(self, request: Request) -> list[tuple[str, str]]:
+        origin = request.header("origin")
+        if not origin:
+            return []
+        allowed = self.config.cors_origins
+        if "*" in allowed or origin in allowed:
+            return [
+                ("access-control-allow-origin", origin),
+                ("access-control-allow-credentials", "true"),
+                ("vary", "Origin"),
+            ]
+        return []
+
+    async def _engine_error(self, http: HttpConnection, request: Request, code: int) -> None:
+        payload = {"code": code, "message": _ERROR_MESSAGES[code]}
+        status = 403 if code == FORBIDDEN else 400
+        await http.respond_json(status, payload, self._cors_headers(request))
+
+    async def _engineio(self, http: HttpConnection, request: Request) -> bool:
+        q = request.query
+        origin = request.header("origin")
+        if origin and not self._cors_headers(request) and request.method != "GET":
+            await self._engine_error(http, request, FORBIDDEN)
+            return False
+        if request.method == "OPTIONS":
+            headers = [
+                *self._cors_headers(request),
+                ("access-control-allow-methods", "GET, POST, OPTIONS"),
+                ("access-control-allow-headers", request.header("access-control-request-headers")),
+            ]
+            await http.respond(204, b"", headers=headers)
+            return False
+        if q.get("EIO") != "4":
+            await self._engine_error(http, request, UNSUPPORTED)
+            return False
+        transport = q.get("transport")
+        sid = q.get("sid")
+        if transport == "websocket":
+            if not request.wants_websocket or request.method != "GET":
+                await self._engine_error(http, request, BAD_REQUEST)
+                return False
+            session = None
+            if sid is not None:
+                session = self.engine.sessions.get(sid)
+                if session is None or session.transport.name != "polling" or session.probing:
+                    await self._engine_error(http, request, UNKNOWN_SID)
+                    return False
+            await self._websocket(http, request, session)
+            return True
+        if transport != "polling":
+            await self._engine_error(http, request, UNKNOWN_TRANSPORT)
+            return False
+        if sid is None:
+            if request.method != "GET":
+                await self._engine_error(http, request, BAD_HANDSHAKE_METHOD)
+                return False
+            polling = PollingTransport(self.config.outbox_max_bytes)
+            session = self.engine.open_session(polling)
+            await http.respond(
+                200, session.open_packet(["websocket"]), headers=self._cors_headers(request)
+            )
+            return False
+        session = self.engine.sessions.get(sid)
+        if session is None or session.transport.name != "polling":
+            await self._engine_error(http, request, UNKNOWN_SID)
+            return False
+        polling = session.transport
+        assert isinstance(polling, PollingTransport)
+        if request.method == "GET":
+            try:
+                payload = await polling.poll()
+            except ConcurrentPoll:
+                session.close("concurrent polling request")
+                await self._engine_error(http, request, BAD_REQUEST)
+                return False
+            await http.respond(200, payload, headers=self._cors_headers(request))
+            return False
+        if request.method == "POST":
+            try:
+                body = await http.read_body(self.config.max_payload)
+                packets = decode_payload(body, self.config.max_payload)
+            except PayloadTooLarge:
+                session.close("payload exceeds maxPayload")
+                await http.respond(413, "payload too large", headers=self._cors_headers(request))
+                return False
+            except ProtocolError as exc:
+                session.close(f"parse error: {exc}")
+                await self._engine_error(http, request, BAD_REQUEST)
+                return False
+            for packet in packets:
+                if session.closed:
+                    break
+                await session.receive(packet, polling)
+            await http.respond(200, "ok", headers=self._cors_headers(request))
+            return False
+        await self._engine_error(http, request, BAD_HANDSHAKE_METHOD)
+        return False
+
+    async def _websocket(
+        self, http: HttpConnection, request: Request, session: EngineSession | None
+    ) -> None:
+        key = request.header("sec-websocket-key").encode()
+        if not key:
+            await self._engine_error(http, request, BAD_REQUEST)
+            return
+        trailing = await http.accept_upgrade(
+            [
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-accept", generate_accept_token(key)),
+            ]
+        )
+        ws = WebSocketTransport(
+            http.stream,
+            trailing,
+            self.flusher,
+            self.config.max_payload,
+            self.config.outbox_max_bytes,
+        )
+        if session is None:
+            new = self.engine.open_session(ws)
+            reason = await ws.run(
+                lambda packet: new.receive(packet, ws),
+                on_ready=lambda: ws.outbox.push(_frame_text(new.open_packet([]))),
+            )
+            new.transport_lost(ws, reason)
+        else:
+            existing = session
+            reason = await ws.run(lambda packet: existing.receive(packet, ws))
+            existing.transport_lost(ws, reason)
+
+
+def _frame_text(text: str) -> bytes:
+    from server.protocol.wsframe import encode_frame
+
+    return encode_frame(text)
+
+
+def raise_open_files_limit() -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard limit: each connection is one fd."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-files limit: %s", exc)
+    return soft

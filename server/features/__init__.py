@@ -1,0 +1,16 @@
+"""Features register their handlers on the hub; this is the list of them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.app import ReferenceServer
+
+
+def install_features(server: ReferenceServer) -> None:
+    from server.features import chat, diagnostics, presence
+
+    registry = presence.install(server)
+    chat.install(server, registry)
+    diagnostics.install(server)

@@ -1,0 +1,437 @@
+"""The Socket.IO layer: namespaces, sockets, rooms, emits and acks.
+
+Features register handlers here and never see transports. Every emit
+encodes its packet once (`Outgoing`), whatever the number of recipients, and
+queues that same object to each of them; the WebSocket frame is derived once
+and cached on it.
+
+Handlers run inline in the reading task of their connection, so the events
+of one connection are handled in the order they were sent. A handler
+returns the ack payload (merged into ``{"ok": true, ...}``) or raises
+`EventError`, which becomes ``{"ok": false, "error": {code, message}}`` in
+the ack, or an `error` event when the client asked for no ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from server.config import ServerConfig
+from server.engine import EngineSession
+from server.protocol.errors import LocalProtocolError, ProtocolError
+from server.protocol.socketio import (
+    SioDecoder,
+    SioPacket,
+    SioType,
+    dumps,
+    encode,
+    encode_event_text,
+)
+from server.transport.base import Outgoing
+
+log = logging.getLogger(__name__)
+
+ERROR_CODES = frozenset(
+    {
+        "bad_request",
+        "unauthorized",
+        "forbidden",
+        "rate_limited",
+        "too_large",
+        "not_found",
+        "conflict",
+        "internal",
+    }
+)
+
+
+class EventError(Exception):
+    """A handler refuses an event; the client gets `code` and `message`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+Handler = Callable[["Socket", list[Any]], Awaitable[dict[str, Any] | None]]
+ConnectHook = Callable[["Socket"], None]
+DisconnectHook = Callable[["Socket", str], None]
+Authenticator = Callable[[dict[str, Any] | None], dict[str, Any]]
+
+
+@dataclass(eq=False, slots=True)
+class Socket:
+    """One client connection in one namespace."""
+
+    sid: str
+    namespace: Namespace
+    client: ClientConnection
+    user_id: str | None = None
+    user_name: str | None = None
+    is_admin: bool = False
+    rooms: set[str] = field(default_factory=set)
+    # per-feature state, keyed by feature name
+    state: dict[str, Any] = field(default_factory=dict)
+    connected: bool = True
+    _acks: dict[int, Callable[[list[Any]], None]] = field(default_factory=dict)
+    _next_ack: int = 0
+
+    @property
+    def hub(self) -> Hub:
+        return self.namespace.hub
+
+    def emit(self, event: str, *args: Any, volatile: bool = False) -> bool:
+        return self.hub.emit_to_socket(self, event, *args, volatile=volatile)
+
+    async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
+        """Emit with an ack request and wait for the client's answer."""
+        ack_id = self._next_ack
+        self._next_ack += 1
+        done = trio.Event()
+        result: list[Any] = []
+
+        def resolve(args: list[Any]) -> None:
+            result.extend(args)
+            done.set()
+
+        self._acks[ack_id] = resolve
+        packet = SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id)
+        self.client.send_packet(packet)
+        try:
+            with trio.fail_after(timeout):
+                await done.wait()
+        finally:
+            self._acks.pop(ack_id, None)
+        return result
+
+    def join(self, room: str) -> None:
+        self.namespace.join(self, room)
+
+    def leave(self, room: str) -> None:
+        self.namespace.leave(self, room)
+
+    def disconnect(self, reason: str = "server disconnect") -> None:
+        self.client.disconnect_socket(self, reason, notify=True)
+
+
+class Namespace:
+    def __init__(self, hub: Hub, name: str) -> None:
+        self.hub = hub
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self.rooms: dict[str, dict[Socket, None]] = {}
+
+    def join(self, sock: Socket, room: str) -> None:
+        self.rooms.setdefault(room, {})[sock] = None
+        sock.rooms.add(room)
+
+    def leave(self, sock: Socket, room: str) -> None:
+        members = self.rooms.get(room)
+        if members is not None:
+            members.pop(sock, None)
+            if not members:
+                del self.rooms[room]
+        sock.rooms.discard(room)
+
+    def members(self, room: str) -> Iterable[Socket]:
+        return self.rooms.get(room, {}).keys()
+
+
+@dataclass
+class HubStats:
+    """Counters the dashboard publishes; cheap enough for the hot path."""
+
+    events_in: Counter[str] = field(default_factory=Counter)
+    events_out: Counter[str] = field(default_factory=Counter)
+    deliveries: int = 0
+    dropped: int = 0
+    errors: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    handling_seconds: list[float] = field(default_factory=list)
+
+
+class Hub:
+    """Namespaces, handlers and the emit API used by every feature."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.namespaces = {name: Namespace(self, name) for name in config.namespaces}
+        self.handlers: dict[str, Handler] = {}
+        self.connect_hooks: list[ConnectHook] = []
+        self.disconnect_hooks: list[DisconnectHook] = []
+        self.authenticate: Authenticator = _accept_anyone
+        self.stats = HubStats()
+        self.started = time.time()
+
+    # ------------------------------------------------------------ registration
+    def on(self, event: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            if event in self.handlers:
+                raise ValueError(f"two handlers for {event!r}")
+            self.handlers[event] = handler
+            return handler
+
+        return register
+
+    def on_connect(self, hook: ConnectHook) -> ConnectHook:
+        self.connect_hooks.append(hook)
+        return hook
+
+    def on_disconnect(self, hook: DisconnectHook) -> DisconnectHook:
+        self.disconnect_hooks.append(hook)
+        return hook
+
+    def session_handler(self, session: EngineSession) -> ClientConnection:
+        return ClientConnection(self, session)
+
+    # ------------------------------------------------------------------- emits
+    def _encode(self, namespace: str, event: str, args: tuple[Any, ...], volatile: bool):
+        try:
+            return [Outgoing("4" + encode_event_text(namespace, event, args), volatile)]
+        except LocalProtocolError:
+            if not _has_bytes(args):
+                raise
+        parts = encode(SioPacket(SioType.EVENT, namespace, [event, *args]))
+        return [Outgoing("4" + parts[0], volatile), *(Outgoing(b, volatile) for b in parts[1:])]
+
+    def _deliver(self, items: list[Outgoing], targets: Iterable[Socket], event: str) -> int:
+        n = 0
+        for sock in targets:
+            send = sock.client.session.send
+            for item in items:
+                send(item)
+            n += 1
+        self.stats.deliveries += n
+        self.stats.events_out[event] += n
+        return n
+
+    def emit_to_socket(self, sock: Socket, event: str, *args: Any, volatile: bool = False) -> bool:
+        if not sock.connected:
+            return False
+        items = self._encode(sock.namespace.name, event, args, volatile)
+        return self._deliver(items, (sock,), event) == 1
+
+    def emit_to_room(
+        self,
+        namespace: str | Namespace,
+        room: str,
+        event: str,
+        *args: Any,
+        skip: Socket | None = None,
+        volatile: bool = False,
+    ) -> int:
+        ns = self.namespaces[namespace] if isinstance(namespace, str) else namespace
+        members = ns.rooms.get(room)
+        if not members:
+            return 0
+        items = self._encode(ns.name, event, args, volatile)
+        targets = members.keys() if skip is None else [s for s in members if s is not skip]
+        return self._deliver(items, targets, event)
+
+    def emit_to_all(self, event: str, *args: Any, namespace: str | None = None) -> int:
+        total = 0
+        for ns in self.namespaces.values():
+            if namespace is not None and ns.name != namespace:
+                continue
+            if ns.sockets:
+                items = self._encode(ns.name, event, args, False)
+                total += self._deliver(items, ns.sockets.values(), event)
+        return total
+
+    def sockets_of_user(self, user_id: str) -> list[Socket]:
+        return [
+            s
+            for ns in self.namespaces.values()
+            for s in ns.sockets.values()
+            if s.user_id == user_id
+        ]
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(ns.sockets) for ns in self.namespaces.values())
+
+
+def _has_bytes(value: Any) -> bool:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_bytes(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_bytes(v) for v in value.values())
+    return False
+
+
+def _accept_anyone(auth: dict[str, Any] | None) -> dict[str, Any]:
+    """Auth disabled: identity, if any, comes from the handshake payload or later events."""
+    auth = auth or {}
+    identity: dict[str, Any] = {}
+    user_id = auth.get("userId")
+    if isinstance(user_id, str) and user_id:
+        identity["user_id"] = user_id[:200]
+    name = auth.get("name") or auth.get("userName")
+    if isinstance(name, str) and name:
+        identity["user_name"] = name[:200]
+    return identity
+
+
+class ClientConnection:
+    """The Socket.IO side of one Engine.IO session: its decoder and its sockets per namespace."""
+
+    def __init__(self, hub: Hub, session: EngineSession) -> None:
+        self.hub = hub
+        self.session = session
+        self.decoder = SioDecoder()
+        self.sockets: dict[str, Socket] = {}
+
+    def send_packet(self, packet: SioPacket) -> None:
+        parts = encode(packet)
+        self.session.send(Outgoing("4" + parts[0]))
+        for attachment in parts[1:]:
+            self.session.send(Outgoing(attachment))
+
+    async def on_message(self, data: str | bytes) -> None:
+        try:
+            packet = self.decoder.feed(data)
+        except ProtocolError as exc:
+            self.hub.stats.errors += 1
+            log.info("closing session %s: %s", self.session.sid, exc)
+            self.session.close(f"parse error: {exc}")
+            return
+        if packet is None:
+            return
+        ptype = packet.type
+        if ptype is SioType.EVENT:
+            await self._on_event(packet)
+        elif ptype is SioType.ACK:
+            sock = self.sockets.get(packet.namespace)
+            if sock is not None and packet.id is not None:
+                resolve = sock._acks.pop(packet.id, None)
+                if resolve is not None:
+                    resolve(packet.data)
+        elif ptype is SioType.CONNECT:
+            self._on_connect(packet)
+        elif ptype is SioType.DISCONNECT:
+            sock = self.sockets.get(packet.namespace)
+            if sock is not None:
+                self.disconnect_socket(sock, "client namespace disconnect", notify=False)
+        else:
+            self.session.close(f"unexpected {ptype.name} from a client")
+
+    def _on_connect(self, packet: SioPacket) -> None:
+        name = packet.namespace
+        ns = self.hub.namespaces.get(name)
+        if ns is None:
+            self.send_packet(
+                SioPacket(SioType.CONNECT_ERROR, name, {"message": "Invalid namespace"})
+            )
+            return
+        if name in self.sockets:
+            self.send_packet(
+                SioPacket(SioType.CONNECT_ERROR, name, {"message": "Already connected"})
+            )
+            return
+        try:
+            identity = self.hub.authenticate(packet.data)
+        except EventError as exc:
+            self.send_packet(
+                SioPacket(
+                    SioType.CONNECT_ERROR,
+                    name,
+                    {"message": exc.message, "data": {"code": exc.code}},
+                )
+            )
+            return
+        sock = Socket(secrets.token_urlsafe(15), ns, self, **identity)
+        self.sockets[name] = sock
+        ns.sockets[sock.sid] = sock
+        self.hub.stats.connects += 1
+        self.send_packet(SioPacket(SioType.CONNECT, name, {"sid": sock.sid}))
+        for hook in self.hub.connect_hooks:
+            hook(sock)
+
+    async def _on_event(self, packet: SioPacket) -> None:
+        sock = self.sockets.get(packet.namespace)
+        if sock is None:
+            # socket.io ignores events on a namespace the client never joined
+            return
+        event, args = packet.data[0], packet.data[1:]
+        stats = self.hub.stats
+        stats.events_in[event] += 1
+        handler = self.hub.handlers.get(event)
+        started = time.perf_counter()
+        try:
+            if handler is None:
+                raise EventError("not_found", f"unknown event {event!r}")
+            result = await handler(sock, args)
+        except EventError as exc:
+            stats.errors += 1
+            self._refuse(sock, packet, event, exc)
+            return
+        except Exception:
+            stats.errors += 1
+            log.exception("handler for %r failed", event)
+            self._refuse(sock, packet, event, EventError("internal", "internal server error"))
+            return
+        finally:
+            samples = stats.handling_seconds
+            if len(samples) < 100_000:
+                samples.append(time.perf_counter() - started)
+        if packet.id is not None and sock.connected:
+            reply = {"ok": True}
+            if result:
+                reply.update(result)
+            self._ack(sock, packet.id, reply)
+
+    def _ack(self, sock: Socket, ack_id: int, reply: dict[str, Any]) -> None:
+        ns = sock.namespace.name
+        prefix = "" if ns == "/" else ns + ","
+        try:
+            text = f"43{prefix}{ack_id}[{dumps(reply)}]"
+        except LocalProtocolError:
+            self.send_packet(SioPacket(SioType.ACK, ns, [reply], ack_id))
+            return
+        self.session.send(Outgoing(text))
+
+    def _refuse(self, sock: Socket, packet: SioPacket, event: str, exc: EventError) -> None:
+        if packet.id is not None:
+            self._ack(sock, packet.id, {"ok": False, "error": exc.as_dict()})
+        else:
+            sock.emit("error", {"code": exc.code, "message": exc.message, "event": event})
+
+    def disconnect_socket(self, sock: Socket, reason: str, notify: bool) -> None:
+        if not sock.connected:
+            return
+        sock.connected = False
+        ns = sock.namespace
+        self.sockets.pop(ns.name, None)
+        ns.sockets.pop(sock.sid, None)
+        self.hub.stats.disconnects += 1
+        for hook in self.hub.disconnect_hooks:
+            try:
+                hook(sock, reason)
+            except Exception:
+                log.exception("disconnect hook failed for %s", sock.sid)
+        for room in list(sock.rooms):
+            ns.leave(sock, room)
+        if notify:
+            self.send_packet(SioPacket(SioType.DISCONNECT, ns.name))
+        for resolve in list(sock._acks.values()):
+            resolve([])
+
+    def on_close(self, reason: str) -> None:
+        for sock in list(self.sockets.values()):
+            self.disconnect_socket(sock, reason, notify=False)

@@ -1,0 +1,130 @@
+"""SQLite persistence with group commit, off the event loop.
+
+Why a writer task: a commit costs an fsync-ish syscall; doing one per chat
+message on the trio thread would stall every connection. Writes are queued,
+the writer takes everything queued at that moment, runs it in one
+transaction in a worker thread, and only then wakes the writers: an ack
+sent after `await store.write(...)` means the row is committed.
+All SQLite calls go through one worker thread at a time (a limiter of 1),
+so the connection is never used concurrently.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+SCHEMA = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS messages (
+    room TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (room, seq)
+);
+CREATE TABLE IF NOT EXISTS documents (
+    document TEXT PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    snapshot TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notifications (
+    user_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (user_id, seq)
+);
+"""
+
+MAX_BATCH = 2000
+
+
+@dataclass(slots=True)
+class _Write:
+    sql: str
+    params: Sequence[Any]
+    done: trio.Event = field(default_factory=trio.Event)
+    error: BaseException | None = None
+
+
+class Store:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._limiter = trio.CapacityLimiter(1)
+        self._send, self._receive = trio.open_memory_channel[_Write](100_000)
+        self.commits = 0
+        self.rows = 0
+
+    async def open(self) -> None:
+        self._db = await self._in_thread(self._open)
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if db is not None:
+            with trio.CancelScope(shield=True):
+                await self._in_thread(db.close)
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        db.executescript(SCHEMA)
+        return db
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    # ------------------------------------------------------------------ API
+    async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue one statement; return once it is committed (raise if it failed)."""
+        item = _Write(sql, params)
+        await self._send.send(item)
+        await item.done.wait()
+        if item.error is not None:
+            raise item.error
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            assert self._db is not None
+            return self._db.execute(sql, params).fetchall()
+
+        return await self._in_thread(run)
+
+    # --------------------------------------------------------------- writer
+    async def run_writer(self) -> None:
+        """The group-commit loop; runs in the server's nursery."""
+        async for first in self._receive:
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    batch.append(self._receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            with trio.CancelScope(shield=True):
+                await self._in_thread(self._commit, batch)
+            for item in batch:
+                item.done.set()
+
+    def _commit(self, batch: list[_Write]) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            db.execute("BEGIN")
+            for item in batch:
+                db.execute(item.sql, item.params)
+            db.execute("COMMIT")
+        except sqlite3.Error:
+            db.execute("ROLLBACK") if db.in_transaction else None
+            # retry one by one so that one bad row does not fail its neighbours
+            for item in batch:
+                try:
+                    db.execute(item.sql, item.params)
+                except sqlite3.Error as exc:
+                    item.error = exc
+        self.commits += 1
+        self.rows += len(batch)

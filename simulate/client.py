@@ -1,0 +1,419 @@
+"""A trio Socket.IO v5 client on the same sans-io codec as the server.
+
+Bots, tests and the virtual-time runner use it. It speaks Engine.IO v4 over
+WebSocket (wsproto for the framing, one `send_all` under a lock), answers
+the server's pings, resolves acks in both directions, and reconnects with
+exponential backoff and jitter when the link drops, calling `on_reconnect`
+hooks so that a bot can rejoin its rooms.
+
+Usage::
+
+    async with connect("http://127.0.0.1:8000", auth={"userId": "u1"}) as client:
+        client.on("receive-message", print)
+        reply = await client.call("join-room", "lobby", "u1")
+        await client.emit("typing", "lobby", "u1")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import trio
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    RejectConnection,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import ProtocolError as WsProtocolError
+
+from server.protocol.engineio import PacketType, decode_packet
+from server.protocol.errors import ProtocolError
+from server.protocol.socketio import SioDecoder, SioPacket, SioType, encode
+
+log = logging.getLogger(__name__)
+
+
+class ClientError(Exception):
+    """Base of the client's errors."""
+
+
+class NotConnected(ClientError):
+    """An emit while the link is down (the client does not buffer: bots count it as an error)."""
+
+
+class ConnectionLost(ClientError):
+    """The link dropped while we waited for an ack."""
+
+
+class ConnectRefused(ClientError):
+    """The server answered the Socket.IO CONNECT with CONNECT_ERROR."""
+
+    def __init__(self, data: Any) -> None:
+        super().__init__(data.get("message") if isinstance(data, dict) else str(data))
+        self.data = data
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+    target: str  # path + query of the WebSocket request
+
+    @classmethod
+    def parse(cls, url: str, path: str = "/socket.io/") -> Endpoint:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "ws"):
+            raise ValueError(f"unsupported scheme {parts.scheme!r} (use http:// or ws://)")
+        port = parts.port or 80
+        base = path if path.endswith("/") else path + "/"
+        return cls(parts.hostname or "127.0.0.1", port, f"{base}?EIO=4&transport=websocket")
+
+
+class _Link:
+    """One WebSocket connection: framing in, framing out, nothing else."""
+
+    def __init__(self, stream: trio.SocketStream, ws: WSConnection) -> None:
+        self.stream = stream
+        self.ws = ws
+        self.lock = trio.Lock()
+        self.closed = False
+
+    @classmethod
+    async def open(cls, endpoint: Endpoint, timeout: float) -> _Link:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
+            ws = WSConnection(ConnectionType.CLIENT)
+            link = cls(stream, ws)
+            await stream.send_all(
+                ws.send(Request(host=f"{endpoint.host}:{endpoint.port}", target=endpoint.target))
+            )
+            while True:
+                data = await stream.receive_some(65536)
+                if not data:
+                    raise ClientError("connection closed during the WebSocket handshake")
+                ws.receive_data(data)
+                for event in ws.events():
+                    if isinstance(event, AcceptConnection):
+                        return link
+                    if isinstance(event, RejectConnection):
+                        raise ClientError(f"WebSocket handshake refused: HTTP {event.status_code}")
+
+    async def send(self, message: str | bytes) -> None:
+        if self.closed:
+            raise NotConnected("link closed")
+        data = self.ws.send(
+            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
+        )
+        async with self.lock:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                self.closed = True
+                raise NotConnected(str(exc)) from None
+
+    async def messages(self) -> AsyncIterator[str | bytes]:
+        parts: list[Any] = []
+        while True:
+            for event in self.ws.events():
+                if isinstance(event, TextMessage | BytesMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        yield parts[0] if len(parts) == 1 else type(parts[0])().join(parts)
+                        parts = []
+                elif isinstance(event, Ping):
+                    async with self.lock:
+                        await self.stream.send_all(self.ws.send(event.response()))
+                elif isinstance(event, CloseConnection):
+                    self.closed = True
+                    return
+            try:
+                data = await self.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if not data:
+                self.closed = True
+                return
+            try:
+                self.ws.receive_data(data)
+            except WsProtocolError:
+                self.closed = True
+                return
+
+    async def aclose(self) -> None:
+        self.closed = True
+        with trio.move_on_after(1) as scope:
+            scope.shield = True
+            try:
+                async with self.lock:
+                    await self.stream.send_all(self.ws.send(CloseConnection(code=1000)))
+            except Exception:
+                pass
+            await self.stream.aclose()
+
+
+EventHandler = Callable[..., Any]
+
+
+class SocketIOClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "/",
+        auth: dict[str, Any] | None = None,
+        path: str = "/socket.io/",
+        reconnect: bool = True,
+        reconnect_delay: float = 0.5,
+        reconnect_delay_max: float = 5.0,
+        reconnect_attempts: int = 20,
+        connect_timeout: float = 10.0,
+        seed: int | None = None,
+    ) -> None:
+        self.endpoint = Endpoint.parse(url, path)
+        self.namespace = namespace
+        self.auth = auth
+        self.reconnect = reconnect
+        self.reconnect_delay = reconnect_delay
+        self.reconnect_delay_max = reconnect_delay_max
+        self.reconnect_attempts = reconnect_attempts
+        self.connect_timeout = connect_timeout
+        self.random = random.Random(seed)
+        self.sid: str | None = None
+        self.engine_sid: str | None = None
+        self.connected = False
+        self.reconnects = 0
+        self.pings = 0
+        self.disconnect_reason: str | None = None
+        self._link: _Link | None = None
+        self._handlers: dict[str, list[EventHandler]] = {}
+        self._any: list[Callable[[str, list[Any]], None]] = []
+        self._reconnect_hooks: list[Callable[[SocketIOClient], Any]] = []
+        self._acks: dict[int, Callable[[list[Any] | None], None]] = {}
+        self._next_ack = 0
+        self._closing = False
+
+    # ------------------------------------------------------------ handlers
+    def on(self, event: str, handler: EventHandler | None = None) -> Any:
+        """Call `handler(*args)` for every `event`; its return value answers an ack request."""
+
+        def register(fn: EventHandler) -> EventHandler:
+            self._handlers.setdefault(event, []).append(fn)
+            return fn
+
+        return register(handler) if handler is not None else register
+
+    def on_any(self, handler: Callable[[str, list[Any]], None]) -> None:
+        self._any.append(handler)
+
+    def on_reconnect(self, hook: Callable[[SocketIOClient], Any]) -> None:
+        """Called (sync or async) after every successful reconnect."""
+        self._reconnect_hooks.append(hook)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, *events: str, buffer: int = 10_000
+    ) -> AsyncIterator[trio.MemoryReceiveChannel]:
+        """An async iterator of `(event, args)` for the given events (all if none)."""
+        send, receive = trio.open_memory_channel[tuple[str, list[Any]]](buffer)
+        wanted = set(events)
+
+        def push(event: str, args: list[Any]) -> None:
+            if not wanted or event in wanted:
+                try:
+                    send.send_nowait((event, args))
+                except trio.WouldBlock:
+                    log.warning("subscriber buffer full; dropping %s", event)
+
+        self._any.append(push)
+        try:
+            yield receive
+        finally:
+            self._any.remove(push)
+
+    # --------------------------------------------------------------- emits
+    async def emit(self, event: str, *args: Any) -> None:
+        await self._send_packet(SioPacket(SioType.EVENT, self.namespace, [event, *args]))
+
+    async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
+        """Emit with an ack request; return the server's first ack argument (or the list)."""
+        ack_id = self._next_ack
+        self._next_ack += 1
+        done = trio.Event()
+        box: list[list[Any] | None] = []
+
+        def resolve(result: list[Any] | None) -> None:
+            box.append(result)
+            done.set()
+
+        self._acks[ack_id] = resolve
+        try:
+            await self._send_packet(
+                SioPacket(SioType.EVENT, self.namespace, [event, *args], ack_id)
+            )
+            with trio.fail_after(timeout):
+                await done.wait()
+        finally:
+            self._acks.pop(ack_id, None)
+        result = box[0]
+        if result is None:
+            raise ConnectionLost(f"connection lost while waiting for the ack of {event!r}")
+        return result[0] if len(result) == 1 else result
+
+    async def _send_packet(self, packet: SioPacket) -> None:
+        link = self._link
+        if link is None or not self.connected:
+            raise NotConnected("not connected")
+        parts = encode(packet)
+        await link.send("4" + parts[0])
+        for attachment in parts[1:]:
+            await link.send(attachment)
+
+    # -------------------------------------------------------- connect / run
+    async def _connect_once(self) -> _Link:
+        link = await _Link.open(self.endpoint, self.connect_timeout)
+        try:
+            with trio.fail_after(self.connect_timeout):
+                messages = link.messages()
+                first = await anext(messages)
+                packet = decode_packet(first)
+                if packet.type is not PacketType.OPEN:
+                    raise ClientError(f"expected an Engine.IO OPEN, got {packet.type.name}")
+                self.engine_sid = json.loads(packet.data)["sid"]
+                connect = SioPacket(SioType.CONNECT, self.namespace, self.auth)
+                await link.send("4" + encode(connect)[0])
+                decoder = SioDecoder()
+                async for message in messages:
+                    ep = decode_packet(message)
+                    if ep.type is PacketType.PING:
+                        await link.send("3")
+                        continue
+                    if ep.type is not PacketType.MESSAGE:
+                        continue
+                    sp = decoder.feed(ep.data)
+                    if sp is None or sp.namespace != self.namespace:
+                        continue
+                    if sp.type is SioType.CONNECT:
+                        self.sid = sp.data.get("sid") if isinstance(sp.data, dict) else None
+                        self._messages = messages
+                        self._decoder = decoder
+                        return link
+                    if sp.type is SioType.CONNECT_ERROR:
+                        raise ConnectRefused(sp.data)
+                raise ClientError("connection closed before the Socket.IO CONNECT answer")
+        except BaseException:
+            await link.aclose()
+            raise
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Connect, then read until closed; reconnect on loss if enabled."""
+        self._link = await self._connect_once()
+        self.connected = True
+        task_status.started()
+        attempt = 0
+        while True:
+            reason = await self._read(self._link)
+            self._lost(reason)
+            if self._closing or not self.reconnect:
+                return
+            while True:
+                attempt += 1
+                if attempt > self.reconnect_attempts:
+                    log.warning("giving up reconnecting after %d attempts", attempt - 1)
+                    return
+                delay = min(self.reconnect_delay_max, self.reconnect_delay * 2 ** (attempt - 1))
+                await trio.sleep(delay * (0.5 + self.random.random() / 2))
+                try:
+                    self._link = await self._connect_once()
+                except (OSError, ClientError, trio.TooSlowError, ProtocolError) as exc:
+                    log.debug("reconnect attempt %d failed: %s", attempt, exc)
+                    continue
+                break
+            attempt = 0
+            self.connected = True
+            self.reconnects += 1
+            for hook in self._reconnect_hooks:
+                result = hook(self)
+                if hasattr(result, "__await__"):
+                    await result
+
+    def _lost(self, reason: str) -> None:
+        self.connected = False
+        self.disconnect_reason = reason
+        for resolve in list(self._acks.values()):
+            resolve(None)
+        self._acks.clear()
+
+    async def _read(self, link: _Link) -> str:
+        try:
+            async for message in self._messages:
+                try:
+                    ep = decode_packet(message)
+                    if ep.type is PacketType.PING:
+                        self.pings += 1
+                        await link.send("3")
+                    elif ep.type is PacketType.MESSAGE:
+                        packet = self._decoder.feed(ep.data)
+                        if packet is not None:
+                            await self._dispatch(packet)
+                    elif ep.type is PacketType.CLOSE:
+                        return "server closed the session"
+                except ProtocolError as exc:
+                    log.warning("bad packet from server: %s", exc)
+                    return f"protocol error: {exc}"
+                except NotConnected:
+                    return "link closed"
+            return "transport closed"
+        finally:
+            await link.aclose()
+
+    async def _dispatch(self, packet: SioPacket) -> None:
+        if packet.namespace != self.namespace:
+            return
+        if packet.type is SioType.EVENT:
+            event, args = packet.data[0], packet.data[1:]
+            results = [handler(*args) for handler in self._handlers.get(event, ())]
+            for hook in self._any:
+                hook(event, args)
+            if packet.id is not None:
+                reply = [r for r in results if r is not None][:1]
+                await self._send_packet(SioPacket(SioType.ACK, self.namespace, reply, packet.id))
+        elif packet.type is SioType.ACK:
+            resolve = self._acks.pop(packet.id, None) if packet.id is not None else None
+            if resolve is not None:
+                resolve(packet.data)
+        elif packet.type is SioType.DISCONNECT and self._link is not None:
+            await self._link.aclose()
+
+    async def close(self) -> None:
+        self._closing = True
+        link = self._link
+        if link is not None and self.connected:
+            with suppress(NotConnected):
+                await link.send("4" + encode(SioPacket(SioType.DISCONNECT, self.namespace))[0])
+            await link.aclose()
+        self.connected = False
+
+
+@asynccontextmanager
+async def connect(url: str, **options: Any) -> AsyncIterator[SocketIOClient]:
+    """Connect (raising if the first attempt fails) and keep the client running inside the block."""
+    client = SocketIOClient(url, **options)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(client.run)
+        try:
+            yield client
+        finally:
+            await client.close()
+            nursery.cancel_scope.cancel()
