@@ -18,6 +18,7 @@ import h11
 import trio
 from wsproto.utilities import generate_accept_token
 
+from server.auth import token_authenticator
 from server.config import ServerConfig
 from server.engine import EngineServer, EngineSession
 from server.hub import Hub
@@ -49,6 +50,8 @@ class ReferenceServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.hub = Hub(config)
+        if config.auth_secret:
+            self.hub.authenticate = token_authenticator(config.auth_secret)
         self.engine = EngineServer(config, self.hub.session_handler)
         self.flusher = Flusher()
         self.store = Store(config.db_path)
@@ -76,7 +79,7 @@ class ReferenceServer:
         await self.store.open()
         try:
             async with trio.open_nursery() as nursery:
-                self.nursery = nursery
+                self.nursery = self.hub.nursery = nursery
                 nursery.start_soon(self.store.run_writer)
                 nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self.engine.run_heartbeat)

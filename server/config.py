@@ -31,6 +31,9 @@ class ServerConfig:
     outbox_max_bytes: int = 4 * 1024 * 1024
     db_path: str = "rtlab.sqlite3"
     history_size: int = 50
+    # `users` in user-joined/user-left broadcasts lists at most this many users
+    # (plus `userCount`): a full list per join costs O(room size²) bytes per room.
+    room_users_limit: int = 50
     # HS256 secret for handshake tokens; None disables auth (the default for local tests).
     auth_secret: str | None = None
     admin_token: str | None = None

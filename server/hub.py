@@ -66,7 +66,20 @@ class EventError(Exception):
         return {"code": self.code, "message": self.message}
 
 
-Handler = Callable[["Socket", list[Any]], Awaitable[dict[str, Any] | None]]
+class DeferredAck:
+    """A reply that is ready only later (after a commit): the connection reads on meanwhile.
+
+    Ordering still holds: the handler did its in-memory work (sequence
+    numbers, broadcast) before returning, and only the ack waits.
+    """
+
+    __slots__ = ("wait",)
+
+    def __init__(self, wait: Callable[[], Awaitable[dict[str, Any] | None]]) -> None:
+        self.wait = wait
+
+
+Handler = Callable[["Socket", list[Any]], Awaitable[dict[str, Any] | DeferredAck | None]]
 ConnectHook = Callable[["Socket"], None]
 DisconnectHook = Callable[["Socket", str], None]
 Authenticator = Callable[[dict[str, Any] | None], dict[str, Any]]
@@ -176,6 +189,8 @@ class Hub:
         self.authenticate: Authenticator = _accept_anyone
         self.stats = HubStats()
         self.started = time.time()
+        # where deferred acks wait; set by the server when it starts serving
+        self.nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------ registration
     def on(self, event: str) -> Callable[[Handler], Handler]:
@@ -390,11 +405,34 @@ class ClientConnection:
             samples = stats.handling_seconds
             if len(samples) < 100_000:
                 samples.append(time.perf_counter() - started)
+        if isinstance(result, DeferredAck):
+            assert self.hub.nursery is not None
+            self.hub.nursery.start_soon(self._ack_later, sock, packet, event, result)
+            return
+        self._reply(sock, packet, result)
+
+    def _reply(self, sock: Socket, packet: SioPacket, result: dict[str, Any] | None) -> None:
         if packet.id is not None and sock.connected:
             reply = {"ok": True}
             if result:
                 reply.update(result)
             self._ack(sock, packet.id, reply)
+
+    async def _ack_later(
+        self, sock: Socket, packet: SioPacket, event: str, deferred: DeferredAck
+    ) -> None:
+        try:
+            result = await deferred.wait()
+        except EventError as exc:
+            self.hub.stats.errors += 1
+            self._refuse(sock, packet, event, exc)
+            return
+        except Exception:
+            self.hub.stats.errors += 1
+            log.exception("deferred reply for %r failed", event)
+            self._refuse(sock, packet, event, EventError("internal", "internal server error"))
+            return
+        self._reply(sock, packet, result)
 
     def _ack(self, sock: Socket, ack_id: int, reply: dict[str, Any]) -> None:
         ns = sock.namespace.name
@@ -407,6 +445,8 @@ class ClientConnection:
         self.session.send(Outgoing(text))
 
     def _refuse(self, sock: Socket, packet: SioPacket, event: str, exc: EventError) -> None:
+        if not sock.connected:
+            return
         if packet.id is not None:
             self._ack(sock, packet.id, {"ok": False, "error": exc.as_dict()})
         else:

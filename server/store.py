@@ -45,12 +45,23 @@ CREATE TABLE IF NOT EXISTS notifications (
 MAX_BATCH = 2000
 
 
+class StoreBusy(Exception):
+    """More writes are queued than the writer can absorb; the caller should shed load."""
+
+
 @dataclass(slots=True)
-class _Write:
+class PendingWrite:
+    """A queued statement; `await committed()` returns once it is durable."""
+
     sql: str
     params: Sequence[Any]
     done: trio.Event = field(default_factory=trio.Event)
     error: BaseException | None = None
+
+    async def committed(self) -> None:
+        await self.done.wait()
+        if self.error is not None:
+            raise self.error
 
 
 class Store:
@@ -58,7 +69,7 @@ class Store:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._limiter = trio.CapacityLimiter(1)
-        self._send, self._receive = trio.open_memory_channel[_Write](100_000)
+        self._send, self._receive = trio.open_memory_channel[PendingWrite](100_000)
         self.commits = 0
         self.rows = 0
 
@@ -80,13 +91,18 @@ class Store:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     # ------------------------------------------------------------------ API
+    def submit(self, sql: str, params: Sequence[Any] = ()) -> PendingWrite:
+        """Queue one statement without waiting: the caller may go on and await it later."""
+        item = PendingWrite(sql, params)
+        try:
+            self._send.send_nowait(item)
+        except trio.WouldBlock:
+            raise StoreBusy("the store's write queue is full") from None
+        return item
+
     async def write(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Queue one statement; return once it is committed (raise if it failed)."""
-        item = _Write(sql, params)
-        await self._send.send(item)
-        await item.done.wait()
-        if item.error is not None:
-            raise item.error
+        await self.submit(sql, params).committed()
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
@@ -110,7 +126,7 @@ class Store:
             for item in batch:
                 item.done.set()
 
-    def _commit(self, batch: list[_Write]) -> None:
+    def _commit(self, batch: list[PendingWrite]) -> None:
         db = self._db
         assert db is not None
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ import trio
 
 from server.features.arguments import arg, bind_user, identifier, mapping, text
 from server.features.presence import PresenceRegistry, chat_room, now_ms
-from server.hub import EventError, Socket
+from server.hub import DeferredAck, EventError, Socket
+from server.store import PendingWrite, Store, StoreBusy
 
 if TYPE_CHECKING:
     from server.app import ReferenceServer
@@ -42,6 +44,7 @@ class ChatRooms:
         self.store = server.store
         self.presence = presence
         self.history_size = server.config.history_size
+        self.users_limit = server.config.room_users_limit
         self.histories: dict[str, RoomHistory] = {}
 
     # ---------------------------------------------------------------- events
@@ -58,9 +61,14 @@ class ChatRooms:
         users = self.presence.users_in(sock.namespace, room)
         if first_tab:
             self.hub.emit_to_room(
-                sock.namespace, room, "user-joined", {"userId": user_id, "users": users}, skip=sock
+                sock.namespace, room, "user-joined", self._membership(user_id, users), skip=sock
             )
-        return {"roomId": room_id, "users": users, "history": list(history.messages)}
+        return {
+            "roomId": room_id,
+            "users": users,
+            "userCount": len(users),
+            "history": list(history.messages),
+        }
 
     async def on_leave_room(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
         room_id = identifier(arg(args, 0, "roomId"), "roomId")
@@ -72,7 +80,7 @@ class ChatRooms:
         self._leave(sock, room)
         return {"roomId": room_id}
 
-    async def on_send_message(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
+    async def on_send_message(self, sock: Socket, args: list[Any]) -> DeferredAck:
         room_id = identifier(arg(args, 0, "roomId"), "roomId")
         body = mapping(arg(args, 1, "message"), "message")
         room = chat_room(room_id)
@@ -89,11 +97,15 @@ class ChatRooms:
             "timestamp": body.get("timestamp", now_ms()),
         }
         history = await self._history(room)
-        seq = await history.append(message, self.store)
-        if not sock.connected:
-            return {"seq": seq}
+        duplicate = history.find(message["id"], user_id)
+        if duplicate is not None:
+            # A client retrying after a lost ack: confirm, but do not deliver twice.
+            return DeferredAck(_reply_after(None, {"seq": duplicate["seq"], "id": message["id"]}))
+        write = history.append(message, self.store)
         self.hub.emit_to_room(sock.namespace, room, "receive-message", message)
-        return {"seq": seq, "id": message["id"]}
+        # Broadcast now, ack once committed: the ack is the durability promise,
+        # and this connection's next message need not wait for the disk.
+        return DeferredAck(_reply_after(write, {"seq": message["seq"], "id": message["id"]}))
 
     async def on_typing(self, sock: Socket, args: list[Any]) -> None:
         room_id = identifier(arg(args, 0, "roomId"), "roomId")
@@ -119,8 +131,16 @@ class ChatRooms:
             return  # another tab of this user is still in the room
         users = self.presence.users_in(sock.namespace, room)
         self.hub.emit_to_room(
-            sock.namespace, room, "user-left", {"userId": user_id, "users": users}, skip=sock
+            sock.namespace, room, "user-left", self._membership(user_id, users), skip=sock
         )
+
+    def _membership(self, user_id: str, users: list[dict[str, Any]]) -> dict[str, Any]:
+        """The user-joined/user-left payload; large rooms get a truncated `users` list."""
+        payload: dict[str, Any] = {"userId": user_id, "users": users, "userCount": len(users)}
+        if len(users) > self.users_limit:
+            payload["users"] = users[: self.users_limit]
+            payload["usersTruncated"] = True
+        return payload
 
     def _user_in_room(self, sock: Socket, room: str, user_id: str) -> bool:
         return any(m.user_id == user_id for m in sock.namespace.members(room) if m is not sock)
@@ -146,7 +166,7 @@ class RoomHistory:
     def __post_init__(self) -> None:
         self.messages = deque(maxlen=self.size)
 
-    async def load(self, room: str, store: Any) -> None:
+    async def load(self, room: str, store: Store) -> None:
         self.room = room
         try:
             rows = await store.query(
@@ -159,15 +179,40 @@ class RoomHistory:
         finally:
             self.loaded.set()
 
-    async def append(self, message: dict[str, Any], store: Any) -> int:
-        self.last_seq += 1
-        seq = message["seq"] = self.last_seq
+    def append(self, message: dict[str, Any], store: Store) -> PendingWrite:
+        """Give the message the room's next seq, keep it, and queue its row."""
         try:
-            await store.write(
+            body = json.dumps({**message, "seq": self.last_seq + 1}, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise EventError("bad_request", f"message is not JSON: {exc}") from None
+        try:
+            write = store.submit(
                 "INSERT INTO messages (room, seq, body) VALUES (?, ?, ?)",
-                (self.room, seq, json.dumps(message, separators=(",", ":"))),
+                (self.room, self.last_seq + 1, body),
             )
-        except Exception as exc:
-            raise EventError("internal", f"message not stored: {exc}") from exc
+        except StoreBusy:
+            raise EventError("rate_limited", "the server is saving too many messages") from None
+        self.last_seq += 1
+        message["seq"] = self.last_seq
         self.messages.append(message)
-        return seq
+        return write
+
+    def find(self, message_id: str, user_id: str) -> dict[str, Any] | None:
+        for message in reversed(self.messages):
+            if message["id"] == message_id and message["userId"] == user_id:
+                return message
+        return None
+
+
+def _reply_after(
+    write: PendingWrite | None, reply: dict[str, Any]
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    async def wait() -> dict[str, Any]:
+        if write is not None:
+            try:
+                await write.committed()
+            except Exception as exc:
+                raise EventError("internal", f"message not stored: {exc}") from exc
+        return reply
+
+    return wait

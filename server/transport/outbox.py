@@ -173,5 +173,9 @@ class Flusher:
             await trio.lowlevel.cancel_shielded_checkpoint()
             dirty, self._dirty = self._dirty, []
             for outbox in dirty:
-                outbox.write_now()
+                try:
+                    outbox.write_now()
+                except Exception:  # one broken connection must not stop everyone's output
+                    log.exception("flushing an outbox failed")
+                    outbox.detach()
             self.writes += len(dirty)

@@ -82,6 +82,7 @@ class WebSocketTransport(Transport):
                     on_ready()
                 await self._read_loop(on_packet)
             nursery.cancel_scope.cancel()
+        self._nursery = None
         await self._finish()
         return self.close_reason or "transport closed"
 
@@ -130,8 +131,14 @@ class WebSocketTransport(Transport):
                 return
 
     def _start_drain(self) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(self.outbox.drain)
+        nursery = self._nursery
+        if nursery is None:
+            self.outbox.detach()
+            return
+        try:
+            nursery.start_soon(self.outbox.drain)
+        except RuntimeError:  # the connection is already finishing: nothing more to send
+            self.outbox.detach()
 
     async def _finish(self) -> None:
         """Say goodbye in a close frame if the link still works, then close the socket."""
