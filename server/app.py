@@ -21,6 +21,9 @@ from wsproto.utilities import generate_accept_token
 from server.auth import token_authenticator
 from server.config import ServerConfig
 from server.engine import EngineServer, EngineSession
+from server.features.chat import ChatRooms
+from server.features.documents import Documents
+from server.features.presence import PresenceRegistry
 from server.hub import Hub
 from server.protocol.engineio import decode_payload
 from server.protocol.errors import PayloadTooLarge, ProtocolError
@@ -60,6 +63,10 @@ class ReferenceServer:
         self.port: int | None = None
         self.nursery: trio.Nursery | None = None
         self.background_tasks: list[Callable[[], Awaitable[None]]] = []
+        # the features, set by install_features (typed here so callers can find them)
+        self.presence: PresenceRegistry
+        self.chat: ChatRooms
+        self.documents: Documents
         from server.features import install_features
 
         install_features(self)
@@ -79,7 +86,7 @@ class ReferenceServer:
         await self.store.open()
         try:
             async with trio.open_nursery() as nursery:
-                self.nursery = self.hub.nursery = nursery
+                self.nursery = nursery
                 nursery.start_soon(self.store.run_writer)
                 nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self.engine.run_heartbeat)

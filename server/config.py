@@ -37,7 +37,8 @@ class ServerConfig:
     # HS256 secret for handshake tokens; None disables auth (the default for local tests).
     auth_secret: str | None = None
     admin_token: str | None = None
-    default_strategy: str = "ot"
+    # naive by default: the tutorial's editor sends naive changes and must work unchanged
+    default_strategy: str = "naive"
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 

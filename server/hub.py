@@ -67,16 +67,37 @@ class EventError(Exception):
 
 
 class DeferredAck:
-    """A reply that is ready only later (after a commit): the connection reads on meanwhile.
+    """A reply that is known only later (after a commit); the connection reads on meanwhile.
 
-    Ordering still holds: the handler did its in-memory work (sequence
-    numbers, broadcast) before returning, and only the ack waits.
+    The feature resolves it synchronously from the place where the outcome
+    becomes known (the store's commit callback, which runs in commit order),
+    so replies keep their order relative to broadcasts made at the same
+    point: OT clients rely on seeing their ack before any later broadcast.
     """
 
-    __slots__ = ("wait",)
+    __slots__ = ("_outcome", "_send")
 
-    def __init__(self, wait: Callable[[], Awaitable[dict[str, Any] | None]]) -> None:
-        self.wait = wait
+    def __init__(self) -> None:
+        self._outcome: tuple[dict[str, Any] | None, EventError | None] | None = None
+        self._send: Callable[[dict[str, Any] | None, EventError | None], None] | None = None
+
+    def resolve(self, reply: dict[str, Any] | None = None) -> None:
+        self._settle(reply, None)
+
+    def reject(self, error: EventError) -> None:
+        self._settle(None, error)
+
+    def _settle(self, reply: dict[str, Any] | None, error: EventError | None) -> None:
+        if self._outcome is not None:
+            return
+        self._outcome = (reply, error)
+        if self._send is not None:
+            self._send(reply, error)
+
+    def _bind(self, send: Callable[[dict[str, Any] | None, EventError | None], None]) -> None:
+        self._send = send
+        if self._outcome is not None:
+            send(*self._outcome)
 
 
 Handler = Callable[["Socket", list[Any]], Awaitable[dict[str, Any] | DeferredAck | None]]
@@ -189,8 +210,6 @@ class Hub:
         self.authenticate: Authenticator = _accept_anyone
         self.stats = HubStats()
         self.started = time.time()
-        # where deferred acks wait; set by the server when it starts serving
-        self.nursery: trio.Nursery | None = None
 
     # ------------------------------------------------------------ registration
     def on(self, event: str) -> Callable[[Handler], Handler]:
@@ -406,8 +425,7 @@ class ClientConnection:
             if len(samples) < 100_000:
                 samples.append(time.perf_counter() - started)
         if isinstance(result, DeferredAck):
-            assert self.hub.nursery is not None
-            self.hub.nursery.start_soon(self._ack_later, sock, packet, event, result)
+            result._bind(lambda reply, error: self._settle(sock, packet, event, reply, error))
             return
         self._reply(sock, packet, result)
 
@@ -418,21 +436,19 @@ class ClientConnection:
                 reply.update(result)
             self._ack(sock, packet.id, reply)
 
-    async def _ack_later(
-        self, sock: Socket, packet: SioPacket, event: str, deferred: DeferredAck
+    def _settle(
+        self,
+        sock: Socket,
+        packet: SioPacket,
+        event: str,
+        reply: dict[str, Any] | None,
+        error: EventError | None,
     ) -> None:
-        try:
-            result = await deferred.wait()
-        except EventError as exc:
+        if error is not None:
             self.hub.stats.errors += 1
-            self._refuse(sock, packet, event, exc)
-            return
-        except Exception:
-            self.hub.stats.errors += 1
-            log.exception("deferred reply for %r failed", event)
-            self._refuse(sock, packet, event, EventError("internal", "internal server error"))
-            return
-        self._reply(sock, packet, result)
+            self._refuse(sock, packet, event, error)
+        else:
+            self._reply(sock, packet, reply)
 
     def _ack(self, sock: Socket, ack_id: int, reply: dict[str, Any]) -> None:
         ns = sock.namespace.name

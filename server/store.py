@@ -11,12 +11,15 @@ so the connection is never used concurrently.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import trio
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 PRAGMA journal_mode=WAL;
@@ -29,9 +32,14 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE TABLE IF NOT EXISTS documents (
     document TEXT PRIMARY KEY,
-    strategy TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    snapshot TEXT NOT NULL
+    strategy TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS document_ops (
+    document TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender TEXT NOT NULL,
+    change TEXT NOT NULL,
+    PRIMARY KEY (document, seq)
 );
 CREATE TABLE IF NOT EXISTS notifications (
     user_id TEXT NOT NULL,
@@ -57,6 +65,15 @@ class PendingWrite:
     params: Sequence[Any]
     done: trio.Event = field(default_factory=trio.Event)
     error: BaseException | None = None
+    callbacks: list[Callable[[BaseException | None], None]] = field(default_factory=list)
+
+    def on_commit(self, callback: Callable[[BaseException | None], None]) -> None:
+        """Run `callback(error)` right after the commit, in the order writes were submitted.
+
+        Callbacks run synchronously in the writer task, one batch after the
+        other, so effects made there (acks, broadcasts) keep commit order.
+        """
+        self.callbacks.append(callback)
 
     async def committed(self) -> None:
         await self.done.wait()
@@ -125,6 +142,11 @@ class Store:
                 await self._in_thread(self._commit, batch)
             for item in batch:
                 item.done.set()
+                for callback in item.callbacks:
+                    try:
+                        callback(item.error)
+                    except Exception:
+                        log.exception("commit callback failed")
 
     def _commit(self, batch: list[PendingWrite]) -> None:
         db = self._db

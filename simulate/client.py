@@ -243,8 +243,27 @@ class SocketIOClient:
             self._any.remove(push)
 
     # --------------------------------------------------------------- emits
-    async def emit(self, event: str, *args: Any) -> None:
-        await self._send_packet(SioPacket(SioType.EVENT, self.namespace, [event, *args]))
+    async def emit(self, event: str, *args: Any, ack: Callable[[Any], None] | None = None) -> None:
+        """Send an event; with `ack`, call `ack(reply)` when the server acks it.
+
+        `ack` runs synchronously in the reading task, in the order packets
+        arrive, so its effects are ordered with the event handlers' (OT
+        replicas need their ack before any later broadcast). On a lost
+        connection it is called with `None`.
+        """
+        if ack is None:
+            await self._send_packet(SioPacket(SioType.EVENT, self.namespace, [event, *args]))
+            return
+        ack_id = self._next_ack
+        self._next_ack += 1
+        self._acks[ack_id] = lambda result: ack(None if result is None else _first(result))
+        try:
+            await self._send_packet(
+                SioPacket(SioType.EVENT, self.namespace, [event, *args], ack_id)
+            )
+        except BaseException:
+            self._acks.pop(ack_id, None)
+            raise
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
         """Emit with an ack request; return the server's first ack argument (or the list)."""
@@ -269,7 +288,7 @@ class SocketIOClient:
         result = box[0]
         if result is None:
             raise ConnectionLost(f"connection lost while waiting for the ack of {event!r}")
-        return result[0] if len(result) == 1 else result
+        return _first(result)
 
     async def _send_packet(self, packet: SioPacket) -> None:
         link = self._link
@@ -404,6 +423,11 @@ class SocketIOClient:
                 await link.send("4" + encode(SioPacket(SioType.DISCONNECT, self.namespace))[0])
             await link.aclose()
         self.connected = False
+
+
+def _first(args: list[Any]) -> Any:
+    """Acks carry a list of arguments; ours carry one, which is what callers want."""
+    return args[0] if len(args) == 1 else args
 
 
 @asynccontextmanager

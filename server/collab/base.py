@@ -17,9 +17,10 @@ Message flow for one local edit::
 
 Invariants: `receive` is called with broadcasts in the order the server
 produced them (one WebSocket link keeps order); `acknowledge` is called once
-per op sent, in send order, and acks travel on the same ordered link as the
-broadcasts (OT relies on it). The `sender` given to `DocumentServer.apply` is
-the same id that replicas see as `user_id` in `set_remote_cursor`. At quiescence, every replica of a convergent
+per op sent, in send order, and acks travel on the same ordered link as
+the broadcasts (OT relies on it). The `sender` given to
+`DocumentServer.apply` is the same id that replicas see as `user_id` in
+`set_remote_cursor`. At quiescence, every replica of a convergent
 strategy has `text() == server.text()`.
 """
 

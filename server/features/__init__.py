@@ -9,8 +9,9 @@ if TYPE_CHECKING:
 
 
 def install_features(server: ReferenceServer) -> None:
-    from server.features import chat, diagnostics, presence
+    from server.features import chat, diagnostics, documents, presence
 
-    registry = presence.install(server)
-    chat.install(server, registry)
+    server.presence = presence.install(server)
+    server.chat = chat.install(server, server.presence)
+    server.documents = documents.install(server)
     diagnostics.install(server)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +80,7 @@ class ChatRooms:
         self._leave(sock, room)
         return {"roomId": room_id}
 
-    async def on_send_message(self, sock: Socket, args: list[Any]) -> DeferredAck:
+    async def on_send_message(self, sock: Socket, args: list[Any]) -> DeferredAck | dict[str, Any]:
         room_id = identifier(arg(args, 0, "roomId"), "roomId")
         body = mapping(arg(args, 1, "message"), "message")
         room = chat_room(room_id)
@@ -100,12 +100,14 @@ class ChatRooms:
         duplicate = history.find(message["id"], user_id)
         if duplicate is not None:
             # A client retrying after a lost ack: confirm, but do not deliver twice.
-            return DeferredAck(_reply_after(None, {"seq": duplicate["seq"], "id": message["id"]}))
+            return {"seq": duplicate["seq"], "id": message["id"], "duplicate": True}
         write = history.append(message, self.store)
         self.hub.emit_to_room(sock.namespace, room, "receive-message", message)
         # Broadcast now, ack once committed: the ack is the durability promise,
         # and this connection's next message need not wait for the disk.
-        return DeferredAck(_reply_after(write, {"seq": message["seq"], "id": message["id"]}))
+        reply = DeferredAck()
+        write.on_commit(_settle_with(reply, {"seq": message["seq"], "id": message["id"]}))
+        return reply
 
     async def on_typing(self, sock: Socket, args: list[Any]) -> None:
         room_id = identifier(arg(args, 0, "roomId"), "roomId")
@@ -204,15 +206,15 @@ class RoomHistory:
         return None
 
 
-def _reply_after(
-    write: PendingWrite | None, reply: dict[str, Any]
-) -> Callable[[], Awaitable[dict[str, Any]]]:
-    async def wait() -> dict[str, Any]:
-        if write is not None:
-            try:
-                await write.committed()
-            except Exception as exc:
-                raise EventError("internal", f"message not stored: {exc}") from exc
-        return reply
+def _settle_with(
+    reply: DeferredAck, payload: dict[str, Any]
+) -> Callable[[BaseException | None], None]:
+    """A commit callback that acks with `payload`, or with an error if the row was not saved."""
 
-    return wait
+    def settle(error: BaseException | None) -> None:
+        if error is None:
+            reply.resolve(payload)
+        else:
+            reply.reject(EventError("internal", f"not stored: {error}"))
+
+    return settle

@@ -26,7 +26,6 @@ def install(server: ReferenceServer) -> PresenceRegistry:
     registry = PresenceRegistry(server)
     server.hub.on("presence-update")(registry.on_presence_update)
     server.hub.on_disconnect(registry.on_disconnect)
-    server.presence = registry  # type: ignore[attr-defined]
     return registry
 
 
