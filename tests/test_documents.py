@@ -96,7 +96,7 @@ async def test_naive_documents_can_diverge_but_ot_cannot(tmp_path):
                 async with trio.open_nursery() as n:
                     n.start_soon(sa.flush)
                     n.start_soon(sb.flush)
-                await wait_until(lambda: sa.idle and sb.idle)
+                await wait_until(lambda sa=sa, sb=sb: sa.idle and sb.idle)
                 await trio.sleep(0.2)
                 server_text = server.documents.documents[doc].server.text()
                 if strategy == "ot":
