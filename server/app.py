@@ -29,6 +29,7 @@ from server.protocol.engineio import decode_payload
 from server.protocol.errors import PayloadTooLarge, ProtocolError
 from server.store import Store
 from server.transport.http import HttpConnection, Request
+from server.transport.memory import MemoryTransport, ToClient
 from server.transport.outbox import Flusher
 from server.transport.polling import ConcurrentPoll, PollingTransport
 from server.transport.websocket import WebSocketTransport
@@ -50,14 +51,14 @@ HttpRoute = Callable[["ReferenceServer", HttpConnection, Request], Awaitable[Non
 
 
 class ReferenceServer:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, *, inline_store: bool = False) -> None:
         self.config = config
         self.hub = Hub(config)
         if config.auth_secret:
             self.hub.authenticate = token_authenticator(config.auth_secret)
         self.engine = EngineServer(config, self.hub.session_handler)
         self.flusher = Flusher()
-        self.store = Store(config.db_path)
+        self.store = Store(config.db_path, inline=inline_store)
         self.routes: dict[tuple[str, str], HttpRoute] = {}
         self.started = time.time()
         self.port: int | None = None
@@ -103,6 +104,47 @@ class ReferenceServer:
         finally:
             self.engine.close_all("server shutting down")
             await self.store.close()
+
+    async def serve_in_memory(
+        self,
+        *,
+        heartbeat: bool = True,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Serve connections made with `connect_in_memory` only: no socket, no thread.
+
+        For virtual-time simulation: with an inline store nothing here leaves
+        the trio thread, so a run under MockClock is deterministic.
+        """
+        await self.store.open()
+        try:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                nursery.start_soon(self.store.run_writer)
+                if heartbeat:
+                    nursery.start_soon(self.engine.run_heartbeat)
+                for feature_task in self.background_tasks:
+                    nursery.start_soon(feature_task)
+                task_status.started()
+        finally:
+            self.engine.close_all("server shutting down")
+            await self.store.close()
+
+    def connect_in_memory(self, to_client: ToClient) -> Callable[[str | bytes | None], None]:
+        """Open a simulated connection; returns the function that delivers client packets."""
+        assert self.nursery is not None, "serve_in_memory first"
+        transport = MemoryTransport(to_client, self.config.max_payload)
+
+        async def run() -> None:
+            session = self.engine.open_session(transport)
+            reason = await transport.run(
+                lambda packet: session.receive(packet, transport),
+                on_ready=lambda: to_client(session.open_packet([])),
+            )
+            session.transport_lost(transport, reason)
+
+        self.nursery.start_soon(run)
+        return transport.deliver
 
     async def _handle_tcp(self, stream: trio.SocketStream) -> None:
         http = HttpConnection(stream)

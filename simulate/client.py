@@ -19,10 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import trio
@@ -81,7 +81,25 @@ class Endpoint:
         return cls(parts.hostname or "127.0.0.1", port, f"{base}?EIO=4&transport=websocket")
 
 
-class _Link:
+class Link(Protocol):
+    """One transport connection carrying Engine.IO packets (WebSocket, or in-memory)."""
+
+    closed: bool
+
+    async def send(self, message: str | bytes) -> None: ...
+
+    def messages(self) -> AsyncIterator[str | bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+    def abort(self) -> None:
+        """Drop the connection without a goodbye (an abrupt disconnect)."""
+
+
+LinkFactory = Callable[[], Awaitable[Link]]
+
+
+class WebSocketLink:
     """One WebSocket connection: framing in, framing out, nothing else."""
 
     def __init__(self, stream: trio.SocketStream, ws: WSConnection) -> None:
@@ -91,7 +109,7 @@ class _Link:
         self.closed = False
 
     @classmethod
-    async def open(cls, endpoint: Endpoint, timeout: float) -> _Link:
+    async def open(cls, endpoint: Endpoint, timeout: float) -> WebSocketLink:
         with trio.fail_after(timeout):
             stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
             ws = WSConnection(ConnectionType.CLIENT)
@@ -151,7 +169,14 @@ class _Link:
                 self.closed = True
                 return
 
+    def abort(self) -> None:
+        """Close the TCP socket at once: no WebSocket close frame, no Socket.IO goodbye."""
+        self.closed = True
+        self.stream.socket.close()
+
     async def aclose(self) -> None:
+        if self.closed and self.stream.socket.fileno() == -1:
+            return
         self.closed = True
         with trio.move_on_after(1) as scope:
             scope.shield = True
@@ -180,8 +205,13 @@ class SocketIOClient:
         reconnect_attempts: int = 20,
         connect_timeout: float = 10.0,
         seed: int | None = None,
+        link_factory: LinkFactory | None = None,
     ) -> None:
         self.endpoint = Endpoint.parse(url, path)
+        # how to open a transport connection: a WebSocket by default, in-memory in simulations
+        self.link_factory = link_factory or (
+            lambda: WebSocketLink.open(self.endpoint, self.connect_timeout)
+        )
         self.namespace = namespace
         self.auth = auth
         self.reconnect = reconnect
@@ -196,7 +226,7 @@ class SocketIOClient:
         self.reconnects = 0
         self.pings = 0
         self.disconnect_reason: str | None = None
-        self._link: _Link | None = None
+        self._link: Link | None = None
         self._handlers: dict[str, list[EventHandler]] = {}
         self._any: list[Callable[[str, list[Any]], None]] = []
         self._reconnect_hooks: list[Callable[[SocketIOClient], Any]] = []
@@ -300,8 +330,8 @@ class SocketIOClient:
             await link.send(attachment)
 
     # -------------------------------------------------------- connect / run
-    async def _connect_once(self) -> _Link:
-        link = await _Link.open(self.endpoint, self.connect_timeout)
+    async def _connect_once(self) -> Link:
+        link = await self.link_factory()
         try:
             with trio.fail_after(self.connect_timeout):
                 messages = link.messages()
@@ -374,7 +404,7 @@ class SocketIOClient:
             resolve(None)
         self._acks.clear()
 
-    async def _read(self, link: _Link) -> str:
+    async def _read(self, link: Link) -> str:
         try:
             async for message in self._messages:
                 try:
@@ -414,6 +444,11 @@ class SocketIOClient:
                 resolve(packet.data)
         elif packet.type is SioType.DISCONNECT and self._link is not None:
             await self._link.aclose()
+
+    def abort(self) -> None:
+        """Drop the connection abruptly, as a crashed tab would; reconnect logic stays active."""
+        if self._link is not None:
+            self._link.abort()
 
     async def close(self) -> None:
         self._closing = True

@@ -90,14 +90,15 @@ class ChatRooms:
         bind_user(sock, user_id)
         message = {
             **{k: v for k, v in body.items() if k not in ("seq",)},
-            "id": identifier(body.get("id") or f"{user_id}-{now_ms()}", "message.id"),
+            # no id from the client: the room's seq makes one (append fills it in)
+            "id": identifier(body["id"], "message.id") if body.get("id") else None,
             "userId": user_id,
             "userName": text(body.get("userName", sock.user_name or user_id), "userName", 200),
             "text": text(body.get("text"), "message.text", MAX_TEXT),
             "timestamp": body.get("timestamp", now_ms()),
         }
         history = await self._history(room)
-        duplicate = history.find(message["id"], user_id)
+        duplicate = history.find(message["id"], user_id) if message["id"] else None
         if duplicate is not None:
             # A client retrying after a lost ack: confirm, but do not deliver twice.
             return {"seq": duplicate["seq"], "id": message["id"], "duplicate": True}
@@ -183,6 +184,8 @@ class RoomHistory:
 
     def append(self, message: dict[str, Any], store: Store) -> PendingWrite:
         """Give the message the room's next seq, keep it, and queue its row."""
+        if message["id"] is None:
+            message["id"] = f"{self.room.removeprefix('chat:')}#{self.last_seq + 1}"
         try:
             body = json.dumps({**message, "seq": self.last_seq + 1}, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
