@@ -23,6 +23,7 @@ from server.config import ServerConfig
 from server.engine import EngineServer, EngineSession
 from server.features.chat import ChatRooms
 from server.features.documents import Documents
+from server.features.notifications import Notifications
 from server.features.presence import PresenceRegistry
 from server.hub import Hub
 from server.protocol.engineio import decode_payload
@@ -68,6 +69,7 @@ class ReferenceServer:
         self.presence: PresenceRegistry
         self.chat: ChatRooms
         self.documents: Documents
+        self.notifications: Notifications
         from server.features import install_features
 
         install_features(self)

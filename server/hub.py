@@ -14,6 +14,7 @@ the ack, or an `error` event when the client asked for no ack.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import secrets
 import time
@@ -102,6 +103,7 @@ class DeferredAck:
 
 Handler = Callable[["Socket", list[Any]], Awaitable[dict[str, Any] | DeferredAck | None]]
 ConnectHook = Callable[["Socket"], None]
+IdentifyHook = Callable[["Socket"], None]
 DisconnectHook = Callable[["Socket", str], None]
 Authenticator = Callable[[dict[str, Any] | None], dict[str, Any]]
 
@@ -117,6 +119,8 @@ class Socket:
     user_name: str | None = None
     is_admin: bool = False
     rooms: set[str] = field(default_factory=set)
+    # the handshake's auth payload, for features (e.g. lastNotificationSeq)
+    auth: dict[str, Any] = field(default_factory=dict)
     # per-feature state, keyed by feature name
     state: dict[str, Any] = field(default_factory=dict)
     connected: bool = True
@@ -207,6 +211,7 @@ class Hub:
         self.handlers: dict[str, Handler] = {}
         self.connect_hooks: list[ConnectHook] = []
         self.disconnect_hooks: list[DisconnectHook] = []
+        self.identify_hooks: list[IdentifyHook] = []
         self.authenticate: Authenticator = _accept_anyone
         self.stats = HubStats()
         self.started = time.time()
@@ -228,6 +233,21 @@ class Hub:
     def on_disconnect(self, hook: DisconnectHook) -> DisconnectHook:
         self.disconnect_hooks.append(hook)
         return hook
+
+    def on_identify(self, hook: IdentifyHook) -> IdentifyHook:
+        """Called once per socket when it becomes a known user (handshake or first event)."""
+        self.identify_hooks.append(hook)
+        return hook
+
+    def identify(self, sock: Socket, user_id: str) -> None:
+        if sock.user_id is not None:
+            return
+        sock.user_id = user_id
+        for hook in self.identify_hooks:
+            try:
+                hook(sock)
+            except Exception:
+                log.exception("identify hook failed for %s", sock.sid)
 
     def session_handler(self, session: EngineSession) -> ClientConnection:
         return ClientConnection(self, session)
@@ -389,13 +409,21 @@ class ClientConnection:
                 )
             )
             return
-        sock = Socket(secrets.token_urlsafe(15), ns, self, **identity)
+        user_id = identity.pop("user_id", None)
+        auth = packet.data if isinstance(packet.data, dict) else {}
+        admin_token = self.hub.config.admin_token
+        offered = auth.get("adminToken")
+        if admin_token and isinstance(offered, str) and hmac.compare_digest(offered, admin_token):
+            identity["is_admin"] = True
+        sock = Socket(secrets.token_urlsafe(15), ns, self, auth=auth, **identity)
         self.sockets[name] = sock
         ns.sockets[sock.sid] = sock
         self.hub.stats.connects += 1
         self.send_packet(SioPacket(SioType.CONNECT, name, {"sid": sock.sid}))
         for hook in self.hub.connect_hooks:
             hook(sock)
+        if user_id is not None:
+            self.hub.identify(sock, user_id)
 
     async def _on_event(self, packet: SioPacket) -> None:
         sock = self.sockets.get(packet.namespace)

@@ -9,9 +9,10 @@ if TYPE_CHECKING:
 
 
 def install_features(server: ReferenceServer) -> None:
-    from server.features import chat, diagnostics, documents, presence
+    from server.features import chat, diagnostics, documents, notifications, presence
 
     server.presence = presence.install(server)
     server.chat = chat.install(server, server.presence)
     server.documents = documents.install(server)
+    server.notifications = notifications.install(server)
     diagnostics.install(server)

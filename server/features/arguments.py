@@ -46,6 +46,6 @@ def text(value: Any, name: str, max_length: int) -> str:
 def bind_user(sock: Socket, user_id: str) -> None:
     """A socket speaks for one user: the first id it uses, or the one its token proves."""
     if sock.user_id is None:
-        sock.user_id = user_id
+        sock.hub.identify(sock, user_id)
     elif sock.user_id != user_id:
         raise EventError("forbidden", f"this connection acts as {sock.user_id!r}, not {user_id!r}")

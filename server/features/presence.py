@@ -26,6 +26,7 @@ def install(server: ReferenceServer) -> PresenceRegistry:
     registry = PresenceRegistry(server)
     server.hub.on("presence-update")(registry.on_presence_update)
     server.hub.on_disconnect(registry.on_disconnect)
+    server.hub.on_identify(registry.attach)
     return registry
 
 

@@ -1,0 +1,89 @@
+"""RGA (Replicated Growable Array): insert after a reference character.
+
+Each run names the character it was typed after (`left`) and carries a
+Lamport stamp `seq` (character k of the run has `seq + k`). Concurrent inserts
+after the same character are ordered newest stamp first, ties by replica id;
+a character's later descendants always have larger stamps, so one scan that
+skips larger stamps finds the place. It converges, but text typed backwards
+concurrently at one spot interleaves character by character (each character
+is a sibling of the others) - the anomaly Fugue avoids. It shares Fugue's
+run-length chunked storage (`run_sequence`) and wire handling.
+
+Wire format (see `sequence_crdt` for the shared part)::
+
+    {"type": "insert", "id": [replica, counter], "left": [replica, counter] | null,
+     "seq": lamport, "text": "abc"}
+    {"type": "delete", "ranges": [[replica, counter, length], ...]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.collab.base import CollabError
+from server.collab.registry import Strategy, register
+from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence
+from server.collab.sequence_crdt import SequenceDocument, SequenceReplica, SequenceRules
+
+
+class RgaRules(SequenceRules):
+    track_right = False
+
+    def local_seq(self, core: RunSequence, counter: int) -> int:
+        return core.max_seq + 1
+
+    def insert_fields(self, core: RunSequence, right: int | None, seq: int) -> dict[str, Any]:
+        return {"seq": seq}
+
+    def parse_fields(
+        self, core: RunSequence, change: dict[str, Any], counter: int, left: int | None
+    ) -> tuple[int | None, int]:
+        seq = change.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise CollabError("bad_request", "rga insert needs a non-negative integer seq")
+        if left is not None and seq <= core.seq_of(left):
+            raise CollabError("bad_request", "seq must exceed the seq of the left origin")
+        return None, seq
+
+    def find_destination(
+        self, core: RunSequence, name: str, seq: int, left: int | None, right: int | None
+    ) -> tuple[int, ...]:
+        parent_o = core.order(left, BEFORE_ALL)
+        cur = core.after(parent_o)
+        chunks = core.chunks
+        names = core.names
+        while cur is not AFTER_ALL:
+            ci, si, off = cur
+            other = chunks[ci].spans[si]
+            o_parent = (ci, si, off - 1) if off else core.order(other.left, BEFORE_ALL)
+            if o_parent < parent_o:
+                return cur
+            if o_parent == parent_o:
+                o_seq = other.seq + off
+                if seq > o_seq or (seq == o_seq and name < names[other.rid]):
+                    return cur
+            # the rest of the run descends from its first element: skip it
+            cur = core.next_position(ci, si)
+        return cur
+
+
+RULES = RgaRules()
+
+
+class RgaReplica(SequenceReplica):
+    strategy = "rga"
+    rules = RULES
+
+
+class RgaDocument(SequenceDocument):
+    strategy = "rga"
+    rules = RULES
+
+
+register(
+    Strategy(
+        "rga",
+        create_document=RgaDocument,
+        create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
+    )
+)
