@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 
 $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --silent
+	mkdir -p server/static/vendor
+	cp node_modules/socket.io-client/dist/socket.io.min.js server/static/vendor/
 	touch $(NODE_STAMP)
 
 node: $(NODE_STAMP)
@@ -24,7 +26,7 @@ node: $(NODE_STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest -q
 
-serve: $(STAMP)
+serve: $(STAMP) $(NODE_STAMP)
 	$(PY) -m server --host $(HOST) --port $(PORT)
 
 bench: $(STAMP) $(NODE_STAMP)

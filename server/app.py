@@ -22,9 +22,12 @@ from server.auth import token_authenticator
 from server.config import ServerConfig
 from server.engine import EngineServer, EngineSession
 from server.features.chat import ChatRooms
+from server.features.dashboard import Dashboards
 from server.features.documents import Documents
+from server.features.game import Games
 from server.features.notifications import Notifications
 from server.features.presence import PresenceRegistry
+from server.features.signaling import Signaling
 from server.hub import Hub
 from server.protocol.engineio import decode_payload
 from server.protocol.errors import PayloadTooLarge, ProtocolError
@@ -70,6 +73,9 @@ class ReferenceServer:
         self.chat: ChatRooms
         self.documents: Documents
         self.notifications: Notifications
+        self.dashboards: Dashboards
+        self.games: Games
+        self.signaling: Signaling
         from server.features import install_features
 
         install_features(self)
@@ -111,6 +117,7 @@ class ReferenceServer:
         self,
         *,
         heartbeat: bool = True,
+        background: bool = False,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve connections made with `connect_in_memory` only: no socket, no thread.
@@ -125,8 +132,11 @@ class ReferenceServer:
                 nursery.start_soon(self.store.run_writer)
                 if heartbeat:
                     nursery.start_soon(self.engine.run_heartbeat)
-                for feature_task in self.background_tasks:
-                    nursery.start_soon(feature_task)
+                # periodic publishers own deadlines of their own: off unless asked for,
+                # so that a simulation's Scheduler stays the only one (see simulate.network)
+                if background:
+                    for feature_task in self.background_tasks:
+                        nursery.start_soon(feature_task)
                 task_status.started()
         finally:
             self.engine.close_all("server shutting down")

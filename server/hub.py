@@ -155,6 +155,18 @@ class Socket:
             self._acks.pop(ack_id, None)
         return result
 
+    def emit_with_ack(self, event: str, *args: Any, callback: Callable[[list[Any]], None]) -> None:
+        """Emit with an ack request; `callback(args)` runs when the client answers.
+
+        It is also called with [] if the socket disconnects first.
+        """
+        ack_id = self._next_ack
+        self._next_ack += 1
+        self._acks[ack_id] = callback
+        self.client.send_packet(
+            SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id)
+        )
+
     def join(self, room: str) -> None:
         self.namespace.join(self, room)
 
@@ -195,6 +207,7 @@ class HubStats:
     events_in: Counter[str] = field(default_factory=Counter)
     events_out: Counter[str] = field(default_factory=Counter)
     deliveries: int = 0
+    emits: int = 0
     dropped: int = 0
     errors: int = 0
     connects: int = 0
@@ -264,12 +277,16 @@ class Hub:
 
     def _deliver(self, items: list[Outgoing], targets: Iterable[Socket], event: str) -> int:
         n = 0
+        dropped = 0
         for sock in targets:
             send = sock.client.session.send
             for item in items:
-                send(item)
+                if not send(item):
+                    dropped += 1
             n += 1
+        self.stats.dropped += dropped
         self.stats.deliveries += n
+        self.stats.emits += 1
         self.stats.events_out[event] += n
         return n
 

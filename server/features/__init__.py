@@ -9,10 +9,24 @@ if TYPE_CHECKING:
 
 
 def install_features(server: ReferenceServer) -> None:
-    from server.features import chat, diagnostics, documents, notifications, presence
+    from server.features import (
+        chat,
+        dashboard,
+        diagnostics,
+        documents,
+        game,
+        notifications,
+        presence,
+        signaling,
+        web,
+    )
 
     server.presence = presence.install(server)
     server.chat = chat.install(server, server.presence)
     server.documents = documents.install(server)
     server.notifications = notifications.install(server)
+    server.dashboards = dashboard.install(server)
+    server.games = game.install(server)
+    server.signaling = signaling.install(server)
     diagnostics.install(server)
+    web.install(server)

@@ -50,3 +50,12 @@ class Transport(ABC):
     @abstractmethod
     def writable(self) -> bool:
         """Whether new packets would go out without piling up."""
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued towards the peer and not yet taken by it (best effort).
+
+        Coalescing publishers (the dashboard) skip a subscriber while this is
+        not small, so that a slow reader gets the newest state, not a backlog.
+        """
+        return 0

@@ -52,6 +52,10 @@ class PollingTransport(Transport):
     def writable(self) -> bool:
         return self.nbytes <= self.max_bytes // 2
 
+    @property
+    def pending_bytes(self) -> int:
+        return self.nbytes
+
     def close(self, reason: str) -> None:
         if not self.closed:
             self.closed = True

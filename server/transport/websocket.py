@@ -9,7 +9,10 @@ arriving, so a peer cannot make us buffer more than that.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import struct
+import termios
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -61,6 +64,18 @@ class WebSocketTransport(Transport):
     @property
     def writable(self) -> bool:
         return not self.outbox.congested
+
+    @property
+    def pending_bytes(self) -> int:
+        """Our queue plus what the kernel still holds for the peer (TIOCOUTQ)."""
+        queued = self.outbox.nbytes
+        if self.outbox.draining:
+            return queued + 1
+        try:
+            buf = fcntl.ioctl(self.outbox.fd, termios.TIOCOUTQ, b"\0\0\0\0")
+            return queued + struct.unpack("i", buf)[0]
+        except OSError:
+            return queued
 
     def close(self, reason: str, code: int = CloseReason.NORMAL_CLOSURE) -> None:
         if self.close_reason is None:

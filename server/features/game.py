@@ -1,0 +1,195 @@
+"""Multiplayer game state: an authoritative tick loop per game.
+
+Clients send sequence-numbered inputs; the server applies them at its own
+pace (default 20 Hz) and emits `game-state` snapshots to the game's room.
+Snapshots are *volatile*: a client that cannot keep up skips ticks instead
+of queueing them, and a player who stops reading cannot slow the loop (emits
+never wait). Each state carries `tick`, the server's send time `ts` (ms) and
+every player's `lastSeq`, so clients can measure tick jitter, skipped ticks
+and input-to-state latency.
+
+The world is deliberately simple: players move on a 2-D plane by `{dx, dy}`
+(each clamped to [-1, 1]) at `SPEED` units per input, bounded to the arena.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from server.features.arguments import arg, bind_user, identifier, mapping
+from server.hub import EventError, Socket
+
+if TYPE_CHECKING:
+    from server.app import ReferenceServer
+
+ARENA = 100.0
+SPEED = 1.0
+MAX_QUEUED_INPUTS = 64
+
+
+def install(server: ReferenceServer) -> Games:
+    games = Games(server)
+    hub = server.hub
+    hub.on("join-game")(games.on_join_game)
+    hub.on("leave-game")(games.on_leave_game)
+    hub.on("player-input")(games.on_player_input)
+    hub.on_disconnect(games.on_disconnect)
+    return games
+
+
+@dataclass(slots=True)
+class Player:
+    id: str
+    sock: Socket
+    x: float = ARENA / 2
+    y: float = ARENA / 2
+    last_seq: int = -1
+    inputs: deque[tuple[int, float, float]] = field(default_factory=deque)
+
+    def as_state(self) -> dict[str, Any]:
+        return {"x": round(self.x, 3), "y": round(self.y, 3), "lastSeq": self.last_seq}
+
+
+@dataclass(slots=True)
+class Game:
+    id: str
+    players: dict[str, Player] = field(default_factory=dict)
+    tick: int = 0
+    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+    # actual tick intervals (s) for jitter stats; bounded
+    intervals: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+
+    @property
+    def room(self) -> str:
+        return f"game:{self.id}"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "gameId": self.id,
+            "tick": self.tick,
+            "ts": int(time.time() * 1000),
+            "players": {pid: p.as_state() for pid, p in self.players.items()},
+        }
+
+
+class Games:
+    def __init__(self, server: ReferenceServer) -> None:
+        self.server = server
+        self.hub = server.hub
+        self.tick_interval = 1.0 / server.config.game_tick_hz
+        self.games: dict[str, Game] = {}
+
+    # ---------------------------------------------------------------- events
+    async def on_join_game(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
+        game_id = identifier(arg(args, 0, "gameId"), "gameId")
+        player_id = identifier(arg(args, 1, "playerId"), "playerId")
+        bind_user(sock, player_id)
+        game = self.games.get(game_id)
+        if game is None:
+            game = self.games[game_id] = Game(game_id)
+            assert self.server.nursery is not None
+            self.server.nursery.start_soon(self._run, game)
+        existing = game.players.get(player_id)
+        if existing is not None and existing.sock is not sock and existing.sock.connected:
+            raise EventError("conflict", f"player {player_id!r} is already in game {game_id!r}")
+        game.players[player_id] = Player(player_id, sock)
+        sock.join(game.room)
+        sock.state.setdefault("games", {})[game_id] = player_id
+        return {**game.snapshot(), "tickRate": 1.0 / self.tick_interval}
+
+    async def on_leave_game(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
+        game_id = identifier(arg(args, 0, "gameId"), "gameId")
+        if game_id not in sock.state.get("games", {}):
+            raise EventError("not_found", f"not in game {game_id!r}")
+        self._leave(sock, game_id)
+        return {"gameId": game_id}
+
+    async def on_player_input(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
+        game_id = identifier(arg(args, 0, "gameId"), "gameId")
+        body = mapping(arg(args, 1, "input"), "input")
+        player_id = sock.state.get("games", {}).get(game_id)
+        game = self.games.get(game_id)
+        if player_id is None or game is None or player_id not in game.players:
+            raise EventError("forbidden", f"join game {game_id!r} before sending input")
+        seq = body.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise EventError("bad_request", "input.seq must be a non-negative integer")
+        move = body.get("input")
+        if not isinstance(move, dict):
+            raise EventError("bad_request", "input.input must be an object {dx, dy}")
+        dx, dy = _axis(move.get("dx", 0)), _axis(move.get("dy", 0))
+        player = game.players[player_id]
+        newest = player.inputs[-1][0] if player.inputs else player.last_seq
+        if seq <= newest:
+            raise EventError("conflict", f"input seq {seq} is not after {newest}")
+        if len(player.inputs) >= MAX_QUEUED_INPUTS:
+            raise EventError("rate_limited", "too many inputs queued for one tick")
+        player.inputs.append((seq, dx, dy))
+        return {"seq": seq, "tick": game.tick}
+
+    def on_disconnect(self, sock: Socket, reason: str) -> None:
+        for game_id in list(sock.state.get("games", {})):
+            self._leave(sock, game_id)
+
+    # ------------------------------------------------------------- tick loop
+    async def _run(self, game: Game) -> None:
+        with game.cancel:
+            next_tick = trio.current_time()
+            last = next_tick
+            while True:
+                next_tick += self.tick_interval
+                await trio.sleep_until(next_tick)
+                now = trio.current_time()
+                game.intervals.append(now - last)
+                last = now
+                if now - next_tick > self.tick_interval:
+                    next_tick = now  # we fell behind: skip ticks rather than burst
+                self._step(game)
+
+    def _step(self, game: Game) -> None:
+        game.tick += 1
+        for player in game.players.values():
+            while player.inputs:
+                seq, dx, dy = player.inputs.popleft()
+                player.x = min(ARENA, max(0.0, player.x + dx * SPEED))
+                player.y = min(ARENA, max(0.0, player.y + dy * SPEED))
+                player.last_seq = seq
+        for ns in self.hub.namespaces.values():
+            if game.room in ns.rooms:
+                self.hub.emit_to_room(ns, game.room, "game-state", game.snapshot(), volatile=True)
+
+    def _leave(self, sock: Socket, game_id: str) -> None:
+        player_id = sock.state.get("games", {}).pop(game_id, None)
+        sock.leave(f"game:{game_id}")
+        game = self.games.get(game_id)
+        if game is None or player_id is None:
+            return
+        player = game.players.get(player_id)
+        if player is not None and player.sock is sock:
+            del game.players[player_id]
+        if not game.players:
+            game.cancel.cancel()
+            del self.games[game_id]
+
+    def tick_jitter_ms(self) -> dict[str, float | None]:
+        """p50/p99 of |actual interval - nominal| over every game's recent ticks."""
+        deviations = sorted(
+            abs(i - self.tick_interval) * 1000 for g in self.games.values() for i in g.intervals
+        )
+        if not deviations:
+            return {"p50": None, "p99": None}
+        pick = lambda q: round(deviations[min(len(deviations) - 1, int(q * len(deviations)))], 3)  # noqa: E731
+        return {"p50": pick(0.5), "p99": pick(0.99)}
+
+
+def _axis(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise EventError("bad_request", "dx and dy must be numbers")
+    if value != value:  # NaN
+        raise EventError("bad_request", "dx and dy must be numbers")
+    return max(-1.0, min(1.0, float(value)))
