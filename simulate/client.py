@@ -466,9 +466,20 @@ def _first(args: list[Any]) -> Any:
 
 
 @asynccontextmanager
-async def connect(url: str, **options: Any) -> AsyncIterator[SocketIOClient]:
-    """Connect (raising if the first attempt fails) and keep the client running inside the block."""
+async def connect(
+    url: str,
+    *,
+    setup: Callable[[SocketIOClient], None] | None = None,
+    **options: Any,
+) -> AsyncIterator[SocketIOClient]:
+    """Connect (raising if the first attempt fails) and keep the client running inside the block.
+
+    `setup(client)` runs before connecting: register handlers there for events the
+    server sends right after the handshake (replayed notifications, for example).
+    """
     client = SocketIOClient(url, **options)
+    if setup is not None:
+        setup(client)
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
         try:
