@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
@@ -83,46 +82,44 @@ async def notify_http(url: str, body: Any, token: str | None = ADMIN) -> tuple[i
 
 
 async def test_notifications_reach_user_room_and_everyone(tmp_path):
-    async with running_server(tmp_path) as (_, url):
-        async with (
-            connect(url, auth={"userId": "ann"}) as ann_tab1,
-            connect(url, auth={"userId": "ann"}) as ann_tab2,
-            connect(url, auth={"userId": "bob"}) as bob,
-        ):
-            inboxes = {
-                n: Inbox(c, "notification")
-                for n, c in (("a1", ann_tab1), ("a2", ann_tab2), ("bob", bob))
-            }
-            await bob.call("join-room", "ops", "bob")
+    async with (
+        running_server(tmp_path) as (_, url),
+        connect(url, auth={"userId": "ann"}) as ann_tab1,
+        connect(url, auth={"userId": "ann"}) as ann_tab2,
+        connect(url, auth={"userId": "bob"}) as bob,
+    ):
+        inboxes = {
+            n: Inbox(c, "notification")
+            for n, c in (("a1", ann_tab1), ("a2", ann_tab2), ("bob", bob))
+        }
+        await bob.call("join-room", "ops", "bob")
 
-            status, reply = await notify_http(
-                url, {"userId": "ann", "type": "success", "title": "Hi", "message": "to ann"}
-            )
-            assert status == 200 and reply["ok"] and reply["delivered"] == 2
-            await inboxes["a1"].wait_for(1)
-            await inboxes["a2"].wait_for(1)
-            note = inboxes["a1"].items[0]
-            assert (
-                note["type"] == "success" and note["title"] == "Hi" and note["message"] == "to ann"
-            )
-            assert {"id", "timestamp", "seq"} <= set(note)
+        status, reply = await notify_http(
+            url, {"userId": "ann", "type": "success", "title": "Hi", "message": "to ann"}
+        )
+        assert status == 200 and reply["ok"] and reply["delivered"] == 2
+        await inboxes["a1"].wait_for(1)
+        await inboxes["a2"].wait_for(1)
+        note = inboxes["a1"].items[0]
+        assert note["type"] == "success" and note["title"] == "Hi" and note["message"] == "to ann"
+        assert {"id", "timestamp", "seq"} <= set(note)
 
-            status, reply = await notify_http(
-                url, {"roomId": "ops", "title": "room", "message": "deploy"}
-            )
-            assert status == 200 and reply["delivered"] == 1
-            await inboxes["bob"].wait_for(1)
-            assert inboxes["bob"].items[0]["message"] == "deploy"
+        status, reply = await notify_http(
+            url, {"roomId": "ops", "title": "room", "message": "deploy"}
+        )
+        assert status == 200 and reply["delivered"] == 1
+        await inboxes["bob"].wait_for(1)
+        assert inboxes["bob"].items[0]["message"] == "deploy"
 
-            status, reply = await notify_http(
-                url, {"all": True, "type": "warning", "title": "all", "message": "maintenance"}
-            )
-            assert status == 200 and reply["delivered"] == 3
-            for inbox in inboxes.values():
-                await inbox.wait_for(2 if inbox is not inboxes["bob"] else 2)
-            await trio.sleep(0.1)
-            assert [n["message"] for n in inboxes["bob"].items] == ["deploy", "maintenance"]
-            assert [n["message"] for n in inboxes["a1"].items] == ["to ann", "maintenance"]
+        status, reply = await notify_http(
+            url, {"all": True, "type": "warning", "title": "all", "message": "maintenance"}
+        )
+        assert status == 200 and reply["delivered"] == 3
+        for inbox in inboxes.values():
+            await inbox.wait_for(2)
+        await trio.sleep(0.1)
+        assert [n["message"] for n in inboxes["bob"].items] == ["deploy", "maintenance"]
+        assert [n["message"] for n in inboxes["a1"].items] == ["to ann", "maintenance"]
 
 
 async def test_bad_notify_requests_are_refused_and_send_nothing(tmp_path):
@@ -148,17 +145,17 @@ async def test_bad_notify_requests_are_refused_and_send_nothing(tmp_path):
 
 
 async def test_admin_connection_can_notify(tmp_path):
-    async with running_server(tmp_path) as (_, url):
-        async with (
-            connect(url, auth={"userId": "ann"}) as ann,
-            connect(url, auth={"adminToken": ADMIN}) as admin,
-        ):
-            inbox = Inbox(ann, "notification")
-            reply = await admin.call(
-                "notify", {"userId": "ann", "type": "error", "title": "t", "message": "m"}
-            )
-            assert reply["ok"] is True and reply["delivered"] == 1
-            assert (await inbox.wait_for(1))[0]["type"] == "error"
+    async with (
+        running_server(tmp_path) as (_, url),
+        connect(url, auth={"userId": "ann"}) as ann,
+        connect(url, auth={"adminToken": ADMIN}) as admin,
+    ):
+        inbox = Inbox(ann, "notification")
+        reply = await admin.call(
+            "notify", {"userId": "ann", "type": "error", "title": "t", "message": "m"}
+        )
+        assert reply["ok"] is True and reply["delivered"] == 1
+        assert (await inbox.wait_for(1))[0]["type"] == "error"
 
 
 async def test_notifications_replay_on_reconnect_without_duplicates(tmp_path):
@@ -338,7 +335,7 @@ async def test_game_inputs_are_applied_in_order_and_reflected_in_ticks(tmp_path)
 
 
 async def test_a_player_who_stops_reading_does_not_slow_the_tick_loop(tmp_path):
-    async with running_server(tmp_path) as (server, url):
+    async with running_server(tmp_path) as (_server, url):
         port = int(url.rsplit(":", 1)[1])
         stalled = RawSocketIO(port, rcvbuf=2048)
         await stalled.open()
@@ -365,7 +362,7 @@ async def test_rtc_signals_reach_only_the_addressee(tmp_path):
             connect(url) as outsider,
         ):
             joined = Inbox(a, "rtc-peer-joined")
-            left = Inbox(a, "rtc-peer-left")
+            Inbox(a, "rtc-peer-left")
             offers = {
                 n: Inbox(cl, "rtc-offer")
                 for n, cl in (("a", a), ("b", b), ("c", c), ("o", outsider))
@@ -401,25 +398,20 @@ async def test_rtc_signals_reach_only_the_addressee(tmp_path):
             assert nobody["ok"] is False and nobody["error"]["code"] == "not_found"
             missing = await a.call("rtc-offer", {"to": b.sid})
             assert missing["ok"] is False and missing["error"]["code"] == "bad_request"
-            c_sid = c.sid
-        # c (and b, outsider) disconnected: a hears rtc-peer-left for each peer of the call
-        await trio.sleep(0)
-    assert c_sid  # the block above ran to the end
 
 
 async def test_rtc_peer_left_on_disconnect_and_leave(tmp_path):
-    async with running_server(tmp_path) as (server, url):
-        async with connect(url) as a:
-            left = Inbox(a, "rtc-peer-left")
-            await a.call("rtc-join", "room")
-            async with connect(url) as b:
-                await b.call("rtc-join", "room")
-                b_sid = b.sid
-            assert (await left.wait_for(1))[0]["peerId"] == b_sid
-            async with connect(url) as c:
-                await c.call("rtc-join", "room")
-                assert (await c.call("rtc-leave", "room"))["ok"]
-                assert [p["peerId"] for p in await left.wait_for(2)][-1] == c.sid
-                assert (await c.call("rtc-leave", "room"))["error"]["code"] == "not_found"
-            members = list(server.hub.namespaces["/"].members("rtc:room"))
-            assert [m.sid for m in members] == [a.sid]
+    async with running_server(tmp_path) as (server, url), connect(url) as a:
+        left = Inbox(a, "rtc-peer-left")
+        await a.call("rtc-join", "room")
+        async with connect(url) as b:
+            await b.call("rtc-join", "room")
+            b_sid = b.sid
+        assert (await left.wait_for(1))[0]["peerId"] == b_sid
+        async with connect(url) as c:
+            await c.call("rtc-join", "room")
+            assert (await c.call("rtc-leave", "room"))["ok"]
+            assert [p["peerId"] for p in await left.wait_for(2)][-1] == c.sid
+            assert (await c.call("rtc-leave", "room"))["error"]["code"] == "not_found"
+        members = list(server.hub.namespaces["/"].members("rtc:room"))
+        assert [m.sid for m in members] == [a.sid]
