@@ -5,6 +5,7 @@
   const params = new URLSearchParams(location.search);
   const userId = params.get("user") || `guest-${Math.random().toString(36).slice(2, 7)}`;
   $("user-name").value = params.get("name") || userId;
+  $("room-id").value = params.get("room") || "lobby";
   const socket = io("/", { transports: ["websocket"], auth: { userId, name: $("user-name").value } });
   let room = null;
   const typingTimers = new Map();
@@ -16,7 +17,7 @@
   socket.on("connect", () => {
     status(true);
     socket.emit("subscribe-dashboard", "server", (ack) => ack && ack.metrics && showMetrics(ack.metrics));
-    if (room) join(room);
+    join(room || params.get("room") || "lobby");
   });
   socket.on("disconnect", () => status(false));
 
