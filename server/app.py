@@ -166,12 +166,18 @@ class ReferenceServer:
                 if request is None:
                     return
                 upgraded = await self._dispatch(http, request)
-                if upgraded or not http.reusable:
+                if upgraded:
+                    return
+                # keep-alive: consume what is left of the request (a GET's end of message)
+                if not await http.finish_request(self.config.max_payload):
                     return
         except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         except PayloadTooLarge:
             pass
+        except Exception:
+            # A bug must cost one connection, never the whole server.
+            log.exception("connection handler failed")
         finally:
             with trio.move_on_after(1) as scope:
                 scope.shield = True

@@ -220,6 +220,8 @@ class SocketIOClient:
         self.reconnect_attempts = reconnect_attempts
         self.connect_timeout = connect_timeout
         self.random = random.Random(seed)
+        # how the client waits between reconnect attempts; a simulation injects its clock
+        self.sleep: Callable[[float], Awaitable[None]] = trio.sleep
         self.sid: str | None = None
         self.engine_sid: str | None = None
         self.connected = False
@@ -365,13 +367,28 @@ class SocketIOClient:
             await link.aclose()
             raise
 
+    async def open(self) -> None:
+        """The first connection attempt; raises its error as is (no retry)."""
+        if self._link is None or not self.connected:
+            self._link = await self._connect_once()
+            self.connected = True
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Connect, then read until closed; reconnect on loss if enabled."""
-        self._link = await self._connect_once()
-        self.connected = True
+        """Connect (unless `open` did), then read until closed; reconnect on loss if enabled.
+
+        Reconnect hooks run in tasks of their own, so a hook may await acks:
+        the reading loop goes on meanwhile.
+        """
+        await self.open()
         task_status.started()
+        async with trio.open_nursery() as hooks:
+            await self._read_and_reconnect(hooks)
+            hooks.cancel_scope.cancel()
+
+    async def _read_and_reconnect(self, hooks: trio.Nursery) -> None:
         attempt = 0
         while True:
+            assert self._link is not None
             reason = await self._read(self._link)
             self._lost(reason)
             if self._closing or not self.reconnect:
@@ -382,7 +399,7 @@ class SocketIOClient:
                     log.warning("giving up reconnecting after %d attempts", attempt - 1)
                     return
                 delay = min(self.reconnect_delay_max, self.reconnect_delay * 2 ** (attempt - 1))
-                await trio.sleep(delay * (0.5 + self.random.random() / 2))
+                await self.sleep(delay * (0.5 + self.random.random() / 2))
                 try:
                     self._link = await self._connect_once()
                 except (OSError, ClientError, trio.TooSlowError, ProtocolError) as exc:
@@ -393,9 +410,15 @@ class SocketIOClient:
             self.connected = True
             self.reconnects += 1
             for hook in self._reconnect_hooks:
-                result = hook(self)
-                if hasattr(result, "__await__"):
-                    await result
+                hooks.start_soon(self._run_hook, hook)
+
+    async def _run_hook(self, hook: Callable[[SocketIOClient], Any]) -> None:
+        try:
+            result = hook(self)
+            if hasattr(result, "__await__"):
+                await result
+        except (ClientError, trio.TooSlowError) as exc:
+            log.warning("reconnect hook %r failed: %s", hook, exc)
 
     def _lost(self, reason: str) -> None:
         self.connected = False
@@ -480,6 +503,7 @@ async def connect(
     client = SocketIOClient(url, **options)
     if setup is not None:
         setup(client)
+    await client.open()  # outside the nursery: a refused connect raises plainly
     async with trio.open_nursery() as nursery:
         await nursery.start(client.run)
         try:

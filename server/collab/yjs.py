@@ -1,10 +1,16 @@
 """Yjs (YATA) through pycrdt, the Python binding of the Rust port Yrs.
 
 Each replica owns a `pycrdt.Doc` with one `Text` root; every local edit is
-captured as the binary update it produced (`get_update(state_before)`), so
-one edit is one op. The server keeps its own Doc, merges every update into
-it (that is what makes snapshots possible) and relays the update unchanged:
-CRDT updates commute, so the server adds no ordering, only storage.
+one transaction, and the op sent for it is the binary update of exactly that
+transaction (what the doc's update observer reports at commit). The server
+keeps its own Doc, merges every update into it (that is what makes snapshots
+possible) and relays the update unchanged: CRDT updates commute, so the
+server adds no ordering, only storage.
+
+Why not `get_update(state_before)` per edit: Yrs writes the delete set of the
+*whole document* into every such diff, so each op would carry every deletion
+ever made (kilobytes after a few thousand deletions), every receiver and the
+server would re-apply all of them, and per-op cost would grow with history.
 
 Wire:
     change / broadcast  {"update": base64 of a Yjs v1 update}
@@ -15,32 +21,45 @@ Wire:
                         an emoji), plus the sender's index as a fallback;
                         {"end": true, "index"} at the end of the text
 
+Client ids (YATA's tie-break) come from the replica id, not at random, so
+experiments are reproducible, and they keep the replica ids' order (see
+`_client_id`): concurrent inserts that YATA sees at one place are ordered by
+replica id, as fugue and rga order them and as the reference text of the
+editing traces expects. That matters more often than one would think:
+inserting right after a deletion, Yjs and Yrs skip the tombstones to the
+right of the caret, so "retype the character I just deleted" and "type after
+that character" (a remote user's edit) get the same origin and tie.
+
 Unit traps, all verified against pycrdt 0.14 (see the tests):
 - `Text` indexes by UTF-8 *bytes*: inserting at byte 2 of "aé" silently
   appends at the end; deleting half of "é" panics or cuts the text. Our
-  interface counts code points, so every index into pycrdt goes through
-  `_byte_offset` and every index out of it through `_char_index`.
+  interface counts code points. While the text is all ASCII both are the
+  same (the fast path); otherwise `_Units` keeps a chunked copy of the text
+  with each chunk's UTF-8 size and converts in O(chunk) near the last edit.
 - Item clocks count UTF-16 units, as JavaScript Yjs does (an emoji is 2).
 - `StickyIndex` mixes the two: it uses a byte offset as a clock offset inside
   an item, so on non-ASCII text it anchors to the wrong character, and it
   panics (a Rust panic surfacing as a BaseException) at the end of the text
   or when its item is unknown. It is not used here: a cursor is the id of
   the character after the caret, found and resolved by deleting in a scratch
-  copy (the delete set and the change event name the id and the place),
-  then carried through every later change by the text's change events.
-  That costs a copy of the document per cursor sent or placed; fine for a
-  lab, not for a hot path.
+  copy (the deleting transaction's update names the id, its change event
+  the place), then carried through every later change. That costs a copy of
+  the document per cursor sent or placed; fine for a lab, not for a hot path.
+
+Costs per local edit: the Yrs transaction, an O(1) unit conversion (ASCII) or
+O(chunk) (otherwise), base64 of the small update; no copy of the text. A
+received update is applied, and its change delta (reported by a native
+observer) updates the length, the unit map and the placed cursors.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import zlib
-from collections.abc import Callable
+import hashlib
 from typing import Any
 
-from pycrdt import Decoder, Doc, Encoder, Text, TextEvent
+from pycrdt import Decoder, Doc, Encoder, Text
 
 from server.collab import text_ops
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
@@ -48,6 +67,7 @@ from server.collab.registry import Strategy, register
 
 JSON = Any
 TEXT_NAME = "text"
+_b64encode = base64.b64encode
 
 
 class YjsDocument(DocumentServer):
@@ -83,41 +103,73 @@ class YjsReplica(Replica):
 
     def __init__(self, replica_id: str, state_update: bytes | None = None) -> None:
         super().__init__(replica_id)
-        # A client id derived from the replica id (instead of Yjs's random one)
-        # makes YATA's tie-breaks, hence whole experiments, reproducible. Two
-        # live replicas must not share an id; crc32 collisions among the few
-        # ids of one document are as unlikely as Yjs's own random clashes.
-        self._doc: Doc = Doc(client_id=zlib.crc32(replica_id.encode()))
+        self._doc: Doc = Doc(client_id=_client_id(replica_id))
         self._text = self._doc.get(TEXT_NAME, type=Text)
         if state_update:
             self._doc.apply_update(state_update)
+        current = str(self._text)
+        # ASCII fast path: while `_units` is None the text is all ASCII, so a
+        # code point index is the byte offset and `_length` the length.
+        self._length = len(current)
+        self._units: _Units | None = None if current.isascii() else _Units(current)
         self._outgoing: list[dict[str, JSON]] = []
+        self._capturing = False  # inside one of our local edits
+        self._receiving = False  # inside apply_update of a received op
+        self._deltas: list[list[dict[str, Any]]] = []
         self._cursors: dict[str, int] = {}  # placed: index in our current text
         self._unplaced_cursors: dict[str, dict[str, Any]] = {}  # anchors not received yet
-        self._shadow = str(self._text)
-        self._subscription = self._text.observe(self._on_text_change)
+        self._update_subscription = self._doc.observe(self._on_update)
+        # The native observer: pycrdt's `Text.observe` builds a Python event
+        # (delta included) for every transaction, local ones too; this one
+        # costs next to nothing unless we read the delta.
+        self._text_subscription = self._text.integrated.observe(self._on_text_event)
 
     def insert(self, pos: int, text: str) -> None:
-        current = str(self._text)
-        _check_range(current, pos, 0)
-        if text:
-            offset = _byte_offset(current, pos)
-
-            def edit() -> None:
-                self._text.insert(offset, text)
-
-            self._record(edit)
+        units = self._units
+        length = self._length if units is None else units.chars
+        if pos < 0 or pos > length:
+            _out_of_range(pos, 0, length)
+        if not text:
+            return
+        if units is None and not text.isascii():
+            units = self._units = _Units(str(self._text))
+        offset = pos if units is None else units.byte_offset(pos)
+        self._capturing = True
+        try:
+            self._text.insert(offset, text)
+        finally:
+            self._capturing = False
+        if units is None:
+            self._length += len(text)
+        else:
+            units.insert(pos, text)
+        if self._cursors:
+            self._move_cursors([pos, text])
 
     def delete(self, pos: int, length: int) -> None:
-        current = str(self._text)
-        _check_range(current, pos, length)
-        if length:
-            start, stop = _byte_offset(current, pos), _byte_offset(current, pos + length)
-
-            def edit() -> None:
-                del self._text[start:stop]
-
-            self._record(edit)
+        units = self._units
+        size = self._length if units is None else units.chars
+        if pos < 0 or length < 0 or pos + length > size:
+            _out_of_range(pos, length, size)
+        if not length:
+            return
+        if units is None:
+            start, stop = pos, pos + length
+        else:
+            start, stop = units.byte_offset(pos), units.byte_offset(pos + length)
+        self._capturing = True
+        try:
+            del self._text[start:stop]
+        finally:
+            self._capturing = False
+        if units is None:
+            self._length -= length
+        else:
+            units.delete(pos, length)
+            if units.chars == units.size:  # all ASCII again
+                self._units, self._length = None, units.chars
+        if self._cursors:
+            self._move_cursors([pos, {"d": length}])
 
     def take_outgoing(self) -> list[dict[str, JSON]]:
         outgoing, self._outgoing = self._outgoing, []
@@ -125,11 +177,18 @@ class YjsReplica(Replica):
 
     def receive(self, change: dict[str, JSON]) -> None:
         update = _decode_update(change)
+        self._receiving = True
         try:
             self._doc.apply_update(update)
         except ValueError as exc:
             raise CollabError("bad_request", f"not a Yjs update: {exc}") from None
-        self._place_cursors()
+        finally:
+            self._receiving = False
+            deltas, self._deltas = self._deltas, []
+        for delta in deltas:
+            self._follow_remote_change(delta)
+        if self._unplaced_cursors:
+            self._place_cursors()
 
     def text(self) -> str:
         return str(self._text)
@@ -152,18 +211,48 @@ class YjsReplica(Replica):
         return dict(self._cursors)
 
     # -- internals ---------------------------------------------------------
-    def _record(self, edit: Callable[[], None]) -> None:
-        before = self._doc.get_state()
-        edit()
-        self._outgoing.append({"update": _b64(self._doc.get_update(before))})
+    def _on_update(self, event: Any) -> None:
+        """The doc's update observer: the binary update of each committed transaction."""
+        if self._capturing:
+            self._outgoing.append({"update": _b64encode(event.update).decode("ascii")})
 
-    def _on_text_change(self, event: TextEvent) -> None:
+    def _on_text_event(self, event: Any) -> None:
+        """Native text observer: keep the deltas of received updates (byte counts)."""
+        if self._receiving:
+            self._deltas.append(event.delta)
+
+    def _follow_remote_change(self, delta: list[dict[str, Any]]) -> None:
+        """Bring the length, the unit map and the placed cursors past a remote change."""
+        units = self._units
+        if units is not None:
+            op = units.apply_delta(delta)
+            if units.chars == units.size:
+                self._units, self._length = None, units.chars
+        elif all(
+            isinstance(c.get("insert", ""), str) and c.get("insert", "").isascii() for c in delta
+        ):
+            # ASCII before and after: byte counts are code point counts.
+            for component in delta:
+                if "insert" in component:
+                    self._length += len(component["insert"])
+                elif "delete" in component:
+                    self._length -= component["delete"]
+            if not self._cursors:
+                return
+            op = _ascii_delta_to_op(delta)
+        else:
+            # The text was ASCII, so the delta's byte counts are code points;
+            # what it inserted is not: from now on, keep a unit map. (One
+            # received update is one transaction, hence one delta.)
+            op = _ascii_delta_to_op(delta)
+            self._units = _Units(str(self._text))
+        if self._cursors:
+            self._move_cursors(op)
+
+    def _move_cursors(self, op: text_ops.TextOp) -> None:
         # Placed cursors ride along every change, local or remote, as OT
-        # cursors do, sticking to the character on their right as the anchor
-        # does; the delta counts bytes, so it is replayed on a shadow copy of
-        # the text to learn the character counts.
-        op = _delta_to_op(self._shadow, event.delta)
-        self._shadow = text_ops.apply(self._shadow, op)
+        # cursors do, sticking to the character on their right as the anchor does.
+        op = text_ops.normalize(op)
         self._cursors = {
             user: text_ops.transform_index(index, op, stick_right=True)
             for user, index in self._cursors.items()
@@ -196,12 +285,15 @@ class YjsReplica(Replica):
         """(client, clock, clock length) of the character at `pos`.
 
         pycrdt exposes no item ids, but deleting the character in a scratch
-        copy yields an update whose delete set names exactly that id.
+        copy yields a transaction update whose delete set names exactly that
+        id. (Not `get_update(state)`: its delete set is the whole document's.)
         """
         scratch, text = self._scratch_copy()
-        before = scratch.get_state()
+        updates: list[bytes] = []
+        subscription = scratch.observe(lambda event: updates.append(event.update))
         del text[_byte_offset(current, pos) : _byte_offset(current, pos + 1)]
-        decoder = Decoder(scratch.get_update(before))
+        scratch.unobserve(subscription)
+        decoder = Decoder(updates[0])
         decoder.read_var_uint()  # no new structs
         decoder.read_var_uint()  # one client in the delete set
         client = decoder.read_var_uint()
@@ -228,14 +320,177 @@ class YjsReplica(Replica):
 # -- units -------------------------------------------------------------------
 
 
+class _Units:
+    """A chunked copy of a non-ASCII text: code point <-> UTF-8 byte offsets.
+
+    The text is a list of chunks (each at most 2 * CHUNK code points) with
+    the UTF-8 size of each. A lookup walks the chunk list from the chunk it
+    found last, so typing and remote edits near the last one cost O(CHUNK),
+    a far jump O(n / CHUNK), and an ASCII chunk converts in O(1).
+    """
+
+    CHUNK = 512
+
+    def __init__(self, text: str) -> None:
+        step = self.CHUNK
+        self.chunks = [text[i : i + step] for i in range(0, len(text), step)] or [""]
+        self.sizes = [len(chunk.encode()) for chunk in self.chunks]
+        self.chars = len(text)
+        self.size = sum(self.sizes)
+        # the chunk found last and the code points / bytes before it
+        self._at, self._chars_before, self._bytes_before = 0, 0, 0
+
+    def _find(self, position: int, in_bytes: bool) -> tuple[int, int, int]:
+        """The chunk holding `position` (the last chunk at the very end).
+
+        Returns (chunk index, code points before it, bytes before it).
+        """
+        chunks, sizes = self.chunks, self.sizes
+        at, chars, size = self._at, self._chars_before, self._bytes_before
+        last = len(chunks) - 1
+        if in_bytes:
+            while position < size and at > 0:
+                at -= 1
+                chars -= len(chunks[at])
+                size -= sizes[at]
+            while at < last and position >= size + sizes[at]:
+                chars += len(chunks[at])
+                size += sizes[at]
+                at += 1
+        else:
+            while position < chars and at > 0:
+                at -= 1
+                chars -= len(chunks[at])
+                size -= sizes[at]
+            while at < last and position >= chars + len(chunks[at]):
+                chars += len(chunks[at])
+                size += sizes[at]
+                at += 1
+        self._at, self._chars_before, self._bytes_before = at, chars, size
+        return at, chars, size
+
+    def byte_offset(self, index: int) -> int:
+        at, chars, size = self._find(index, False)
+        chunk = self.chunks[at]
+        inside = index - chars
+        if self.sizes[at] == len(chunk):
+            return size + inside
+        return size + len(chunk[:inside].encode())
+
+    def char_index(self, offset: int) -> int:
+        at, chars, size = self._find(offset, True)
+        chunk = self.chunks[at]
+        inside = offset - size
+        if self.sizes[at] == len(chunk):
+            return chars + inside
+        return chars + len(chunk.encode()[:inside].decode("utf-8", errors="ignore"))
+
+    def insert(self, index: int, text: str) -> None:
+        at, chars, _ = self._find(index, False)
+        chunk = self.chunks[at]
+        inside = index - chars
+        grown = chunk[:inside] + text + chunk[inside:]
+        added = len(text.encode())
+        self.chars += len(text)
+        self.size += added
+        if len(grown) <= 2 * self.CHUNK:
+            self.chunks[at] = grown
+            self.sizes[at] += added
+            return
+        step = self.CHUNK
+        pieces = [grown[i : i + step] for i in range(0, len(grown), step)]
+        self.chunks[at : at + 1] = pieces
+        self.sizes[at : at + 1] = [len(piece.encode()) for piece in pieces]
+
+    def delete(self, index: int, length: int) -> None:
+        while length > 0:
+            at, chars, size = self._find(index, False)
+            chunk = self.chunks[at]
+            inside = index - chars
+            cut = chunk[inside : inside + length]
+            if not cut:  # cannot happen for an in-range delete
+                raise ValueError("delete past the end of the unit map")
+            removed = len(cut) if self.sizes[at] == len(chunk) else len(cut.encode())
+            length -= len(cut)
+            self.chars -= len(cut)
+            self.size -= removed
+            rest = chunk[:inside] + chunk[inside + len(cut) :]
+            if rest or len(self.chunks) == 1:
+                self.chunks[at] = rest
+                self.sizes[at] -= removed
+                continue
+            del self.chunks[at], self.sizes[at]
+            if at == len(self.chunks):  # removed the last chunk: step back to the new last
+                at -= 1
+                chars -= len(self.chunks[at])
+                size -= self.sizes[at]
+            self._at, self._chars_before, self._bytes_before = at, chars, size
+
+    def apply_delta(self, delta: list[dict[str, Any]]) -> text_ops.TextOp:
+        """Apply a pycrdt text delta (byte counts); return it in code points."""
+        op: text_ops.TextOp = []
+        index = 0  # code points, in the text as changed so far
+        offset = 0  # bytes, likewise
+        for component in delta:
+            if "insert" in component:
+                inserted = component["insert"]
+                if not isinstance(inserted, str):
+                    inserted = "\ufffc"  # an embed (no client of ours sends one)
+                self.insert(index, inserted)
+                op.append(inserted)
+                index += len(inserted)
+                offset += len(inserted.encode())
+            elif "delete" in component:
+                count = self.char_index(offset + component["delete"]) - index
+                self.delete(index, count)
+                op.append({"d": count})
+            elif "retain" in component:
+                offset += component["retain"]
+                end = self.char_index(offset)
+                op.append(end - index)
+                index = end
+        return op
+
+
+def _ascii_delta_to_op(delta: list[dict[str, Any]]) -> text_ops.TextOp:
+    """A delta on an ASCII text (byte counts are code points) as a text op."""
+    op: text_ops.TextOp = []
+    for component in delta:
+        if "insert" in component:
+            inserted = component["insert"]
+            op.append(inserted if isinstance(inserted, str) else "\ufffc")
+        elif "delete" in component:
+            op.append({"d": component["delete"]})
+        elif "retain" in component:
+            op.append(component["retain"])
+    return op
+
+
 def _byte_offset(text: str, index: int) -> int:
-    """Code point index -> the UTF-8 byte offset pycrdt expects."""
+    """Code point index -> the UTF-8 byte offset pycrdt expects (O(n): cursors only)."""
     return len(text[:index].encode("utf-8"))
 
 
 def _char_index(text: str, offset: int) -> int:
-    """UTF-8 byte offset from pycrdt -> code point index."""
+    """UTF-8 byte offset from pycrdt -> code point index (O(n): cursors only)."""
     return len(text.encode("utf-8")[:offset].decode("utf-8", errors="ignore"))
+
+
+def _client_id(replica_id: str) -> int:
+    """The Yjs client id of a replica: deterministic, unique, ordered like the ids.
+
+    YATA puts the lower client id first when concurrent inserts tie. An id of
+    up to 6 UTF-8 bytes ("a", "agent0", "bot12") maps one-to-one and in order
+    (its bytes, zero-padded, then its length) below 2**51; longer ids (user
+    ids) map above, by a 51-bit hash, so they never collide with short ones
+    and among themselves far less often than crc32 would. Everything stays
+    below 2**53, the ids JavaScript Yjs can hold.
+    """
+    raw = replica_id.encode()
+    if len(raw) <= 6:
+        return int.from_bytes(raw.ljust(6, b"\0"), "big") << 3 | len(raw)
+    digest = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
+    return 1 << 51 | digest & ((1 << 51) - 1)
 
 
 # -- wire --------------------------------------------------------------------
@@ -283,24 +538,6 @@ def _delete_update(client: int, clock: int, length: int) -> bytes:
     return encoder.to_bytes()
 
 
-def _delta_to_op(before: str, delta: list[dict[str, Any]]) -> text_ops.TextOp:
-    """A pycrdt text delta (byte counts) as a code point op on `before`."""
-    encoded = before.encode("utf-8")
-    op: text_ops.TextOp = []
-    offset = 0
-    for component in delta:
-        if "insert" in component:
-            inserted = component["insert"]
-            op.append(inserted if isinstance(inserted, str) else "\ufffc")
-            continue
-        size = component.get("retain", component.get("delete", 0))
-        characters = len(encoded[offset : offset + size].decode("utf-8"))
-        offset += size
-        if characters:
-            op.append(characters if "retain" in component else {"d": characters})
-    return text_ops.normalize(op)
-
-
 def _state_vector(encoded: bytes) -> dict[int, int]:
     """client id -> number of clock ticks of that client integrated (lib0 varuints)."""
     decoder = Decoder(encoded)
@@ -309,9 +546,13 @@ def _state_vector(encoded: bytes) -> dict[int, int]:
     }
 
 
+def _out_of_range(pos: int, length: int, size: int) -> None:
+    raise CollabError("bad_request", f"range {pos}+{length} outside {size} characters")
+
+
 def _check_range(text: str, pos: int, length: int) -> None:
     if pos < 0 or length < 0 or pos + length > len(text):
-        raise CollabError("bad_request", f"range {pos}+{length} outside {len(text)} characters")
+        _out_of_range(pos, length, len(text))
 
 
 def _create_replica(replica_id: str, snapshot: dict[str, JSON]) -> YjsReplica:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,9 +144,28 @@ def _reject_constant(name: str) -> Any:
     raise RemoteProtocolError(f"{name} is not valid JSON")
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub(value: Any) -> Any:
+    """Replace lone surrogates (JSON allows "\\ud800") by U+FFFD: they cannot be UTF-8
+    encoded, so relaying them as they are would break every recipient's frame."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    return value
+
+
 def _loads(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
+        # only an escaped surrogate can produce one: skip the walk for ordinary traffic
+        if "\\ud" in text or "\\uD" in text:
+            value = _scrub(value)
+        return value
     except RecursionError:
         raise RemoteProtocolError("JSON nested too deeply") from None
     except ValueError as exc:

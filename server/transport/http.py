@@ -72,6 +72,9 @@ class HttpConnection:
         return Request(event.method.decode("ascii"), target, parts.path, query, headers)
 
     async def read_body(self, limit: int) -> bytes:
+        """The request body up to its end (nothing if a handler already read it)."""
+        if self.conn.their_state is not h11.SEND_BODY:
+            return b""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -117,6 +120,11 @@ class HttpConnection:
         trailing, _closed = self.conn.trailing_data
         return bytes(trailing)
 
-    @property
-    def reusable(self) -> bool:
+    async def finish_request(self, limit: int) -> bool:
+        """Read the rest of the current request; True if the connection can serve another."""
+        try:
+            while self.conn.their_state is h11.SEND_BODY:
+                await self.read_body(limit)
+        except PayloadTooLarge:
+            return False
         return self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE
