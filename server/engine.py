@@ -28,6 +28,17 @@ from server.transport.base import Outgoing, Transport
 log = logging.getLogger(__name__)
 
 PING = Outgoing("2")
+ORDINARY_CLOSES = frozenset(
+    {
+        "client close",
+        "client closed the WebSocket",
+        "connection closed by peer",
+        "connection lost",
+        "client hung up",
+        "server shutting down",
+        "upgraded",
+    }
+)
 NOOP = "6"
 
 
@@ -128,6 +139,10 @@ class EngineSession:
         self.closed = True
         self.close_reason = reason
         self.engine.sessions.pop(self.sid, None)
+        # Ordinary goodbyes are DEBUG (a load test makes thousands); a session the
+        # server had to end (bad input, timeout, slow consumer) is worth an INFO line.
+        level = logging.DEBUG if reason in ORDINARY_CLOSES else logging.INFO
+        log.log(level, "session %s closed (%s, %s)", self.sid, reason, self.transport.name)
         if self.handler is not None:
             try:
                 self.handler.on_close(reason)
@@ -161,6 +176,7 @@ class EngineServer:
         self.opened += 1
         session.handler = self.make_handler(session)
         self._schedule_ping(session)
+        log.debug("session %s opened (%s)", sid, transport.name)
         return session
 
     def _schedule_ping(self, session: EngineSession) -> None:
