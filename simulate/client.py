@@ -206,9 +206,18 @@ class SocketIOClient:
         connect_timeout: float = 10.0,
         seed: int | None = None,
         link_factory: LinkFactory | None = None,
+        transport: str = "websocket",
     ) -> None:
         self.endpoint = Endpoint.parse(url, path)
+        if transport not in ("websocket", "polling"):
+            raise ValueError("transport is 'websocket' or 'polling'")
         # how to open a transport connection: a WebSocket by default, in-memory in simulations
+        if link_factory is None and transport == "polling":
+            from simulate.polling_link import PollingLink
+
+            link_factory = lambda: PollingLink.open(  # noqa: E731
+                self.endpoint.host, self.endpoint.port, path, self.connect_timeout
+            )
         self.link_factory = link_factory or (
             lambda: WebSocketLink.open(self.endpoint, self.connect_timeout)
         )

@@ -310,3 +310,30 @@ async def test_answers_server_pings(nursery: trio.Nursery, tmp_path: Path) -> No
         assert client.reconnects == 0
         with trio.fail_after(WAIT):
             assert (await client.call("join-room", "p", "u"))["ok"] is True
+
+
+async def test_polling_transport_chats_with_a_websocket_client(tmp_path):
+    """The trio client's long-polling fallback talks to the same room as a WebSocket client."""
+    from server.app import ReferenceServer
+    from server.config import ServerConfig
+    from simulate.client import connect as open_client
+
+    server = ReferenceServer(ServerConfig(port=0, db_path=str(tmp_path / "poll.sqlite3")))
+    async with trio.open_nursery() as nursery:
+        port = await nursery.start(server.serve)
+        url = f"http://127.0.0.1:{port}"
+        got: list[str] = []
+        async with (
+            open_client(url, transport="polling") as poller,
+            open_client(
+                url, setup=lambda c: c.on("receive-message", lambda m: got.append(m["text"]))
+            ) as ws,
+        ):
+            assert (await poller.call("join-room", "mixed", "poller"))["ok"]
+            assert (await ws.call("join-room", "mixed", "ws"))["ok"]
+            assert (await poller.call("send-message", "mixed", {"text": "over polling"}))["ok"]
+            with trio.fail_after(5):
+                while got != ["over polling"]:
+                    await trio.sleep(0.01)
+            assert server.engine.sessions[poller.engine_sid].transport.name == "polling"
+        nursery.cancel_scope.cancel()
