@@ -38,10 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from server.collab.base import CollabError
-from server.collab.registry import Strategy, get_strategy
-
-#: Strategies whose ops commute under causal delivery (needed by concurrent replay).
-CAUSAL_STRATEGIES = frozenset({"fugue", "rga", "yjs"})
+from server.collab.registry import Strategy, causal_strategy_names, get_strategy
 
 MEMORY_METHOD = "tracemalloc peak (Python heap, separate run)"
 
@@ -113,10 +110,11 @@ def replay(
     if kind == "concurrent":
         if limit is not None:
             raise TraceError("--limit applies to sequential traces only")
-        if strategy not in CAUSAL_STRATEGIES:
+        causal = causal_strategy_names()
+        if strategy not in causal:
             raise TraceError(
                 f"strategy {strategy!r} cannot replay a concurrent trace: its ops do not "
-                f"commute under causal delivery (use one of {', '.join(sorted(CAUSAL_STRATEGIES))})"
+                f"commute under causal delivery (use one of {', '.join(causal)})"
             )
         run = _replay_concurrent
     else:

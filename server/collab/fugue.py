@@ -112,5 +112,6 @@ register(
         "fugue",
         create_document=FugueDocument,
         create_replica=lambda replica_id, snapshot: FugueReplica(replica_id, snapshot),
+        causal=True,
     )
 )

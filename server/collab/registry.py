@@ -16,6 +16,9 @@ class Strategy:
     # (replica_id, snapshot from DocumentServer.snapshot()) -> Replica
     create_replica: Callable[[str, dict[str, Any]], Replica]
     convergent: bool = True
+    # Ops commute under causal delivery, so replicas can merge without the server's
+    # ordering (CRDTs): what concurrent trace replay and peer-to-peer sync need.
+    causal: bool = False
 
 
 _STRATEGIES: dict[str, Strategy] = {}
@@ -33,6 +36,11 @@ def get_strategy(name: str) -> Strategy:
     except KeyError:
         known = ", ".join(sorted(_STRATEGIES))
         raise CollabError("bad_request", f"unknown strategy {name!r} (known: {known})") from None
+
+
+def causal_strategy_names() -> list[str]:
+    _load_builtins()
+    return sorted(name for name, s in _STRATEGIES.items() if s.causal)
 
 
 def strategy_names() -> list[str]:

@@ -85,5 +85,6 @@ register(
         "rga",
         create_document=RgaDocument,
         create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
+        causal=True,
     )
 )

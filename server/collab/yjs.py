@@ -561,4 +561,6 @@ def _create_replica(replica_id: str, snapshot: dict[str, JSON]) -> YjsReplica:
     return YjsReplica(replica_id, update)
 
 
-STRATEGY = register(Strategy("yjs", create_document=YjsDocument, create_replica=_create_replica))
+STRATEGY = register(
+    Strategy("yjs", create_document=YjsDocument, create_replica=_create_replica, causal=True)
+)
