@@ -1,0 +1,37 @@
+"""`python -m reports build RUN_DIR`: the run's PNGs and its `report.html`, written into RUN_DIR.
+
+The PNGs are written next to the page as well as embedded in it: the page
+is what people open, the files are what people paste into an issue.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports.html import experiment_page, realtime_page
+from reports.plots import Plot, experiment_plots, realtime_plots
+from reports.summary import RealtimeRun, Run, load_run
+
+REPORT_NAME = "report.html"
+
+
+def build_report(path: str | Path) -> tuple[Path, list[Path]]:
+    """Write the report of the run at `path`; return the page and the PNG paths."""
+    run = load_run(path)
+    plots, page = render(run)
+    images = []
+    for plot in plots:
+        image = run.path / f"{plot.name}.png"
+        image.write_bytes(plot.png)
+        images.append(image)
+    report = run.path / REPORT_NAME
+    report.write_text(page, encoding="utf-8")
+    return report, images
+
+
+def render(run: Run) -> tuple[list[Plot], str]:
+    if isinstance(run, RealtimeRun):
+        plots = realtime_plots(run)
+        return plots, realtime_page(run, plots)
+    plots = experiment_plots(run)
+    return plots, experiment_page(run, plots)

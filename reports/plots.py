@@ -1,0 +1,453 @@
+"""The report's figures, as PNG bytes (matplotlib, Agg, no pyplot).
+
+We build `matplotlib.figure.Figure` objects directly instead of going
+through `pyplot`: no global figure registry to leak memory across plots,
+no GUI backend picked from the environment (CI has no display), and PNG
+rendering goes through Agg by construction.
+
+Each function returns a `Plot` or None when the run has nothing to draw
+(an optional file is absent), so the page simply leaves that plot out.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, NullLocator
+
+from reports.summary import ExperimentRun, RealtimeRun
+
+DPI = 100
+WIDE = (10, 4.2)
+SATURATED_COLOR = "#c62828"
+
+
+@dataclass(frozen=True, slots=True)
+class Plot:
+    """One figure: `name` is its file stem (`<name>.png`), `title` its caption on the page."""
+
+    name: str
+    title: str
+    png: bytes
+
+
+def _render(figure: Figure, name: str, title: str) -> Plot:
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return Plot(name, title, buffer.getvalue())
+
+
+def _colors(n: int) -> list[Any]:
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _grid(ax: Axes) -> None:
+    ax.grid(True, which="major", alpha=0.3)
+
+
+def _seconds(series: list[dict[str, Any]]) -> list[float]:
+    return [float(row.get("second") or 0) for row in series]
+
+
+# ------------------------------------------------------------------ real-time runs
+def realtime_plots(run: RealtimeRun) -> list[Plot]:
+    candidates = [
+        latency_over_time(run),
+        latency_percentiles(run),
+        throughput(run),
+        errors_per_second(run),
+        connected_users(run),
+        generator_cpu(run),
+    ]
+    return [plot for plot in candidates if plot is not None]
+
+
+def latency_over_time(run: RealtimeRun) -> Plot | None:
+    """p50 and p99 per second: per event when `series_events.csv` exists, else the main event."""
+    lines: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(
+        lambda: {"p50": [], "p99": []}
+    )
+    for row in run.event_series:
+        event, second = row.get("event"), row.get("second")
+        if event is None or second is None:
+            continue
+        for key in ("p50", "p99"):
+            value = row.get(f"{key}_ms")
+            if value is not None:
+                lines[str(event)][key].append((float(second), float(value)))
+    source = "per event (series_events.csv)"
+    if not lines:
+        main = run.main_event or "main event"
+        for row in run.series:
+            for key in ("p50", "p99"):
+                value = row.get(f"main_{key}_ms")
+                if value is not None:
+                    lines[main][key].append((float(row.get("second") or 0), float(value)))
+        source = f"main event {main} (series.csv)"
+    if not lines:
+        return None
+    figure = Figure(figsize=(10, 6.5))
+    axes = figure.subplots(2, 1, sharex=True)
+    colors = dict(zip(sorted(lines), _colors(len(lines)), strict=True))
+    for ax, key in zip(axes, ("p50", "p99"), strict=True):
+        for event in sorted(lines):
+            points = sorted(lines[event][key])
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker=".", color=colors[event], label=event)
+        ax.set_ylabel(f"{key} latency (ms)")
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"{key} per second")
+        _grid(ax)
+    axes[-1].set_xlabel("time since start (s)")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    figure.suptitle(f"Latency over time — {source}")
+    return _render(figure, "latency_over_time", "Latency percentiles over time")
+
+
+PERCENTILE_TICKS = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99, 99.999, 99.9999]
+
+
+def percentile_spectrum(histogram: Any, points: int = 160) -> tuple[list[float], list[float]]:
+    """(x, latency ms) with x = 1/(1-p): HdrHistogram's percentile-plot axis.
+
+    The x range ends where one more "nine" would exceed the sample count,
+    since beyond that the histogram has no information (it is the max).
+    """
+    count = histogram.get_total_count()
+    top = max(10.0, min(float(count), 1e6))
+    xs, ys = [], []
+    for i in range(points + 1):
+        x = top ** (i / points)
+        percentile = 100.0 * (1.0 - 1.0 / x)
+        xs.append(x)
+        ys.append(histogram.get_value_at_percentile(percentile) / 1000.0)
+    xs.append(top)
+    ys.append(histogram.get_max_value() / 1000.0)
+    return xs, ys
+
+
+def latency_percentiles(run: RealtimeRun) -> Plot | None:
+    """The latency distribution of every event, in HdrHistogram's percentile style."""
+    histograms = {k: h for k, h in sorted(run.histograms.items()) if h.get_total_count() > 0}
+    if not histograms:
+        return None
+    figure = Figure(figsize=(10, 5.5))
+    ax = figure.subplots()
+    top = 10.0
+    lowest, highest = math.inf, 0.0
+    for (event, histogram), color in zip(histograms.items(), _colors(len(histograms)), strict=True):
+        xs, ys = percentile_spectrum(histogram)
+        top = max(top, xs[-1])
+        lowest, highest = min(lowest, min(ys)), max(highest, max(ys))
+        width = 2.2 if event == run.main_event else 1.3
+        ax.plot(
+            xs,
+            ys,
+            color=color,
+            linewidth=width,
+            label=f"{event} (n={histogram.get_total_count():,})",
+        )
+    ax.set_xscale("log")
+    ticks = [(1 / (1 - p / 100), p) for p in PERCENTILE_TICKS if 1 / (1 - p / 100) <= top * 1.001]
+    ax.xaxis.set_major_locator(FixedLocator([x for x, _ in ticks]))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([f"{p:g}%" for _, p in ticks])
+    ax.set_xlim(1, top)
+    if lowest > 0 and highest / lowest > 50:
+        ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Latency by percentile (HdrHistogram, coordinated-omission corrected)")
+    _grid(ax)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return _render(figure, "latency_percentiles", "Latency distribution (percentile spectrum)")
+
+
+def throughput(run: RealtimeRun) -> Plot | None:
+    if not run.series:
+        return None
+    figure = Figure(figsize=WIDE)
+    ax = figure.subplots()
+    xs = _seconds(run.series)
+    ax.plot(xs, [r.get("sent") or 0 for r in run.series], marker=".", label="sent")
+    ax.plot(xs, [r.get("received") or 0 for r in run.series], marker=".", label="received")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("messages per second")
+    ax.set_title("Throughput: messages sent and received by the generator per second")
+    ax.set_ylim(bottom=0)
+    _grid(ax)
+    ax.legend()
+    return _render(figure, "throughput", "Throughput (sent / received per second)")
+
+
+def errors_per_second(run: RealtimeRun) -> Plot | None:
+    if not run.series:
+        return None
+    figure = Figure(figsize=WIDE)
+    ax = figure.subplots()
+    errors = [r.get("errors") or 0 for r in run.series]
+    ax.bar(_seconds(run.series), errors, width=0.8, color=SATURATED_COLOR, label="errors")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("errors per second")
+    total = sum(errors)
+    ax.set_title(f"Errors per second (total {total:g})")
+    ax.set_ylim(bottom=0, top=max(1, max(errors, default=0)) * 1.15)
+    _grid(ax)
+    ax.legend()
+    return _render(figure, "errors", "Errors per second")
+
+
+def connected_users(run: RealtimeRun) -> Plot | None:
+    if not run.series or all(r.get("connected") is None for r in run.series):
+        return None
+    figure = Figure(figsize=WIDE)
+    ax = figure.subplots()
+    ax.step(
+        _seconds(run.series),
+        [r.get("connected") or 0 for r in run.series],
+        where="post",
+        label="connected",
+    )
+    users = run.meta.get("users")
+    if isinstance(users, int):
+        ax.axhline(users, color="grey", linestyle="--", label=f"planned users ({users})")
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("connected users")
+    ax.set_title("Connected users")
+    ax.set_ylim(bottom=0)
+    _grid(ax)
+    ax.legend()
+    return _render(figure, "connected", "Connected users")
+
+
+def generator_cpu(run: RealtimeRun) -> Plot | None:
+    """The generator's own CPU, with the saturation zone in red: generator honesty."""
+    if not run.series or all(r.get("cpu_percent") is None for r in run.series):
+        return None
+    procs = run.meta.get("procs") if isinstance(run.meta.get("procs"), int) else 1
+    threshold = run.saturation_percent * max(1, procs)
+    xs = _seconds(run.series)
+    cpu = [r.get("cpu_percent") or 0.0 for r in run.series]
+    figure = Figure(figsize=WIDE)
+    ax = figure.subplots()
+    top = max(threshold * 1.25, max(cpu, default=0) * 1.1)
+    ax.axhspan(
+        threshold,
+        top,
+        color=SATURATED_COLOR,
+        alpha=0.12,
+        label=f"saturation zone (≥ {run.saturation_percent:.0f}% of a core × {procs} proc)",
+    )
+    ax.plot(xs, cpu, marker=".", color="#1565c0", label="generator CPU")
+    hot = [(x, c) for x, c in zip(xs, cpu, strict=True) if c >= threshold]
+    if hot:
+        hx, hy = zip(*hot, strict=True)
+        ax.scatter(hx, hy, color=SATURATED_COLOR, zorder=3, label="saturated seconds")
+    ax.set_ylim(0, top)
+    ax.set_xlabel("time since start (s)")
+    ax.set_ylabel("CPU (% of one core, summed over processes)")
+    if run.generator_saturated:
+        ax.set_title("Generator CPU — SATURATED", color=SATURATED_COLOR, fontweight="bold")
+        ax.text(
+            0.5,
+            0.5,
+            "GENERATOR SATURATED\nlatencies describe the generator, not the server",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=14,
+            fontweight="bold",
+            color=SATURATED_COLOR,
+            bbox={"facecolor": "white", "edgecolor": SATURATED_COLOR, "alpha": 0.85},
+        )
+    else:
+        ax.set_title("Generator CPU (the load generator's own process time)")
+    _grid(ax)
+    ax.legend(loc="upper left", fontsize="small")
+    return _render(figure, "generator_cpu", "Generator CPU")
+
+
+# ------------------------------------------------------------------ experiment runs
+def experiment_plots(run: ExperimentRun) -> list[Plot]:
+    candidates = [
+        divergence_over_time(run),
+        convergence_times(run),
+        cost_per_op(run),
+        survival_and_interleavings(run),
+    ]
+    return [plot for plot in candidates if plot is not None]
+
+
+def _mean_band(
+    rows: list[dict[str, Any]], column: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Mean, min and max across seeds at every sampled instant.
+
+    A seed that finished earlier than others keeps its last value: its
+    replicas stay in the state the run ended in, so leaving it out would
+    make the mean jump whenever a short seed ends.
+    """
+    per_seed: dict[Any, dict[float, float]] = defaultdict(dict)
+    for row in rows:
+        value, t = row.get(column), row.get("t")
+        if value is not None and t is not None:
+            per_seed[row.get("seed")][round(float(t), 6)] = float(value)
+    times = sorted({t for samples in per_seed.values() for t in samples})
+    means: list[float] = []
+    lows: list[float] = []
+    highs: list[float] = []
+    last: dict[Any, float] = {}
+    for t in times:
+        for seed, samples in per_seed.items():
+            if t in samples:
+                last[seed] = samples[t]
+        values = list(last.values())
+        means.append(fmean(values))
+        lows.append(min(values))
+        highs.append(max(values))
+    return times, means, lows, highs
+
+
+def divergence_over_time(run: ExperimentRun) -> Plot | None:
+    if not run.divergence:
+        return None
+    figure = Figure(figsize=(10, 6.5))
+    axes = figure.subplots(2, 1, sharex=True)
+    strategies = [s for s in run.strategies if s in run.divergence]
+    for strategy, color in zip(strategies, _colors(len(strategies)), strict=True):
+        rows = run.divergence[strategy]
+        for ax, column in zip(axes, ("distance", "distinct_texts"), strict=True):
+            times, means, lows, highs = _mean_band(rows, column)
+            if times:
+                ax.plot(times, means, color=color, label=f"{strategy} (mean)")
+                ax.fill_between(times, lows, highs, color=color, alpha=0.15, linewidth=0)
+    axes[0].set_ylabel("edit distance to server\n(share of text)")
+    axes[0].set_title("Divergence: mean over seeds, band = min..max across seeds")
+    axes[1].set_ylabel("distinct texts across replicas")
+    axes[1].set_title("Distinct replica texts (1 = all agree)")
+    axes[1].set_xlabel("virtual time since editing began (s)")
+    for ax in axes:
+        ax.set_ylim(bottom=0)
+        _grid(ax)
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    return _render(figure, "divergence", "Divergence over time per strategy")
+
+
+def convergence_times(run: ExperimentRun) -> Plot | None:
+    """Box plot plus every seed as a dot; strategies that never converged say so."""
+    strategies = run.strategies
+    data = [
+        [
+            float(s["convergence_s"])
+            for s in run.seeds(strategy)
+            if s.get("converged") and s.get("convergence_s") is not None
+        ]
+        for strategy in strategies
+    ]
+    figure = Figure(figsize=(max(6, 1.6 * len(strategies) + 2), 4.5))
+    ax = figure.subplots()
+    positions = list(range(1, len(strategies) + 1))
+    present = [(p, d) for p, d in zip(positions, data, strict=True) if d]
+    if present:
+        ax.boxplot(
+            [d for _, d in present],
+            positions=[p for p, _ in present],
+            widths=0.5,
+            showfliers=False,
+        )
+    for position, values, color in zip(positions, data, _colors(len(strategies)), strict=True):
+        if values:
+            spread = [position + 0.12 * ((i % 5) - 2) / 2 for i in range(len(values))]
+            ax.scatter(spread, values, color=color, alpha=0.8, zorder=3, s=18)
+    summaries = [run.strategy_summary(s) for s in strategies]
+    labels = [
+        f"{s}\n{m['converged']}/{m['runs']} converged"
+        for s, m in zip(strategies, summaries, strict=True)
+    ]
+    ax.set_xticks(positions)
+    ax.set_xticklabels(labels)
+    ax.set_xlim(0.4, len(strategies) + 0.6)
+    ymax = max((max(d) for d in data if d), default=1.0)
+    ax.set_ylim(0, ymax * 1.2 or 1.0)
+    for position, values in zip(positions, data, strict=True):
+        if not values:
+            ax.text(position, ymax * 0.5, "never\nconverged", ha="center", color=SATURATED_COLOR)
+    ax.set_ylabel("time to convergence after last keystroke (virtual s)")
+    ax.set_title("Time to convergence per strategy (one dot per seed)")
+    _grid(ax)
+    return _render(figure, "convergence_time", "Time-to-convergence distribution")
+
+
+def _bars(ax: Axes, labels: list[str], values: list[float | None], ylabel: str, title: str) -> None:
+    heights = [0.0 if v is None else float(v) for v in values]
+    bars = ax.bar(labels, heights, color=_colors(len(labels)))
+    for bar, value in zip(bars, values, strict=True):
+        text = "n/a" if value is None else f"{value:,.3g}"
+        ax.annotate(
+            text,
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize="small",
+        )
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.set_ylim(0, max(heights, default=1) * 1.2 or 1)
+    _grid(ax)
+
+
+def cost_per_op(run: ExperimentRun) -> Plot | None:
+    strategies = run.strategies
+    summaries = [run.strategy_summary(s) for s in strategies]
+    figure = Figure(figsize=(10, 4.2))
+    left, right = figure.subplots(1, 2)
+    _bars(
+        left,
+        strategies,
+        [m.get("bytes_per_op_mean") for m in summaries],
+        "bytes on the wire per keystroke",
+        "Network cost (bytes on the wire per op)",
+    )
+    _bars(
+        right,
+        strategies,
+        [run.cpu_us_per_op(s) for s in strategies],
+        "CPU per keystroke (µs)",
+        "CPU cost (whole simulation per op)",
+    )
+    return _render(figure, "cost_per_op", "Bytes per op and CPU per op")
+
+
+def survival_and_interleavings(run: ExperimentRun) -> Plot | None:
+    strategies = run.strategies
+    summaries = [run.strategy_summary(s) for s in strategies]
+    figure = Figure(figsize=(10, 4.2))
+    left, right = figure.subplots(1, 2)
+    survival = [m.get("survival_mean") for m in summaries]
+    _bars(
+        left,
+        strategies,
+        [None if v is None else 100 * float(v) for v in survival],
+        "surviving keystrokes (%)",
+        "Intent survival (mean over users and seeds)",
+    )
+    left.set_ylim(0, 110)
+    _bars(
+        right,
+        strategies,
+        [m.get("interleavings_mean") for m in summaries],
+        "interleavings per run",
+        "Interleaved concurrent words (mean)",
+    )
+    return _render(figure, "survival_interleavings", "Survival % and interleavings")
