@@ -213,7 +213,8 @@ class Documents:
                 placeholder.seq = len(ops)
             else:
                 placeholder.server = get_strategy(placeholder.strategy).create_document()
-                await self.store.write(
+                # not awaited: the op log's rows queue behind it, and acks wait for those
+                self.store.submit(
                     "INSERT OR IGNORE INTO documents (document, strategy) VALUES (?, ?)",
                     (document_id, placeholder.strategy),
                 )
