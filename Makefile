@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: test serve bench lint format clean node
+.PHONY: test serve bench simulate lint format clean node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ serve: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.ws_bench
 	$(PY) -m benchmarks.trace_bench
+
+# a small deterministic experiment (virtual time, a few seconds): strategies side by side
+simulate: $(STAMP)
+	$(PY) -m simulate experiment --strategies naive,ot,fugue,yjs,lww --editors 4 --ops 100 \
+		--latency 80ms --jitter 30ms --partition 2s@5s --seeds 1..3
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,4 @@
-"""`python -m simulate`: real-time bot fleets (`run`) and virtual-time experiments (`experiment`)."""
+"""`python -m simulate`: real-time bot fleets (`run`), virtual-time experiments (`experiment`)."""
 
 from __future__ import annotations
 

@@ -16,31 +16,35 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import random
+import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+import h11
 import trio
-from wsproto import ConnectionType, WSConnection
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    RejectConnection,
-    Request,
-    TextMessage,
-)
-from wsproto.utilities import ProtocolError as WsProtocolError
+from wsproto.utilities import generate_accept_token
 
 from server.protocol.engineio import PacketType, decode_packet
 from server.protocol.errors import ProtocolError
 from server.protocol.socketio import SioDecoder, SioPacket, SioType, encode
+from server.protocol.wsframe import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_PONG,
+    OPCODE_TEXT,
+    FrameReader,
+    encode_client_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +104,17 @@ LinkFactory = Callable[[], Awaitable[Link]]
 
 
 class WebSocketLink:
-    """One WebSocket connection: framing in, framing out, nothing else."""
+    """One WebSocket connection: h11 for the handshake, our own framing after it.
 
-    def __init__(self, stream: trio.SocketStream, ws: WSConnection) -> None:
+    Receiving is the load generator's hot path (every broadcast is a frame),
+    so frames are split by `FrameReader` rather than wsproto; frames we send
+    are masked by `encode_client_frame`, as RFC 6455 requires of clients.
+    """
+
+    def __init__(self, stream: trio.SocketStream, trailing: bytes) -> None:
         self.stream = stream
-        self.ws = ws
+        self.reader = FrameReader(masked=False)
+        self._trailing = trailing
         self.lock = trio.Lock()
         self.closed = False
 
@@ -112,28 +122,17 @@ class WebSocketLink:
     async def open(cls, endpoint: Endpoint, timeout: float) -> WebSocketLink:
         with trio.fail_after(timeout):
             stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
-            ws = WSConnection(ConnectionType.CLIENT)
-            link = cls(stream, ws)
-            await stream.send_all(
-                ws.send(Request(host=f"{endpoint.host}:{endpoint.port}", target=endpoint.target))
-            )
-            while True:
-                data = await stream.receive_some(65536)
-                if not data:
-                    raise ClientError("connection closed during the WebSocket handshake")
-                ws.receive_data(data)
-                for event in ws.events():
-                    if isinstance(event, AcceptConnection):
-                        return link
-                    if isinstance(event, RejectConnection):
-                        raise ClientError(f"WebSocket handshake refused: HTTP {event.status_code}")
+            try:
+                trailing = await _handshake(stream, endpoint)
+            except BaseException:
+                await stream.aclose()
+                raise
+            return cls(stream, trailing)
 
     async def send(self, message: str | bytes) -> None:
         if self.closed:
             raise NotConnected("link closed")
-        data = self.ws.send(
-            TextMessage(data=message) if isinstance(message, str) else BytesMessage(data=message)
-        )
+        data = encode_client_frame(message, os.urandom(4))
         async with self.lock:
             try:
                 await self.stream.send_all(data)
@@ -142,20 +141,22 @@ class WebSocketLink:
                 raise NotConnected(str(exc)) from None
 
     async def messages(self) -> AsyncIterator[str | bytes]:
-        parts: list[Any] = []
+        data, self._trailing = self._trailing, b""
         while True:
-            for event in self.ws.events():
-                if isinstance(event, TextMessage | BytesMessage):
-                    parts.append(event.data)
-                    if event.message_finished:
-                        yield parts[0] if len(parts) == 1 else type(parts[0])().join(parts)
-                        parts = []
-                elif isinstance(event, Ping):
-                    async with self.lock:
-                        await self.stream.send_all(self.ws.send(event.response()))
-                elif isinstance(event, CloseConnection):
+            if data:
+                try:
+                    frames = self.reader.feed(data)
+                except ProtocolError:
                     self.closed = True
                     return
+                for opcode, payload in frames:
+                    if opcode in (OPCODE_TEXT, OPCODE_BINARY):
+                        yield payload  # type: ignore[misc]
+                    elif opcode == OPCODE_PING:
+                        await self._send_control(OPCODE_PONG, payload)  # type: ignore[arg-type]
+                    elif opcode == OPCODE_CLOSE:
+                        self.closed = True
+                        return
             try:
                 data = await self.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -163,16 +164,20 @@ class WebSocketLink:
             if not data:
                 self.closed = True
                 return
-            try:
-                self.ws.receive_data(data)
-            except WsProtocolError:
-                self.closed = True
-                return
+
+    async def _send_control(self, opcode: int, payload: bytes) -> None:
+        frame = encode_client_frame(payload, os.urandom(4), opcode)
+        async with self.lock:
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.stream.send_all(frame)
 
     def abort(self) -> None:
-        """Close the TCP socket at once: no WebSocket close frame, no Socket.IO goodbye."""
+        """Reset the TCP connection at once (SO_LINGER 0): no close frame, no goodbye."""
         self.closed = True
-        self.stream.socket.close()
+        sock = self.stream.socket
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
 
     async def aclose(self) -> None:
         if self.closed and self.stream.socket.fileno() == -1:
@@ -180,12 +185,41 @@ class WebSocketLink:
         self.closed = True
         with trio.move_on_after(1) as scope:
             scope.shield = True
-            try:
-                async with self.lock:
-                    await self.stream.send_all(self.ws.send(CloseConnection(code=1000)))
-            except Exception:
-                pass
+            with suppress(Exception):
+                await self._send_control(OPCODE_CLOSE, (1000).to_bytes(2, "big"))
             await self.stream.aclose()
+
+
+async def _handshake(stream: trio.SocketStream, endpoint: Endpoint) -> bytes:
+    """The HTTP Upgrade exchange; returns bytes the server sent after its 101 response."""
+    key = base64.b64encode(os.urandom(16))
+    conn = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="GET",
+        target=endpoint.target,
+        headers=[
+            ("host", f"{endpoint.host}:{endpoint.port}"),
+            ("upgrade", "websocket"),
+            ("connection", "Upgrade"),
+            ("sec-websocket-key", key),
+            ("sec-websocket-version", "13"),
+        ],
+    )
+    await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            if not data:
+                raise ClientError("connection closed during the WebSocket handshake")
+            conn.receive_data(data)
+        elif isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+            accept = dict(event.headers).get(b"sec-websocket-accept", b"")
+            if accept != generate_accept_token(key):
+                raise ClientError("the server's Sec-WebSocket-Accept does not match our key")
+            return bytes(conn.trailing_data[0])
+        elif isinstance(event, h11.Response):
+            raise ClientError(f"WebSocket handshake refused: HTTP {event.status_code}")
 
 
 EventHandler = Callable[..., Any]

@@ -1,0 +1,599 @@
+"""`python -m simulate run`: a fleet of bots in real time against any Socket.IO server.
+
+    python -m simulate run --target ws://127.0.0.1:8000 --scenario chat \\
+        --users 2000 --duration 60s [--ramp 10s | --ramp 0s:0.5,10s:1] [--seed N] \\
+        [--rate R] [--strategy S] [--room-size N] [--procs N] [--out reports/runs]
+
+One process runs every bot as a task of one trio nursery; connections open
+at the ramp's pace through a bounded `CapacityLimiter`, so that a burst of
+arrivals queues instead of timing out. Sends follow the open-model schedule.
+After `duration` the fleet stops sending, drains (until every ack is in and
+the wire has been quiet briefly, bounded by the scenario's `drain`), checks
+document convergence, and writes a run directory (format: simulate/recording.py).
+
+`--procs N` starts N spawned processes, each a full trio fleet over a
+contiguous slice of the plan (cut at room boundaries); every bot's seed
+derives from the scenario seed and its global index, so a run's traffic
+does not depend on how it is split. The parent merges the results
+(histograms added, series rows summed per second) and prints the progress.
+
+A fleet measures its own CPU (process_time deltas) every second: when it
+stays above 90% of a core the numbers describe the generator, not the
+server, so the run is flagged in meta.json and a warning is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.metadata
+import json
+import logging
+import math
+import multiprocessing
+import os
+import platform
+import queue
+import random
+import resource
+import secrets
+import shlex
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from simulate.client import connect
+from simulate.personas import (
+    CONNECT_ERRORS,
+    PERSONAS,
+    BotCannotConnect,
+    BotContext,
+    FleetPhases,
+    FleetShared,
+)
+from simulate.recording import (
+    DeliveryLog,
+    Recorder,
+    RunDirectory,
+    delivery_report,
+    merge_payloads,
+    new_run_id,
+)
+from simulate.scenarios import (
+    BotPlan,
+    Scenario,
+    ScenarioError,
+    list_scenarios,
+    load_scenario,
+    plan_bots,
+    split_plan,
+)
+from simulate.schedule import Ramp, ScheduleError, parse_duration
+
+log = logging.getLogger(__name__)
+
+FD_MARGIN = 64  # stdio, the event loop, checker connections, churners' overlapping sockets
+SATURATED_PERCENT = 90.0
+SATURATED_SECONDS = 3
+QUIET_NS = 300_000_000  # no delivery for this long after the last ack: the run has drained
+CONVERGENCE_TIMEOUT = 15.0
+SPAWN_LEAD_S = 3.0  # children need time to start Python and import trio before the common start
+
+
+# ------------------------------------------------------------------ CLI
+@dataclass(frozen=True, slots=True)
+class FleetOptions:
+    target: str
+    scenario: Scenario
+    procs: int = 1
+    out: Path = Path("reports/runs")
+    namespace: str = "/"
+    quiet: bool = False
+    command: str = ""
+
+
+def parse_args(argv: list[str]) -> FleetOptions:
+    p = argparse.ArgumentParser(
+        prog="python -m simulate run", description="Run a bot fleet in real time."
+    )
+    p.add_argument("--target", default="ws://127.0.0.1:8000", help="server URL (http:// or ws://)")
+    p.add_argument(
+        "--scenario", default="chat", help=f"{', '.join(list_scenarios())} or a .toml path"
+    )
+    p.add_argument("--users", type=int, help="total bots (overrides the scenario)")
+    p.add_argument("--duration", help="sending time, e.g. 10s, 2m (overrides the scenario)")
+    p.add_argument("--ramp", help="linear '10s' or steps '0s:0.25,5s:0.5,10s:1'")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--rate", type=float, help="per-user rate of every rate-driven persona")
+    p.add_argument("--strategy", help="editing strategy of every editor")
+    p.add_argument("--room-size", type=int, help="users per chat room / editors per document")
+    p.add_argument("--procs", type=int, default=1, help="processes to spread the users over")
+    p.add_argument("--out", default="reports/runs", help="parent directory of run directories")
+    p.add_argument("--namespace", default="/", help="Socket.IO namespace (default /)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
+    ns = p.parse_args(argv)
+    if ns.list:
+        for name in list_scenarios():
+            scenario = load_scenario(name)
+            print(f"{name:16} {scenario.description}")
+        raise SystemExit(0)
+    if ns.procs < 1:
+        p.error("--procs must be >= 1")
+    try:
+        scenario = load_scenario(ns.scenario).with_overrides(
+            users=ns.users,
+            duration=None if ns.duration is None else parse_duration(ns.duration, "--duration"),
+            seed=ns.seed,
+            rate=ns.rate,
+            strategy=ns.strategy,
+            ramp=None if ns.ramp is None else Ramp.parse(ns.ramp, "--ramp"),
+            room_size=ns.room_size,
+        )
+    except (ScenarioError, ScheduleError) as exc:
+        p.error(str(exc))
+    command = shlex.join(["python", "-m", "simulate", "run", *argv])
+    return FleetOptions(
+        ns.target, scenario, ns.procs, Path(ns.out), ns.namespace, ns.quiet, command
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = parse_args(argv)
+    try:
+        path = run(options)
+    except FdLimitTooLow as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run directory: {path}")
+    return 0
+
+
+# ------------------------------------------------------------------ one run
+class FdLimitTooLow(Exception):
+    """More sockets than this process may open."""
+
+
+def run(options: FleetOptions) -> Path:
+    """Run the fleet (in this process or in `procs` spawned ones); return the run directory."""
+    scenario = options.scenario
+    procs = min(options.procs, scenario.users)
+    # before planning: a slice may exceed users/procs by up to a room (cuts at room boundaries)
+    ensure_fd_capacity(math.ceil(scenario.users / procs) + scenario.room_size, procs)
+    plans = plan_bots(scenario)
+    slices = [s for s in split_plan(plans, procs) if s]
+    run_id = new_run_id(scenario.name, scenario.seed)
+    run_tag = secrets.token_hex(3)
+    started_ns = time.time_ns() + (int(SPAWN_LEAD_S * 1e9) if len(slices) > 1 else 0)
+    jobs = [
+        ProcessJob(
+            scenario=scenario,
+            plans=slice_,
+            target=options.target,
+            namespace=options.namespace,
+            run_tag=run_tag,
+            start_ns=started_ns,
+            proc_index=index,
+        )
+        for index, slice_ in enumerate(slices)
+    ]
+    progress = ProgressPrinter(len(jobs), scenario.users, options.quiet)
+    if len(jobs) == 1:
+        results = [trio.run(run_process, jobs[0], progress.row)]
+    else:
+        results = _run_children(jobs, progress)
+    ended_ns = time.time_ns()
+    progress.done()
+    merged = merge_payloads([r["recorder"] for r in results])
+    cpu_peak = max(r["cpu"]["peak_percent"] for r in results)
+    saturated = any(r["cpu"]["saturated"] for r in results)
+    meta = {
+        "run_id": run_id,
+        "producer": "simulate.fleet",
+        "scenario": scenario.as_dict(),
+        "target": options.target,
+        "namespace": options.namespace,
+        "seed": scenario.seed,
+        "users": scenario.users,
+        "duration": scenario.duration,
+        "procs": len(jobs),
+        "run_tag": run_tag,
+        "main_event": main_event(scenario),
+        "versions": versions(),
+        "host": {
+            "hostname": socket.gethostname(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+        },
+        "command": options.command,
+        "started_at": _iso(started_ns),
+        "ended_at": _iso(ended_ns),
+        "started_ns": started_ns,
+        "ended_ns": ended_ns,
+        "generator_saturated": saturated,
+        "generator_peak_cpu_percent": cpu_peak,
+        "generator_saturated_seconds": sum(r["cpu"]["saturated_seconds"] for r in results),
+        "generator_cpu_per_process": [r["cpu"] for r in results],
+    }
+    convergence = merge_convergence([r["convergence"] for r in results])
+    delivery = delivery_report([r["delivery"] for r in results])
+    path = RunDirectory.write(
+        options.out / run_id,
+        meta=meta,
+        payload=merged,
+        delivery=delivery if delivery["rooms"] else None,
+        convergence=convergence,
+    )
+    if saturated:
+        print(
+            f"WARNING: the load generator was CPU-saturated (peak {cpu_peak:.0f}% of a core): "
+            "latencies describe the generator, not the server. Use --procs.",
+            file=sys.stderr,
+        )
+    return path
+
+
+def ensure_fd_capacity(users_per_process: int, procs: int) -> None:
+    """Raise the soft fd limit to the hard one; refuse clearly if the users still cannot fit."""
+    soft, hard = raise_fd_limit()
+    needed = users_per_process + FD_MARGIN
+    if needed > soft:
+        raise FdLimitTooLow(
+            f"{users_per_process} users per process need about {needed} file descriptors, "
+            f"but the limit is {soft} (hard {hard}). Spread them with --procs "
+            f"{procs * (needed // max(1, soft - FD_MARGIN) + 1)} or raise `ulimit -n`."
+        )
+
+
+def raise_fd_limit() -> tuple[int, int]:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    return soft, hard
+
+
+def main_event(scenario: Scenario) -> str:
+    kinds = {p.kind for p in scenario.personas}
+    if kinds & {"chatter", "typist"}:
+        return "chat.echo"
+    if "editor" in kinds:
+        return "doc.ack"
+    return "presence.ack"
+
+
+def versions() -> dict[str, str]:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+    return {
+        "python": platform.python_version(),
+        "trio": trio.__version__,
+        "rtlab": version("rtlab"),
+        "hdrhistogram": version("hdrhistogram"),
+    }
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
+
+
+# ------------------------------------------------------------------ one process
+@dataclass(frozen=True, slots=True)
+class ProcessJob:
+    scenario: Scenario
+    plans: list[BotPlan]
+    target: str
+    namespace: str
+    run_tag: str
+    start_ns: int
+    proc_index: int = 0
+
+
+@dataclass
+class Saturation:
+    """Seconds above the threshold, in a row and in total, and the peak."""
+
+    peak_percent: float = 0.0
+    last_percent: float = 0.0
+    streak: int = 0
+    saturated_seconds: int = 0
+    saturated: bool = False
+
+    def update(self, cpu_percent: float) -> bool:
+        """True when the process has just become saturated (warn once)."""
+        self.peak_percent = max(self.peak_percent, cpu_percent)
+        self.last_percent = cpu_percent
+        if cpu_percent < SATURATED_PERCENT:
+            self.streak = 0
+            return False
+        self.streak += 1
+        self.saturated_seconds += 1
+        if self.streak >= SATURATED_SECONDS and not self.saturated:
+            self.saturated = True
+            return True
+        return False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peak_percent": round(self.peak_percent, 1),
+            "saturated": self.saturated,
+            "saturated_seconds": self.saturated_seconds,
+        }
+
+
+async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]) -> dict:
+    """Run one process's bots to the end; return its mergeable results."""
+    raise_fd_limit()
+    scenario = job.scenario
+    now_ns = time.time_ns()
+    if job.start_ns > now_ns:
+        await trio.sleep((job.start_ns - now_ns) / 1e9)
+    recorder = Recorder(job.start_ns, main_event(scenario))
+    shared = FleetShared(
+        target=job.target,
+        namespace=job.namespace,
+        run_tag=job.run_tag,
+        recorder=recorder,
+        delivery=DeliveryLog(),
+        phases=FleetPhases(job.start_ns, job.start_ns + int(scenario.duration * 1e9)),
+        connect_limiter=trio.CapacityLimiter(scenario.connect_concurrency),
+        wall_offset=trio.current_time() - time.time_ns() / 1e9,
+    )
+    saturation = Saturation()
+    convergence: dict[str, Any] = {"documents": []}
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_tick_every_second, shared, saturation, job.proc_index, progress)
+        nursery.start_soon(_conclude, shared, scenario, convergence)
+        async with trio.open_nursery() as bots:
+            for plan in job.plans:
+                persona = scenario.persona(plan.persona)
+                rng = random.Random(scenario.seed * 1_000_003 + plan.index)
+                bots.start_soon(_run_bot, BotContext(plan, persona, shared, rng))
+        nursery.cancel_scope.cancel()
+    recorder.tick(time.time_ns(), saturation.last_percent)  # what came after the last tick
+    return {
+        "recorder": recorder.payload(),
+        "delivery": shared.delivery.payload(),
+        "convergence": convergence,
+        "cpu": saturation.as_dict(),
+    }
+
+
+async def _run_bot(ctx: BotContext) -> None:
+    """Arrive on the ramp, run the persona; retry a failed connect while the run is on."""
+    phases = ctx.shared.phases
+    await ctx.sleep_until_ns(phases.start_ns + int(ctx.plan.start_offset * 1e9))
+    persona = PERSONAS[ctx.persona.kind]
+    while not phases.finished.is_set():
+        try:
+            await persona(ctx)
+            return
+        except BotCannotConnect:
+            if not ctx.sending():
+                return
+            await trio.sleep(0.5 + ctx.rng.random())
+        except Exception as exc:
+            # A bot's bug or an unexpected reply must not stop the fleet: count it and leave.
+            ctx.recorder.error("bot", type(exc).__name__)
+            log.debug("bot %s failed", ctx.user_id, exc_info=True)
+            return
+
+
+async def _conclude(shared: FleetShared, scenario: Scenario, convergence: dict[str, Any]) -> None:
+    """After the sending phase: drain, check convergence, then release the bots."""
+    phases = shared.phases
+    recorder = shared.recorder
+    await trio.sleep_until(shared.trio_time(phases.stop_ns))
+    with trio.move_on_after(scenario.drain):
+        while recorder.pending > 0 or time.time_ns() - recorder.last_receive_ns < QUIET_NS:
+            await trio.sleep(0.05)
+    phases.drained.set()
+    # the run's last row (written after the bots leave) must show who was still connected
+    recorder.connected = sum(1 for c in shared.clients if c.connected)
+    with trio.move_on_after(CONVERGENCE_TIMEOUT):
+        convergence["documents"] = await check_convergence(shared)
+    phases.finished.set()
+
+
+async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
+    """Compare every editor's replica with the server's text, read by a fresh joiner."""
+    documents = []
+    for number, (document_id, sessions) in enumerate(sorted(shared.documents.sessions.items())):
+        server_text = None
+        with contextlib.suppress(*CONNECT_ERRORS):
+            with trio.move_on_after(5):
+                user = f"{shared.run_tag}-checker{number}"
+                async with connect(
+                    shared.target,
+                    namespace=shared.namespace,
+                    auth={"userId": user},
+                    reconnect=False,
+                ) as client:
+                    reply = await client.call("join-document", document_id, user, timeout=5)
+                    if isinstance(reply, dict) and reply.get("ok"):
+                        server_text = reply.get("content")
+        texts = [s.text for s in sessions]
+        idle = all(s.idle for s in sessions)
+        texts_equal = len(set(texts)) <= 1
+        documents.append(
+            {
+                "document": document_id,
+                "strategy": sessions[0].strategy,
+                "editors": len(sessions),
+                "idle": idle,
+                "broken_sessions": sum(s.broken for s in sessions),
+                "texts_equal": texts_equal,
+                "server_length": None if server_text is None else len(server_text),
+                "converged": idle
+                and texts_equal
+                and server_text is not None
+                and all(t == server_text for t in texts),
+            }
+        )
+    return documents
+
+
+def merge_convergence(parts: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One entry per document; a document split across processes converged only if all agree."""
+    by_document: dict[str, dict[str, Any]] = {}
+    for part in parts:
+        for entry in part["documents"]:
+            known = by_document.get(entry["document"])
+            if known is None:
+                by_document[entry["document"]] = dict(entry)
+                continue
+            known["editors"] += entry["editors"]
+            known["broken_sessions"] += entry["broken_sessions"]
+            for key in ("idle", "texts_equal", "converged"):
+                known[key] = known[key] and entry[key]
+    if not by_document:
+        return None
+    documents = [by_document[k] for k in sorted(by_document)]
+    return {"documents": documents, "converged": all(d["converged"] for d in documents)}
+
+
+async def _tick_every_second(
+    shared: FleetShared,
+    saturation: Saturation,
+    proc_index: int,
+    progress: Callable[[int, dict[str, Any]], None],
+) -> None:
+    recorder = shared.recorder
+    last_cpu = time.process_time()
+    last_wall = time.monotonic()
+    next_tick = trio.current_time() + 1
+    while True:
+        await trio.sleep_until(next_tick)
+        next_tick += 1
+        cpu, wall = time.process_time(), time.monotonic()
+        percent = 100.0 * (cpu - last_cpu) / max(wall - last_wall, 1e-3)
+        last_cpu, last_wall = cpu, wall
+        recorder.connected = sum(1 for c in shared.clients if c.connected)
+        row = recorder.tick(time.time_ns(), percent)
+        if saturation.update(percent):
+            row = {**row, "saturated": True}
+        progress(proc_index, row)
+
+
+# ------------------------------------------------------------------ several processes
+def _run_children(jobs: list[ProcessJob], progress: ProgressPrinter) -> list[dict[str, Any]]:
+    context = multiprocessing.get_context("spawn")
+    inbox = context.Queue()
+    children = [
+        context.Process(target=_child_main, args=(job, inbox), name=f"fleet-{job.proc_index}")
+        for job in jobs
+    ]
+    for child in children:
+        child.start()
+    results: dict[int, dict[str, Any]] = {}
+    failures: dict[int, str] = {}
+    scenario = jobs[0].scenario
+    deadline = time.monotonic() + SPAWN_LEAD_S + scenario.duration + scenario.drain + 60
+    try:
+        while len(results) + len(failures) < len(children):
+            if time.monotonic() > deadline:
+                raise RuntimeError("fleet processes did not finish in time")
+            try:
+                kind, index, body = inbox.get(timeout=0.5)
+            except queue.Empty:
+                dead = [
+                    i
+                    for i, c in enumerate(children)
+                    if not c.is_alive() and i not in results and i not in failures
+                ]
+                for i in dead:
+                    failures[i] = f"exited with code {children[i].exitcode}"
+                continue
+            if kind == "tick":
+                progress.row(index, body)
+            elif kind == "result":
+                results[index] = body
+            else:
+                failures[index] = body
+    finally:
+        for child in children:
+            child.join(timeout=10)
+            if child.is_alive():
+                child.kill()
+                child.join()
+    if failures:
+        raise RuntimeError(f"fleet processes failed: {json.dumps(failures, indent=2)}")
+    return [results[i] for i in range(len(children))]
+
+
+def _child_main(job: ProcessJob, outbox: Any) -> None:
+    def report(index: int, row: dict[str, Any]) -> None:
+        outbox.put(("tick", index, row))
+
+    try:
+        result = trio.run(run_process, job, report)
+        outbox.put(("result", job.proc_index, result))
+    except BaseException:
+        outbox.put(("error", job.proc_index, traceback.format_exc()))
+
+
+# ------------------------------------------------------------------ progress line
+@dataclass
+class ProgressPrinter:
+    """Once a second on stderr: the sum of every process's latest row for that second."""
+
+    procs: int
+    users: int
+    quiet: bool = False
+    _pending: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    _printed: bool = False
+
+    def row(self, proc_index: int, row: dict[str, Any]) -> None:
+        if row.get("saturated"):
+            print(
+                f"\nWARNING: fleet process {proc_index} is CPU-saturated "
+                f"({row['cpu_percent']:.0f}% of a core): its latencies are not the server's",
+                file=sys.stderr,
+            )
+        rows = self._pending.setdefault(row["second"], [])
+        rows.append(row)
+        if len(rows) == self.procs:
+            del self._pending[row["second"]]
+            self._print(rows)
+
+    def _print(self, rows: list[dict[str, Any]]) -> None:
+        if self.quiet:
+            return
+
+        def worst(key: str) -> str:
+            values = [r[key] for r in rows if r.get(key) is not None]
+            return f"{max(values):.1f}" if values else "-"
+
+        sent, received = sum(r["sent"] for r in rows), sum(r["received"] for r in rows)
+        line = (
+            f"[{rows[0]['second']:>4}s] connected {sum(r['connected'] for r in rows)}/{self.users}"
+            f"  sent {sent}/s  received {received}/s"
+            f"  p50 {worst('main_p50_ms')} ms  p99 {worst('main_p99_ms')} ms"
+            f"  errors {sum(r['errors'] for r in rows)}"
+            f"  cpu {sum(r['cpu_percent'] for r in rows):.0f}%"
+        )
+        end = "\n" if not sys.stderr.isatty() else ""
+        print(("\r" if sys.stderr.isatty() else "") + line, end=end, file=sys.stderr, flush=True)
+        self._printed = True
+
+    def done(self) -> None:
+        for second in sorted(self._pending):  # processes that ended before their last tick
+            self._print(self._pending.pop(second))
+        if self._printed and sys.stderr.isatty() and not self.quiet:
+            print(file=sys.stderr)

@@ -1,0 +1,687 @@
+"""Bots: the chatter, the typist, the presence churner and the editor, on the trio client.
+
+Each persona is an async function of a `BotContext`: its client factory,
+its scenario parameters, a seeded `random.Random` and the recorder. A
+persona never crashes the fleet: error acks, timeouts and lost links are
+counted per event type in the recorder, and the bot carries on.
+
+Measurement rules shared by all personas:
+
+- Every load message carries `sentAt`, its *scheduled* send instant in
+  `time.time_ns()` units, and a unique id; latency is measured from that
+  instant (open model, coordinated omission).
+- Echo and ack latency need no clock sync. One-way latency of other bots'
+  messages compares two clocks, which is right only on one host (same
+  clock) — the fleet's normal case against a local server.
+- `user-typing` and `presence-update` broadcasts carry no timestamp of ours
+  (the server builds them), so their one-way latency is measured through
+  `PeerClock`: the sender notes when it acted, receivers in the same
+  process look it up. Receivers in other processes simply skip it.
+
+Lifecycle: a bot sends until `phases.stop_ns`, stays connected while the
+fleet drains acks and deliveries (`phases.drained`), then until the fleet
+has checked document convergence (`phases.finished`), then leaves.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from server.protocol.errors import ProtocolError
+from simulate.client import ClientError, ConnectionLost, NotConnected, SocketIOClient
+from simulate.document_session import DocumentSession
+from simulate.recording import BotDelivery, DeliveryLog, Membership, Recorder, RoomLedger
+from simulate.scenarios import (
+    BotPlan,
+    ChatterParams,
+    EditorParams,
+    PersonaSpec,
+    PresenceChurnParams,
+    TypistParams,
+)
+from simulate.schedule import arrival_times
+
+log = logging.getLogger(__name__)
+
+CONNECT_ERRORS = (OSError, ClientError, trio.TooSlowError, ProtocolError)
+CALL_TIMEOUT = 10.0
+# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent.
+STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
+PEER_NOTE_MAX_AGE_NS = 10_000_000_000
+
+
+class BotCannotConnect(Exception):
+    """The first connection of a session failed (already counted under `connect`)."""
+
+
+# ------------------------------------------------------------------ shared fleet state
+@dataclass
+class FleetPhases:
+    start_ns: int
+    stop_ns: int  # sending ends
+    drained: trio.Event = field(default_factory=trio.Event)
+    finished: trio.Event = field(default_factory=trio.Event)
+
+
+class PeerClock:
+    """When a bot of this process last did something that others will hear about without a stamp."""
+
+    def __init__(self) -> None:
+        self._notes: dict[tuple[str, str, str], int] = {}
+
+    def note(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
+        self._notes[(event, user_id, detail)] = at_ns
+
+    def since(self, event: str, user_id: str, detail: str, now_ns: int) -> int | None:
+        at = self._notes.get((event, user_id, detail))
+        if at is None or now_ns - at > PEER_NOTE_MAX_AGE_NS:
+            return None
+        return at
+
+
+class DocumentBook:
+    """The editors of this process by document, for the convergence check after the run."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, list[MeasuredDocumentSession]] = {}
+
+    def add(self, session: MeasuredDocumentSession) -> None:
+        self.sessions.setdefault(session.document_id, []).append(session)
+
+
+@dataclass
+class FleetShared:
+    """Everything the bots of one process share."""
+
+    target: str
+    namespace: str
+    run_tag: str
+    recorder: Recorder
+    delivery: DeliveryLog
+    phases: FleetPhases
+    connect_limiter: trio.CapacityLimiter
+    peers: PeerClock = field(default_factory=PeerClock)
+    documents: DocumentBook = field(default_factory=DocumentBook)
+    clients: set[SocketIOClient] = field(default_factory=set)
+    wall_offset: float = 0.0  # trio.current_time() - wall seconds, fixed at fleet start
+
+    def trio_time(self, wall_ns: int) -> float:
+        return wall_ns / 1e9 + self.wall_offset
+
+
+@dataclass
+class BotContext:
+    plan: BotPlan
+    persona: PersonaSpec
+    shared: FleetShared
+    rng: random.Random
+
+    @property
+    def user_id(self) -> str:
+        return f"{self.shared.run_tag}-u{self.plan.index}"
+
+    @property
+    def room(self) -> str:
+        """The chat room or document of this bot (run-tagged: runs never share state)."""
+        return f"{self.shared.run_tag}-{self.plan.family}{self.plan.group}"
+
+    @property
+    def recorder(self) -> Recorder:
+        return self.shared.recorder
+
+    @property
+    def params(self) -> Any:
+        return self.persona.params
+
+    def sending(self, now_ns: int | None = None) -> bool:
+        return (time.time_ns() if now_ns is None else now_ns) < self.shared.phases.stop_ns
+
+    async def sleep_until_ns(self, wall_ns: int) -> None:
+        await trio.sleep_until(self.shared.trio_time(wall_ns))
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[SocketIOClient]:
+        """A connected client for the block; the connect time is recorded, errors counted."""
+        shared = self.shared
+        client = SocketIOClient(
+            shared.target,
+            namespace=shared.namespace,
+            auth={"userId": self.user_id, "name": self.user_id},
+            connect_timeout=10.0,
+            seed=self.rng.randrange(2**32),
+        )
+        client.on("error", self._on_server_error)
+        failure: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            async with shared.connect_limiter:
+                began = time.time_ns()
+                try:
+                    await nursery.start(client.run)
+                except CONNECT_ERRORS as exc:
+                    failure = exc
+            if failure is None:
+                self.recorder.latency("connect", began)
+                shared.clients.add(client)
+                try:
+                    yield client
+                finally:
+                    shared.clients.discard(client)
+                    with trio.move_on_after(2) as scope:
+                        scope.shield = True
+                        await client.close()
+                    nursery.cancel_scope.cancel()
+        if failure is not None:
+            self.recorder.error("connect", type(failure).__name__)
+            raise BotCannotConnect(str(failure)) from failure
+
+    def _on_server_error(self, error: Any = None, *_: Any) -> None:
+        code = error.get("code", "error") if isinstance(error, dict) else "error"
+        event = error.get("event", "unknown") if isinstance(error, dict) else "unknown"
+        self.recorder.error(f"server.{event}", str(code))
+
+
+Persona = Callable[[BotContext], Awaitable[None]]
+
+
+# ------------------------------------------------------------------ measured requests
+class AckTracker:
+    """Acks a bot is waiting for; what is still missing when the fleet drains is a timeout."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self._outstanding: dict[int, str] = {}
+        self._next = 0
+
+    async def emit(
+        self,
+        client: SocketIOClient,
+        label: str,
+        scheduled_ns: int,
+        event: str,
+        *args: Any,
+        on_ok: Callable[[dict[str, Any]], None] | None = None,
+    ) -> bool:
+        """Emit with an ack request; False if it could not even be sent."""
+        token = self._next
+        self._next += 1
+        self._outstanding[token] = label
+        self.recorder.pending += 1
+
+        def resolve(reply: Any) -> None:
+            if self._outstanding.pop(token, None) is None:
+                return
+            self.recorder.pending -= 1
+            if reply is None:
+                self.recorder.error(label, "connection_lost")
+            elif isinstance(reply, dict) and reply.get("ok"):
+                self.recorder.latency(label, scheduled_ns)
+                if on_ok is not None:
+                    on_ok(reply)
+            else:
+                self.recorder.error(label, _error_code(reply))
+
+        try:
+            await client.emit(event, *args, ack=resolve)
+        except NotConnected:
+            if self._outstanding.pop(token, None) is not None:
+                self.recorder.pending -= 1
+            self.recorder.error(label, "not_connected")
+            return False
+        return True
+
+    def expire(self) -> None:
+        for label in self._outstanding.values():
+            self.recorder.pending -= 1
+            self.recorder.error(label, "timeout")
+        self._outstanding.clear()
+
+
+async def call_measured(
+    recorder: Recorder, client: SocketIOClient, label: str, since_ns: int, *args: Any
+) -> dict[str, Any] | None:
+    """`client.call` with the latency recorded under `label`; None (error counted) on failure."""
+    try:
+        reply = await client.call(*args, timeout=CALL_TIMEOUT)
+    except NotConnected:
+        recorder.error(label, "not_connected")
+        return None
+    except ConnectionLost:
+        recorder.error(label, "connection_lost")
+        return None
+    except trio.TooSlowError:
+        recorder.error(label, "timeout")
+        return None
+    if not isinstance(reply, dict) or not reply.get("ok"):
+        recorder.error(label, _error_code(reply))
+        return None
+    recorder.latency(label, since_ns)
+    return reply
+
+
+def _error_code(reply: Any) -> str:
+    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+        return str(reply["error"].get("code", "error"))
+    return "bad_ack"
+
+
+# ------------------------------------------------------------------ chat rooms
+class ChatMembership:
+    """A bot's seat in its chat room: joins, rejoins after a reconnect, counts what it hears."""
+
+    def __init__(self, ctx: BotContext) -> None:
+        self.ctx = ctx
+        self.ledger: RoomLedger = ctx.shared.delivery.room(ctx.room)
+        self.record: BotDelivery = ctx.shared.delivery.bot(ctx.room)
+        self.rejoined = trio.Event()
+        self._rejoin_wanted = trio.Event()
+        self._client: SocketIOClient | None = None
+
+    def attach(self, client: SocketIOClient, nursery: trio.Nursery) -> None:
+        """Listen on a new client; a reconnect (the client's own backoff) triggers a rejoin."""
+        self._client = client
+        client.on("receive-message", self._on_message)
+        client.on("user-typing", self._on_user_typing)
+        client.on("presence-update", self._on_presence)
+        # The hook runs inside the client's reading task: it must not await an ack there.
+        client.on_reconnect(lambda _client: self._rejoin_wanted.set())
+        nursery.start_soon(self._rejoin_on_reconnect)
+
+    async def join(self, label: str = "room.join", since_ns: int | None = None) -> bool:
+        assert self._client is not None
+        began = time.time_ns() if since_ns is None else since_ns
+        reply = await call_measured(
+            self.ctx.recorder,
+            self._client,
+            label,
+            began,
+            "join-room",
+            self.ctx.room,
+            self.ctx.user_id,
+        )
+        if reply is None:
+            return False
+        seqs = [m.get("seq") for m in reply.get("history") or () if isinstance(m, dict)]
+        numbered = [s for s in seqs if isinstance(s, int)]
+        uses_seq = bool(numbered) or not seqs  # an empty history does not tell: assume seq
+        start = max(numbered, default=0) if uses_seq else None
+        self.record.memberships.append(Membership(start, time.time_ns()))
+        return True
+
+    def leave(self) -> None:
+        """End the current membership here (before a deliberate disconnect)."""
+        if self.record.memberships and self.record.memberships[-1].end_ns is None:
+            current = self.record.memberships[-1]
+            current.end_ns = time.time_ns()
+            current.end_seq = self.record.last_seq if current.start_seq is not None else None
+
+    async def _rejoin_on_reconnect(self) -> None:
+        while True:
+            await self._rejoin_wanted.wait()
+            self._rejoin_wanted = trio.Event()
+            self.leave()
+            if await self.join("room.rejoin"):
+                self.rejoined.set()
+
+    # -- incoming --
+    def _on_message(self, message: Any = None, *_: Any) -> None:
+        if not isinstance(message, dict) or message.get("run") != self.ctx.shared.run_tag:
+            return
+        now = time.time_ns()
+        recorder = self.ctx.recorder
+        recorder.received()
+        seq = message.get("seq")
+        if isinstance(seq, int):
+            if seq <= self.record.last_seq:
+                self.record.duplicates += 1
+                return
+            self.record.last_seq = seq
+            self.ledger.seqs.add(seq)
+        self.record.received += 1
+        sent_at = message.get("sentAt")
+        if isinstance(sent_at, int):
+            own = message.get("userId") == self.ctx.user_id
+            recorder.latency("chat.echo" if own else "chat.delivery", sent_at, now)
+
+    def _on_user_typing(self, user_id: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.ctx.recorder.received()
+        if isinstance(user_id, str):
+            since = self.ctx.shared.peers.since("typing", user_id, "", now)
+            if since is not None:
+                self.ctx.recorder.latency("typing.delivery", since, now)
+
+    def _on_presence(self, update: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.ctx.recorder.received()
+        if isinstance(update, dict) and isinstance(update.get("userId"), str):
+            since = self.ctx.shared.peers.since(
+                "presence", update["userId"], str(update.get("status")), now
+            )
+            if since is not None:
+                self.ctx.recorder.latency("presence.delivery", since, now)
+
+
+async def send_chat_message(
+    ctx: BotContext,
+    client: SocketIOClient,
+    membership: ChatMembership,
+    acks: AckTracker,
+    scheduled_ns: int,
+    number: int,
+    size: int,
+) -> None:
+    ledger = membership.ledger
+    message = {
+        "id": f"{ctx.user_id}-{number}",
+        "userId": ctx.user_id,
+        "userName": ctx.user_id,
+        "text": _filler(ctx.rng, size),
+        "timestamp": scheduled_ns // 1_000_000,
+        "sentAt": scheduled_ns,
+        "run": ctx.shared.run_tag,
+    }
+
+    def acked(reply: dict[str, Any]) -> None:
+        ledger.acked += 1
+        if isinstance(reply.get("seq"), int):
+            ledger.seqs.add(reply["seq"])
+
+    ledger.sent += 1
+    ledger.sent_ns.append(time.time_ns())
+    ctx.recorder.sent()
+    if not await acks.emit(
+        client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=acked
+    ):
+        ledger.sent -= 1
+        ledger.sent_ns.pop()
+
+
+async def stay_until_finished(ctx: BotContext, acks: AckTracker | None = None) -> None:
+    await ctx.shared.phases.drained.wait()
+    if acks is not None:
+        acks.expire()
+    await ctx.shared.phases.finished.wait()
+
+
+# ------------------------------------------------------------------ personas
+async def chatter(ctx: BotContext) -> None:
+    params: ChatterParams = ctx.params
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        membership = ChatMembership(ctx)
+        membership.attach(client, nursery)
+        acks = AckTracker(ctx.recorder)
+        if await membership.join():
+            schedule = arrival_times(
+                ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+            )
+            for number, scheduled in enumerate(schedule):
+                await ctx.sleep_until_ns(scheduled)
+                await send_chat_message(
+                    ctx, client, membership, acks, scheduled, number, params.message_bytes
+                )
+        await stay_until_finished(ctx, acks)
+        nursery.cancel_scope.cancel()
+
+
+async def typist(ctx: BotContext) -> None:
+    params: TypistParams = ctx.params
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        membership = ChatMembership(ctx)
+        membership.attach(client, nursery)
+        acks = AckTracker(ctx.recorder)
+        if await membership.join():
+            await _type_messages(ctx, client, membership, acks, params)
+        await stay_until_finished(ctx, acks)
+        nursery.cancel_scope.cancel()
+
+
+async def _type_messages(
+    ctx: BotContext,
+    client: SocketIOClient,
+    membership: ChatMembership,
+    acks: AckTracker,
+    params: TypistParams,
+) -> None:
+    at = time.time_ns()
+    number = 0
+    while True:
+        at += int(params.think.sample(ctx.rng) * 1e9)
+        keystrokes = max(1, round(params.burst.sample(ctx.rng)))
+        for _ in range(keystrokes):
+            if not ctx.sending(at):
+                return
+            await ctx.sleep_until_ns(at)
+            ctx.shared.peers.note("typing", ctx.user_id, "", at)
+            ctx.recorder.sent()
+            try:
+                await client.emit("typing", ctx.room, ctx.user_id)
+            except NotConnected:
+                ctx.recorder.error("typing", "not_connected")
+            at += int(params.keystroke.sample(ctx.rng) * 1e9)
+        if not ctx.sending(at):
+            return
+        await ctx.sleep_until_ns(at)
+        await send_chat_message(ctx, client, membership, acks, at, number, keystrokes)
+        number += 1
+
+
+async def presence_churner(ctx: BotContext) -> None:
+    """Each session ends by a clean close (then a new connection) or an abrupt drop."""
+    params: PresenceChurnParams = ctx.params
+    actions = ("away", "reconnect", "drop")
+    weights = (params.away_weight, params.reconnect_weight, params.drop_weight)
+    membership = ChatMembership(ctx)
+    closed_at: int | None = None
+    at = time.time_ns()
+    while True:
+        async with ctx.session() as client, trio.open_nursery() as nursery:
+            membership.attach(client, nursery)
+            joined = await membership.join()
+            if joined and closed_at is not None:
+                ctx.recorder.latency("reconnect.clean", closed_at)
+            away = False
+            action = "stay"
+            while joined:
+                at += int(params.think.sample(ctx.rng) * 1e9)
+                if not ctx.sending(at):
+                    break
+                await ctx.sleep_until_ns(at)
+                action = ctx.rng.choices(actions, weights)[0]
+                if action == "away":
+                    away = not away
+                    status = "away" if away else "online"
+                    ctx.shared.peers.note("presence", ctx.user_id, status, at)
+                    body = {"roomId": ctx.room, "userId": ctx.user_id, "status": status}
+                    await call_measured(
+                        ctx.recorder, client, "presence.ack", at, "presence-update", body
+                    )
+                elif action == "drop":
+                    membership.leave()
+                    membership.rejoined = trio.Event()
+                    dropped_at = time.time_ns()
+                    drop_connection(client)
+                    with trio.move_on_after(CALL_TIMEOUT + client.reconnect_delay_max) as scope:
+                        await membership.rejoined.wait()
+                    if scope.cancelled_caught:
+                        ctx.recorder.error("reconnect.abrupt", "timeout")
+                        break
+                    ctx.recorder.latency("reconnect.abrupt", dropped_at)
+                    away = False
+                else:
+                    break
+            if action != "reconnect" or not ctx.sending():
+                await stay_until_finished(ctx)
+                nursery.cancel_scope.cancel()
+                return
+            membership.leave()
+            closed_at = time.time_ns()
+            nursery.cancel_scope.cancel()
+
+
+def drop_connection(client: SocketIOClient) -> None:
+    """Vanish like a crashed tab: an RST, no WebSocket close frame, no Socket.IO DISCONNECT.
+
+    SO_LINGER 0 turns the close into a reset. The client's reader then sees
+    the link die and reconnects with its own backoff, as after a real loss.
+    (Reaches into the client's link: `SocketIOClient` has no public abort.)
+    """
+    link = client._link
+    if link is None:
+        return
+    sock = link.stream.socket
+    with suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+# ------------------------------------------------------------------ editing
+class MeasuredDocumentSession(DocumentSession):
+    """A DocumentSession that times each op from the scheduled instant of the edit it carries.
+
+    OT may compose several local edits into one op, so an op is timed from
+    the oldest edit it covers. Where the strategy relays ops unchanged, the
+    op carries `sentAt` and receivers time the remote change too.
+    """
+
+    def __init__(
+        self, client: SocketIOClient, document_id: str, user_id: str, recorder: Recorder
+    ) -> None:
+        super().__init__(client, document_id, user_id)
+        self.recorder = recorder
+        self.broken = False
+        self._unsent: deque[int] = deque()
+        self._in_flight: deque[int] = deque()
+        client.on("document-change", self._time_remote_change)
+
+    def note_edit(self, scheduled_ns: int) -> None:
+        self._unsent.append(scheduled_ns)
+
+    async def flush(self) -> None:
+        replica = self._require()
+        ops = replica.take_outgoing()
+        stamp = self.strategy in STAMPED_STRATEGIES
+        for index, op in enumerate(ops):
+            if index == len(ops) - 1 and self._unsent:
+                scheduled = self._unsent[0]
+                self._unsent.clear()
+            else:
+                scheduled = self._unsent.popleft() if self._unsent else time.time_ns()
+            self.sent += 1
+            self._in_flight.append(scheduled)
+            self.recorder.pending += 1
+            self.recorder.sent()
+            wire = {**op, "sentAt": scheduled} if stamp else op
+            try:
+                await self.client.emit("document-change", self.document_id, wire, ack=self._on_ack)
+            except NotConnected:
+                self._in_flight.pop()
+                self.recorder.pending -= 1
+                self.recorder.error("doc.ack", "not_connected")
+                self.broken = True
+                self.errors.append(None)
+
+    def _on_ack(self, reply: Any) -> None:
+        scheduled = self._in_flight.popleft() if self._in_flight else None
+        if scheduled is not None:
+            self.recorder.pending -= 1
+            if isinstance(reply, dict) and reply.get("ok"):
+                self.recorder.latency("doc.ack", scheduled)
+            else:
+                self.recorder.error(
+                    "doc.ack", "connection_lost" if reply is None else _error_code(reply)
+                )
+                self.broken = True
+        super()._on_ack(reply)
+
+    def _time_remote_change(self, change: Any = None, *_: Any) -> None:
+        self.recorder.received()
+        if (
+            isinstance(change, dict)
+            and isinstance(change.get("sentAt"), int)
+            and change.get("documentId", self.document_id) == self.document_id
+        ):
+            self.recorder.latency("doc.remote", change["sentAt"])
+
+
+async def editor(ctx: BotContext) -> None:
+    params: EditorParams = ctx.params
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        session = MeasuredDocumentSession(client, ctx.room, ctx.user_id, ctx.recorder)
+
+        def reconnected(_client: SocketIOClient) -> None:
+            # The replica missed whatever happened while the link was down.
+            session.broken = True
+            ctx.recorder.error("doc.session", "reconnected")
+
+        client.on_reconnect(reconnected)
+        began = time.time_ns()
+        try:
+            await session.join(params.strategy)
+        except (RuntimeError, ClientError, trio.TooSlowError) as exc:
+            ctx.recorder.error("doc.join", _exception_code(exc))
+            await stay_until_finished(ctx)
+            nursery.cancel_scope.cancel()
+            return
+        ctx.recorder.latency("doc.join", began)
+        ctx.shared.documents.add(session)
+        nursery.start_soon(session.run_pump)
+        schedule = arrival_times(
+            ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+        )
+        for scheduled in schedule:
+            if session.broken:
+                break
+            await ctx.sleep_until_ns(scheduled)
+            position = _edit(session, ctx.rng, params)
+            session.note_edit(scheduled)
+            if ctx.rng.random() < params.cursor_ratio:
+                ctx.recorder.sent()
+                try:
+                    await session.move_cursor(position)
+                except NotConnected:
+                    ctx.recorder.error("cursor", "not_connected")
+        await stay_until_finished(ctx)
+        nursery.cancel_scope.cancel()
+
+
+def _edit(session: DocumentSession, rng: random.Random, params: EditorParams) -> int:
+    """One seeded random edit; returns where the cursor ends up."""
+    length = len(session.text)
+    if length and rng.random() < params.delete_ratio:
+        position = rng.randrange(length)
+        session.delete(position, min(rng.randint(1, 3), length - position))
+        return position
+    position = rng.randint(0, length)
+    text = _filler(rng, rng.randint(1, params.max_insert))
+    session.insert(position, text)
+    return position + len(text)
+
+
+def _exception_code(exc: BaseException) -> str:
+    text = str(exc)
+    if "conflict" in text:
+        return "conflict"
+    return type(exc).__name__
+
+
+def _filler(rng: random.Random, size: int) -> str:
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=max(1, size)))
+
+
+PERSONAS: dict[str, Persona] = {
+    "chatter": chatter,
+    "typist": typist,
+    "presence-churner": presence_churner,
+    "editor": editor,
+}

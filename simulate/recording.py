@@ -1,0 +1,480 @@
+"""What a run measured, in memory while it runs and on disk afterwards (the run directory).
+
+Every producer (trio fleets, Locust, experiments) writes the same run
+directory and `reports/` reads only run directories, so this docstring is
+the format's specification.
+
+Run directory `reports/runs/<run-id>/`, run-id = `<UTC yyyymmddThhmmssZ>-<scenario>-<suffix>`:
+
+`meta.json`
+    `{run_id, producer, scenario: {name, ...every resolved parameter},
+    target, seed, users, duration, procs, versions: {python, trio, rtlab,
+    hdrhistogram}, host: {hostname, platform, cpu_count}, command, started_at,
+    ended_at (ISO 8601 UTC), started_ns, ended_ns, main_event,
+    generator_saturated (bool), generator_peak_cpu_percent,
+    generator_saturated_seconds, format_version: 1}`.
+`histograms.json`
+    `{event: {encoded, count, p50_ms, p95_ms, p99_ms, max_ms}}`; `encoded`
+    is the HdrHistogram standard compressed base64 encoding
+    (`HdrHistogram.encode()`, decodable by every HdrHistogram library) of
+    latencies in **microseconds**, range 1 µs..60 s, 3 significant digits.
+    Latencies are measured from the *scheduled* instant (coordinated
+    omission). Event names: `connect`, `reconnect.clean`, `reconnect.abrupt`,
+    `room.join`, `chat.ack`, `chat.echo` (own message back), `chat.delivery`
+    (another bot's message, one-way, same host clock), `typing.delivery`,
+    `presence.ack`, `presence.delivery`, `doc.join`, `doc.ack`, `doc.remote`.
+`summary.json`
+    `{duration_s, events: {event: {count, errors, error_kinds: {kind: n},
+    rate_per_s, p50_ms, p95_ms, p99_ms, max_ms}}, totals: {sent, received,
+    errors}}`; an event with only errors has count 0 and null percentiles.
+`series.csv`
+    one row per second since the run's start: `second, sent, received,
+    errors, connected, cpu_percent, main_p50_ms, main_p99_ms`
+    (`connected` is a gauge; with several processes rows are summed, so
+    `cpu_percent` may exceed 100; latency columns are empty without samples).
+`delivery.json`
+    `{method, rooms: {room: {sent, acked, members, expected, received, lost,
+    duplicates}}, totals: {sent, acked, expected, received, lost, duplicates}}`.
+    `expected` counts, for each bot, the run's messages that the room got
+    while the bot was a member: with `method: "seq"` from the server's
+    per-room `seq` (join-room ack history marks where membership starts),
+    otherwise by send time. `lost = expected - received`.
+`convergence.json` (runs with editors)
+    `{documents: [{document, strategy, editors, converged, idle, server_length,
+    texts_equal}], converged: bool}`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import json
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000
+SIGNIFICANT_DIGITS = 3
+SERIES_COLUMNS = (
+    "second",
+    "sent",
+    "received",
+    "errors",
+    "connected",
+    "cpu_percent",
+    "main_p50_ms",
+    "main_p99_ms",
+)
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def percentile_ms(histogram: HdrHistogram, percentile: float) -> float | None:
+    if histogram.get_total_count() == 0:
+        return None
+    return round(histogram.get_value_at_percentile(percentile) / 1000, 3)
+
+
+def max_ms(histogram: HdrHistogram) -> float | None:
+    if histogram.get_total_count() == 0:
+        return None
+    return round(histogram.get_max_value() / 1000, 3)
+
+
+# ------------------------------------------------------------------ live recorder
+@dataclass
+class EventStats:
+    histogram: HdrHistogram = field(default_factory=new_histogram)
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Recorder:
+    """One process's measurements: histograms per event, error counts, a per-second series.
+
+    Bots call it from trio tasks with no await in between, so it needs no
+    lock; `tick` is called once a second by the fleet's ticker.
+    """
+
+    def __init__(self, start_ns: int, main_event: str) -> None:
+        self.start_ns = start_ns
+        self.main_event = main_event
+        self.events: dict[str, EventStats] = {}
+        self.rows: dict[int, dict[str, float]] = {}
+        self.connected = 0
+        self.pending = 0  # requests waiting for an ack
+        self.last_receive_ns = 0
+        self._sent = 0
+        self._received = 0
+        self._errors = 0
+        self._main_interval = new_histogram()
+        self._unfolded: dict[str, dict[int, int]] = {}
+
+    # -- from bots --
+    def latency(self, event: str, since_ns: int, now_ns: int | None = None) -> None:
+        # Counted in a dict and folded into the histograms once a second: a dict
+        # increment costs ~0.1 µs, HdrHistogram.record_value ~5 µs of pure Python.
+        now = time.time_ns() if now_ns is None else now_ns
+        micros = min(max((now - since_ns) // 1000, LOWEST_US), HIGHEST_US)
+        counts = self._unfolded.get(event)
+        if counts is None:
+            counts = self._unfolded[event] = {}
+        counts[micros] = counts.get(micros, 0) + 1
+
+    def error(self, event: str, kind: str) -> None:
+        errors = self._stats(event).errors
+        errors[kind] = errors.get(kind, 0) + 1
+        self._errors += 1
+
+    def sent(self, n: int = 1) -> None:
+        self._sent += n
+
+    def received(self, n: int = 1) -> None:
+        self._received += n
+        self.last_receive_ns = time.time_ns()
+
+    # -- from the ticker --
+    def fold(self) -> None:
+        """Move the latencies counted since the last fold into the histograms."""
+        for event, counts in self._unfolded.items():
+            histogram = self._stats(event).histogram
+            main = event == self.main_event
+            for micros, n in counts.items():
+                histogram.record_value(micros, n)
+                if main:
+                    self._main_interval.record_value(micros, n)
+        self._unfolded.clear()
+
+    def tick(self, now_ns: int, cpu_percent: float) -> dict[str, float]:
+        """Close the current second's row (and return it): counts since the last tick."""
+        self.fold()
+        second = max(0, round((now_ns - self.start_ns) / 1e9))
+        row = {
+            "second": second,
+            "sent": self._sent,
+            "received": self._received,
+            "errors": self._errors,
+            "connected": self.connected,
+            "cpu_percent": round(cpu_percent, 1),
+            "main_p50_ms": percentile_ms(self._main_interval, 50),
+            "main_p99_ms": percentile_ms(self._main_interval, 99),
+        }
+        earlier = self.rows.get(second)
+        if earlier is not None:  # a last partial tick in the same second: add, keep the latencies
+            for key in ("sent", "received", "errors"):
+                row[key] += earlier[key]
+            row["cpu_percent"] = earlier["cpu_percent"]
+            row["main_p50_ms"] = earlier["main_p50_ms"] or row["main_p50_ms"]
+            row["main_p99_ms"] = earlier["main_p99_ms"] or row["main_p99_ms"]
+        self.rows[second] = row
+        self._sent = self._received = self._errors = 0
+        self._main_interval.reset()
+        return row
+
+    def _stats(self, event: str) -> EventStats:
+        stats = self.events.get(event)
+        if stats is None:
+            stats = self.events[event] = EventStats()
+        return stats
+
+    # -- crossing process boundaries --
+    def payload(self) -> dict[str, Any]:
+        """A picklable/JSON-able snapshot that `merge_payloads` can add up."""
+        self.fold()
+        return {
+            "events": {
+                name: {
+                    "encoded": stats.histogram.encode().decode("ascii"),
+                    "errors": dict(stats.errors),
+                }
+                for name, stats in self.events.items()
+            },
+            "rows": [self.rows[s] for s in sorted(self.rows)],
+        }
+
+
+def merge_payloads(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Histograms added, errors summed, series rows summed per second (latency columns dropped).
+
+    Per-second latency columns cannot be added, so merged rows keep them
+    only when a single payload is merged.
+    """
+    payloads = list(payloads)
+    if len(payloads) == 1:
+        return payloads[0]
+    events: dict[str, dict[str, Any]] = {}
+    histograms: dict[str, HdrHistogram] = {}
+    for payload in payloads:
+        for name, entry in payload["events"].items():
+            histogram = HdrHistogram.decode(entry["encoded"])
+            if name in histograms:
+                histograms[name].add(histogram)
+            else:
+                histograms[name] = histogram
+            errors = events.setdefault(name, {"errors": {}})["errors"]
+            for kind, n in entry["errors"].items():
+                errors[kind] = errors.get(kind, 0) + n
+    for name, histogram in histograms.items():
+        events[name]["encoded"] = histogram.encode().decode("ascii")
+    rows: dict[int, dict[str, Any]] = {}
+    for payload in payloads:
+        for row in payload["rows"]:
+            merged = rows.setdefault(
+                row["second"], {column: 0 for column in SERIES_COLUMNS} | {"second": row["second"]}
+            )
+            for column in ("sent", "received", "errors", "connected", "cpu_percent"):
+                merged[column] = round(merged[column] + row[column], 1)
+            merged["main_p50_ms"] = merged["main_p99_ms"] = None
+    return {"events": events, "rows": [rows[s] for s in sorted(rows)]}
+
+
+# ------------------------------------------------------------------ delivery
+@dataclass
+class Membership:
+    """One stretch of a bot's membership of a room: from its join to its leave (or the end)."""
+
+    start_seq: int | None
+    start_ns: int
+    end_seq: int | None = None
+    end_ns: int | None = None
+
+
+@dataclass
+class BotDelivery:
+    room: str
+    memberships: list[Membership] = field(default_factory=list)
+    received: int = 0
+    duplicates: int = 0
+    last_seq: int = 0
+
+
+@dataclass
+class RoomLedger:
+    sent: int = 0
+    acked: int = 0
+    seqs: set[int] = field(default_factory=set)
+    sent_ns: list[int] = field(default_factory=list)
+
+
+class DeliveryLog:
+    """Enough bookkeeping to say, after the run, whether every message reached every member."""
+
+    def __init__(self) -> None:
+        self.rooms: dict[str, RoomLedger] = {}
+        self.bots: list[BotDelivery] = []
+
+    def room(self, name: str) -> RoomLedger:
+        ledger = self.rooms.get(name)
+        if ledger is None:
+            ledger = self.rooms[name] = RoomLedger()
+        return ledger
+
+    def bot(self, room: str) -> BotDelivery:
+        self.room(room)
+        record = BotDelivery(room)
+        self.bots.append(record)
+        return record
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "rooms": {
+                name: {
+                    "sent": r.sent,
+                    "acked": r.acked,
+                    "seqs": sorted(r.seqs),
+                    "sent_ns": r.sent_ns,
+                }
+                for name, r in self.rooms.items()
+            },
+            "bots": [
+                {
+                    "room": b.room,
+                    "memberships": [
+                        [m.start_seq, m.start_ns, m.end_seq, m.end_ns] for m in b.memberships
+                    ],
+                    "received": b.received,
+                    "duplicates": b.duplicates,
+                }
+                for b in self.bots
+            ],
+        }
+
+
+def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Expected vs received vs lost per room, from one or several processes' delivery logs."""
+    rooms: dict[str, dict[str, Any]] = {}
+    bots: list[dict[str, Any]] = []
+    for payload in payloads:
+        for name, r in payload["rooms"].items():
+            room = rooms.setdefault(name, {"sent": 0, "acked": 0, "seqs": set(), "sent_ns": []})
+            room["sent"] += r["sent"]
+            room["acked"] += r["acked"]
+            room["seqs"].update(r["seqs"])
+            room["sent_ns"].extend(r["sent_ns"])
+        bots.extend(payload["bots"])
+    uses_seq = any(room["seqs"] for room in rooms.values())
+    out: dict[str, dict[str, Any]] = {}
+    for name, room in sorted(rooms.items()):
+        seqs = sorted(room["seqs"])
+        sent_ns = sorted(room["sent_ns"])
+        # messages nobody saw a seq for (never acked, never delivered) are lost for every member
+        unseen = max(0, room["sent"] - len(seqs)) if uses_seq else 0
+        members = [b for b in bots if b["room"] == name]
+        expected = received = duplicates = 0
+        for bot in members:
+            for start_seq, start_ns, end_seq, end_ns in bot["memberships"]:
+                if uses_seq and start_seq is not None:
+                    lo = bisect.bisect_right(seqs, start_seq)
+                    hi = len(seqs) if end_seq is None else bisect.bisect_right(seqs, end_seq)
+                    expected += max(0, hi - lo)
+                else:
+                    lo = bisect.bisect_left(sent_ns, start_ns)
+                    hi = len(sent_ns) if end_ns is None else bisect.bisect_right(sent_ns, end_ns)
+                    expected += max(0, hi - lo)
+            if bot["memberships"]:
+                expected += unseen
+            received += bot["received"]
+            duplicates += bot["duplicates"]
+        out[name] = {
+            "sent": room["sent"],
+            "acked": room["acked"],
+            "members": len(members),
+            "expected": expected,
+            "received": received,
+            "lost": max(0, expected - received),
+            "duplicates": duplicates,
+        }
+    totals = {
+        key: sum(room[key] for room in out.values())
+        for key in ("sent", "acked", "expected", "received", "lost", "duplicates")
+    }
+    return {"method": "seq" if uses_seq else "time", "rooms": out, "totals": totals}
+
+
+# ------------------------------------------------------------------ run directory
+def new_run_id(scenario: str, seed: int) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{scenario}-s{seed}-{secrets.token_hex(2)}"
+
+
+def summarize(payload: dict[str, Any], duration_s: float) -> dict[str, Any]:
+    events: dict[str, Any] = {}
+    for name, entry in sorted(payload["events"].items()):
+        histogram = HdrHistogram.decode(entry["encoded"])
+        count = histogram.get_total_count()
+        events[name] = {
+            "count": count,
+            "errors": sum(entry["errors"].values()),
+            "error_kinds": entry["errors"],
+            "rate_per_s": round(count / duration_s, 3) if duration_s > 0 else None,
+            "p50_ms": percentile_ms(histogram, 50),
+            "p95_ms": percentile_ms(histogram, 95),
+            "p99_ms": percentile_ms(histogram, 99),
+            "max_ms": max_ms(histogram),
+        }
+    rows = payload["rows"]
+    return {
+        "duration_s": duration_s,
+        "events": events,
+        "totals": {
+            "sent": sum(r["sent"] for r in rows),
+            "received": sum(r["received"] for r in rows),
+            "errors": sum(r["errors"] for r in rows),
+        },
+    }
+
+
+@dataclass
+class RunDirectory:
+    """A run directory, as written by a producer or loaded by a reader."""
+
+    path: Path
+    meta: dict[str, Any]
+    histograms: dict[str, HdrHistogram]
+    summary: dict[str, Any]
+    series: list[dict[str, Any]]
+    delivery: dict[str, Any] | None = None
+    convergence: dict[str, Any] | None = None
+
+    @staticmethod
+    def write(
+        path: Path,
+        *,
+        meta: dict[str, Any],
+        payload: dict[str, Any],
+        delivery: dict[str, Any] | None = None,
+        convergence: dict[str, Any] | None = None,
+    ) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        duration_s = max(1e-9, (meta["ended_ns"] - meta["started_ns"]) / 1e9)
+        histograms = {}
+        for name, entry in sorted(payload["events"].items()):
+            histogram = HdrHistogram.decode(entry["encoded"])
+            histograms[name] = {
+                "encoded": entry["encoded"],
+                "count": histogram.get_total_count(),
+                "p50_ms": percentile_ms(histogram, 50),
+                "p95_ms": percentile_ms(histogram, 95),
+                "p99_ms": percentile_ms(histogram, 99),
+                "max_ms": max_ms(histogram),
+            }
+        _write_json(path / "meta.json", {"format_version": 1, **meta})
+        _write_json(path / "histograms.json", histograms)
+        _write_json(path / "summary.json", summarize(payload, round(duration_s, 3)))
+        with open(path / "series.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=SERIES_COLUMNS)
+            writer.writeheader()
+            for row in payload["rows"]:
+                writer.writerow({k: "" if row.get(k) is None else row[k] for k in SERIES_COLUMNS})
+        if delivery is not None:
+            _write_json(path / "delivery.json", delivery)
+        if convergence is not None:
+            _write_json(path / "convergence.json", convergence)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunDirectory:
+        path = Path(path)
+        meta = _read_json(path / "meta.json")
+        histograms = {
+            name: HdrHistogram.decode(entry["encoded"])
+            for name, entry in _read_json(path / "histograms.json").items()
+        }
+        series: list[dict[str, Any]] = []
+        with open(path / "series.csv", newline="") as fh:
+            for row in csv.DictReader(fh):
+                series.append(
+                    {
+                        key: (None if value == "" else float(value) if "." in value else int(value))
+                        for key, value in row.items()
+                    }
+                )
+        optional = {
+            name: _read_json(path / f"{name}.json") if (path / f"{name}.json").exists() else None
+            for name in ("delivery", "convergence")
+        }
+        return cls(
+            path,
+            meta,
+            histograms,
+            _read_json(path / "summary.json"),
+            series,
+            optional["delivery"],
+            optional["convergence"],
+        )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text())

@@ -1,0 +1,224 @@
+"""The virtual-time runner, its network model and its metrics.
+
+Simulations here run the real server and clients under MockClock: minutes of
+simulated typing take well under a second, so these are ordinary fast tests.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from simulate import metrics
+from simulate.network import (
+    ConstantLatency,
+    EmpiricalLatency,
+    Jittered,
+    LogNormalLatency,
+    Network,
+    NormalLatency,
+    Partition,
+    Path,
+    Scheduler,
+)
+from simulate.virtual_time import SimulationConfig, TypingModel, follow, run_simulation
+
+LATENCY = Jittered(ConstantLatency(0.08), 0.03)
+
+
+def run_virtual(main: Callable[[], Awaitable[Any]]) -> Any:
+    return trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def path_for(network: Network, client: str, log: list[tuple[float, Any]], seed: str) -> Path:
+    def deliver(message: Any) -> None:
+        log.append((network.scheduler.now(), message))
+
+    path = Path(network, client, deliver, random.Random(seed))
+    network.paths.append(path)
+    return path
+
+
+# ------------------------------------------------------------------ network model
+
+
+def test_path_keeps_fifo_order_despite_jitter() -> None:
+    async def main() -> list[tuple[float, Any]]:
+        scheduler = Scheduler()
+        network = Network(scheduler, Jittered(ConstantLatency(0.05), 0.045), seed=1)
+        log: list[tuple[float, Any]] = []
+        path = path_for(network, "a", log, "fifo")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run)
+            for i in range(200):
+                path.send(str(i))
+                await scheduler.sleep(0.001)
+            await scheduler.sleep(1)
+            nursery.cancel_scope.cancel()
+        return log
+
+    log = run_virtual(main)
+    assert [message for _, message in log] == [str(i) for i in range(200)]
+    times = [t for t, _ in log]
+    assert times == sorted(times)
+
+
+def test_partition_holds_messages_then_releases_them() -> None:
+    async def main() -> tuple[list[Any], list[Any]]:
+        scheduler = Scheduler()
+        partition = Partition(start=1.0, duration=2.0, clients=frozenset({"cut"}))
+        network = Network(scheduler, ConstantLatency(0.1), seed=1, partitions=[partition])
+        cut_log: list[tuple[float, Any]] = []
+        free_log: list[tuple[float, Any]] = []
+        cut = path_for(network, "cut", cut_log, "cut")
+        free = path_for(network, "free", free_log, "free")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run)
+            await scheduler.sleep(1.5)
+            cut.send("offline edit")
+            free.send("online edit")
+            await scheduler.sleep(0.5)
+            cut.send("second offline edit")
+            await scheduler.sleep(5)
+            nursery.cancel_scope.cancel()
+        return cut_log, free_log
+
+    cut_log, free_log = run_virtual(main)
+    assert [m for _, m in cut_log] == ["offline edit", "second offline edit"]
+    assert all(t >= 3.0 for t, _ in cut_log)  # held until the partition healed
+    assert all(t < 3.5 for t, _ in cut_log)  # and then released
+    assert free_log == [(pytest.approx(1.6), "online edit")]
+
+
+@pytest.mark.parametrize(
+    "latency",
+    [
+        NormalLatency(0.08, 0.03),
+        LogNormalLatency(0.08, 0.5),
+        Jittered(ConstantLatency(0.08), 0.03),
+        EmpiricalLatency((0.01, 0.05, 0.2, 0.9)),
+    ],
+    ids=["normal", "lognormal", "jittered", "empirical"],
+)
+def test_latency_distributions_are_seeded(latency: Any) -> None:
+    def draw(seed: str) -> list[float]:
+        rng = random.Random(seed)
+        return [latency.sample(rng) for _ in range(50)]
+
+    assert draw("1") == draw("1")
+    assert draw("1") != draw("2")
+    assert all(value >= 0 for value in draw("3"))
+
+
+def test_empirical_latency_reads_milliseconds(tmp_path: Any) -> None:
+    samples = tmp_path / "rtt.txt"
+    samples.write_text("10\n20.5\n\n300\n")
+    assert EmpiricalLatency.from_file(samples).samples == (0.01, 0.0205, 0.3)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def _levenshtein_dp(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def test_levenshtein_matches_the_textbook_algorithm() -> None:
+    rng = random.Random(7)
+    for _ in range(500):
+        a = "".join(rng.choices("abc ", k=rng.randint(0, 15)))
+        b = "".join(rng.choices("abc ", k=rng.randint(0, 15)))
+        assert metrics.levenshtein(a, b) == _levenshtein_dp(a, b), (a, b)
+    long = "".join(rng.choices("abcdefgh ", k=3000))
+    assert metrics.levenshtein(long, long[:1000] + "xyz" + long[1002:]) == 3
+
+
+def test_divergence_counts_distinct_texts_and_mean_distance() -> None:
+    assert metrics.divergence(["abcd", "abcd", "abxd", "abcd"], "abcd") == (2, 0.0625)
+    assert metrics.divergence(["same"] * 3, "same") == (1, 0.0)
+
+
+def test_alphabets_are_disjoint_for_large_fleets() -> None:
+    for editors in (1, 2, 8, 40):
+        alphabets = [metrics.editor_alphabet(i, editors) for i in range(editors)]
+        letters = "".join(alphabets)
+        assert len(set(letters)) == len(letters)
+        assert metrics.SEPARATOR not in letters
+        assert all(len(a) >= 4 for a in alphabets)
+
+
+def test_survival_and_interleavings_read_authorship_from_alphabets() -> None:
+    alphabets = {"a": "abc", "b": "xyz"}
+    authors = metrics.author_map(alphabets)
+    assert metrics.interleavings("abc xyz cab ", authors) == 0
+    assert metrics.interleavings("axbycz ", authors) == 5
+    assert metrics.survival("abc z", alphabets, {"a": 3, "b": 4}) == {"a": 1.0, "b": 0.25}
+
+
+def test_caret_sticks_to_the_character_on_its_left() -> None:
+    assert follow("abc", "Xabc", 2) == 3  # insert before: shifted
+    assert follow("abc", "abXc", 2) == 2  # insert exactly at the caret: stays left of it
+    assert follow("abcd", "ad", 3) == 1  # deleted around: lands at the cut
+    # one change on both sides of the caret: found again behind our own character
+    assert follow("ab|cd", "XXab|cdYY", 3, own="|") == 5
+
+
+# ------------------------------------------------------------------ simulations
+
+
+def test_ten_simulated_minutes_run_in_virtual_time() -> None:
+    typing = TypingModel(rate=0.5, arrival="constant")
+    config = SimulationConfig("fugue", 3, LATENCY, editors=2, ops=301, typing=typing)
+    result = run_simulation(config).result
+    assert result.duration_s >= 600
+    assert result.converged and result.quiescent
+    assert result.series[-1][0] >= 600
+
+
+def test_same_seed_same_result_other_seed_other_result() -> None:
+    def run(seed: int) -> tuple[dict[str, Any], list[Any]]:
+        config = SimulationConfig("yjs", seed, LATENCY, editors=3, ops=40)
+        result = run_simulation(config).result
+        return result.as_dict(), result.series
+
+    assert run(5) == run(5)
+    assert run(5) != run(6)
+
+
+def test_naive_diverges_when_two_editors_type_at_one_place() -> None:
+    # no caret moves: both type at the start of the document, a round trip apart
+    typing = TypingModel(rate=4, arrival="constant", move_ratio=0.0)
+    slow = ConstantLatency(0.2)
+    results = [
+        run_simulation(SimulationConfig("naive", seed, slow, editors=2, ops=40, typing=typing))
+        for seed in (1, 2)
+    ]
+    assert not all(measured.result.converged for measured in results)
+    assert all(measured.result.quiescent for measured in results)
+
+
+def test_an_offline_editor_keeps_typing_and_converges_after_the_heal() -> None:
+    # editing lasts 12 s; editor-1 is cut off from 6 s to 16 s
+    partition = Partition(6.0, 10.0, frozenset({"editor-1"}))
+    typing = TypingModel(rate=5, arrival="constant")
+    config = SimulationConfig(
+        "fugue", 2, LATENCY, editors=3, ops=60, typing=typing, partitions=(partition,), grace=30
+    )
+    result = run_simulation(config).result
+    assert result.last_op_s < partition.end
+    assert result.converged
+    assert result.convergence_s is not None
+    assert result.last_op_s + result.convergence_s >= partition.end
+    assert result.survival["editor-1"] == 1.0  # the offline typing survived
+    assert max(distinct for _, distinct, _ in result.series) >= 2
