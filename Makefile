@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: test serve bench simulate lint format clean node
+.PHONY: test serve bench simulate loadtest ci-budget lint format clean node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,15 @@ serve: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.ws_bench
 	$(PY) -m benchmarks.trace_bench
+
+# Load test: our server on a free loopback port, Locust headless, report at the end.
+# SCENARIO= USERS= SPAWN_RATE= DURATION= ENGINE=locust|bots TARGET=ws://host:port WORKERS=N
+loadtest: $(STAMP) $(NODE_STAMP)
+	$(PY) -m scripts.loadtest
+
+# CI gate: the smoke load (well under a minute), the report, then the budgets (exit 1 on violation)
+ci-budget: $(STAMP)
+	$(PY) -m scripts.loadtest --smoke --budgets budgets.toml
 
 # a small deterministic experiment (virtual time, a few seconds): strategies side by side
 simulate: $(STAMP)

@@ -99,8 +99,8 @@ class DocumentSession:
         if update.get("documentId", self.document_id) != self.document_id:
             return
         user_id = update.get("userId")
-        if user_id and user_id != self.user_id and update.get("position") is not None:
-            self.replica.set_remote_cursor(user_id, update["position"])
+        if user_id and user_id != self.user_id and not update.get("left"):
+            self.replica.set_remote_cursor(user_id, update.get("position"))
 
     # ------------------------------------------------------------------ state
     @property

@@ -477,10 +477,13 @@ async def _tick_every_second(
     recorder = shared.recorder
     last_cpu = time.process_time()
     last_wall = time.monotonic()
-    next_tick = trio.current_time() + 1
+    # Ticks fall on whole seconds of the run's shared start, so the rows of several
+    # processes (one may have started late) land in the same seconds when merged.
+    start_ns = shared.phases.start_ns
     while True:
-        await trio.sleep_until(next_tick)
-        next_tick += 1
+        now_ns = time.time_ns()
+        second = max(0, (now_ns - start_ns) // 1_000_000_000) + 1
+        await trio.sleep((start_ns + second * 1_000_000_000 - now_ns) / 1e9)
         cpu, wall = time.process_time(), time.monotonic()
         percent = 100.0 * (cpu - last_cpu) / max(wall - last_wall, 1e-3)
         last_cpu, last_wall = cpu, wall

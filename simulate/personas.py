@@ -399,10 +399,11 @@ async def send_chat_message(
 
     ledger.sent += 1
     ledger.sent_ns.append(time.time_ns())
-    ctx.recorder.sent()
-    if not await acks.emit(
+    if await acks.emit(
         client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=acked
     ):
+        ctx.recorder.sent()  # counted only once it left: the series and the ledger agree
+    else:
         ledger.sent -= 1
         ledger.sent_ns.pop()
 

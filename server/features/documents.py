@@ -145,9 +145,12 @@ class Documents:
         doc = self._member_document(sock, document_id)
         user_id = identifier(body.get("userId", sock.user_id), "userId")
         bind_user(sock, user_id)
-        position = body.get("position")
-        if position is None or isinstance(position, bool):
+        if "position" not in body:
             raise EventError("bad_request", "cursor.position is required")
+        # null is a position too: CRDT cursors at the very start name no character
+        position = body["position"]
+        if isinstance(position, bool):
+            raise EventError("bad_request", "cursor.position must not be a boolean")
         if isinstance(position, int) and position < 0:
             raise EventError("bad_request", "cursor.position must not be negative")
         doc.cursors[user_id] = position
@@ -179,9 +182,9 @@ class Documents:
         if user_id is None:
             return
         still_there = any(m.user_id == user_id for m in sock.namespace.members(doc.room))
-        if not still_there and doc.cursors.pop(user_id, None) is not None:
-            # position null: "remove this cursor" for every other editor
-            gone = {"documentId": doc.id, "userId": user_id, "position": None}
+        if not still_there and doc.cursors.pop(user_id, _ABSENT) is not _ABSENT:
+            # left: true tells every other editor to remove this cursor
+            gone = {"documentId": doc.id, "userId": user_id, "position": None, "left": True}
             self.hub.emit_to_room(sock.namespace, doc.room, "cursor-update", gone)
 
     async def _document(self, document_id: str, wanted: str | None) -> Document:
@@ -248,6 +251,9 @@ class _Loading(DocumentServer):
 
     def text(self) -> str:
         return ""
+
+
+_ABSENT = object()
 
 
 def document_room(document_id: str) -> str:

@@ -1,0 +1,145 @@
+"""`ChatRoomUser`: a seat in a chat room — join, rejoin after a reconnect, time what it hears.
+
+Chatters, typists and presence churners all sit in chat rooms (the fleet's
+`room` family), so they share this base: rooms of `room_size` users, the
+same event names as the bots (`room.join`, `room.rejoin`, `chat.ack`,
+`chat.echo`, `chat.delivery`, `typing.delivery`, `presence.delivery`) and
+the same delivery bookkeeping (`DeliveryLog` from simulate/recording.py),
+so `delivery.json` says whether every message reached every member.
+
+Handlers run in python-socketio's reading greenlet: they must not block
+(no `call` there), so a rejoin after a reconnect runs in its own greenlet.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import gevent
+import gevent.event
+
+from locustfiles.rtlab_user import RtlabUser, filler
+from simulate.recording import BotDelivery, Membership, RoomLedger
+
+
+class ChatRoomUser(RtlabUser):
+    abstract = True
+
+    def on_start(self) -> None:
+        self.room = self.rtlab.take_seat("room")
+        self.ledger: RoomLedger = self.rtlab.delivery.room(self.room)
+        self.record: BotDelivery = self.rtlab.delivery.bot(self.room)
+        self.rejoined = gevent.event.Event()
+        self.rejoin_on_reconnect = False
+        self.sent_messages = 0
+        self.sio.on("receive-message", self._on_message)
+        self.sio.on("user-typing", self._on_user_typing)
+        self.sio.on("presence-update", self._on_presence)
+        self.sio.on("connect", self._on_connect)
+        self.joined = self.connect() and self.join()
+        self.rejoin_on_reconnect = self.joined
+
+    # ---------------------------------------------------------------- room
+    def join(self, label: str = "room.join", since_ns: int | None = None) -> bool:
+        began = time.time_ns() if since_ns is None else since_ns
+        reply = self.call_measured(label, "join-room", (self.room, self.user_id), began)
+        if reply is None:
+            return False
+        seqs = [m.get("seq") for m in reply.get("history") or () if isinstance(m, dict)]
+        numbered = [s for s in seqs if isinstance(s, int)]
+        uses_seq = bool(numbered) or not seqs  # an empty history does not tell: assume seq
+        start = max(numbered, default=0) if uses_seq else None
+        self.record.memberships.append(Membership(start, time.time_ns()))
+        return True
+
+    def retry_join(self) -> None:
+        """After a failed connect or join: try again, at most once a second."""
+        self.next_at_ns = time.time_ns() + 1_000_000_000
+        self.joined = (self.sio.connected or self.connect()) and self.join()
+        self.rejoin_on_reconnect = self.joined
+
+    def leave_membership(self) -> None:
+        """End the current membership here (before a deliberate or abrupt disconnect)."""
+        if self.record.memberships and self.record.memberships[-1].end_ns is None:
+            current = self.record.memberships[-1]
+            current.end_ns = time.time_ns()
+            current.end_seq = self.record.last_seq if current.start_seq is not None else None
+
+    def _on_connect(self, *_: Any) -> None:
+        """python-socketio reconnected on its own (after a drop): rejoin, off this greenlet."""
+        if self.rejoin_on_reconnect and not self.rtlab.stopping:
+            gevent.spawn(self._rejoin)
+
+    def _rejoin(self) -> None:
+        self.leave_membership()
+        if self.join("room.rejoin"):
+            self.rejoined.set()
+
+    # ---------------------------------------------------------------- sending
+    def send_chat_message(self, scheduled_ns: int, size: int) -> None:
+        ledger = self.ledger
+        message = {
+            "id": f"{self.user_id}-{self.sent_messages}",
+            "userId": self.user_id,
+            "userName": self.user_id,
+            "text": filler(self.rng, size),
+            "timestamp": scheduled_ns // 1_000_000,
+            "sentAt": scheduled_ns,
+            "run": self.rtlab.run_tag,
+        }
+        self.sent_messages += 1
+
+        def acked(reply: dict[str, Any]) -> None:
+            ledger.acked += 1
+            if isinstance(reply.get("seq"), int):
+                ledger.seqs.add(reply["seq"])
+
+        ledger.sent += 1
+        ledger.sent_ns.append(time.time_ns())
+        self.rtlab.recorder.sent()
+        if not self.emit_acked(
+            "chat.ack", "send-message", (self.room, message), scheduled_ns, acked
+        ):
+            ledger.sent -= 1
+            ledger.sent_ns.pop()
+
+    # ---------------------------------------------------------------- incoming
+    def _on_message(self, message: Any = None, *_: Any) -> None:
+        if not isinstance(message, dict) or message.get("run") != self.rtlab.run_tag:
+            return
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        seq = message.get("seq")
+        if isinstance(seq, int):
+            if seq <= self.record.last_seq:
+                self.record.duplicates += 1
+                return
+            self.record.last_seq = seq
+            self.ledger.seqs.add(seq)
+        self.record.received += 1
+        sent_at = message.get("sentAt")
+        if isinstance(sent_at, int):
+            own = message.get("userId") == self.user_id
+            text = message.get("text")
+            length = len(text) if isinstance(text, str) else 0
+            self.rtlab.latency(
+                "push", "chat.echo" if own else "chat.delivery", sent_at, length, now_ns=now
+            )
+
+    def _on_user_typing(self, user_id: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        if isinstance(user_id, str):
+            since = self.rtlab.peers.since("typing", user_id, "", now)
+            if since is not None:
+                self.rtlab.latency("push", "typing.delivery", since, now_ns=now)
+
+    def _on_presence(self, update: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        if isinstance(update, dict) and isinstance(update.get("userId"), str):
+            status = str(update.get("status"))
+            since = self.rtlab.peers.since("presence", update["userId"], status, now)
+            if since is not None:
+                self.rtlab.latency("push", "presence.delivery", since, now_ns=now)

@@ -1,0 +1,233 @@
+"""Locust: concurrent edits of shared documents through one conflict strategy.
+
+    locust -f locustfiles/editing.py --headless -u 24 -r 12 -t 60s \\
+        --host http://127.0.0.1:8000 --strategy ot
+
+The strategy comes from `--strategy` / `RTLAB_STRATEGY`, else from
+`simulate/scenarios/editing.toml` (fugue). Each user holds the strategy's
+own replica (`server.collab.registry.get_strategy(name).create_replica`,
+pure Python, the same objects the server and the bots use), so OT
+transforms and CRDT ids are real, not faked. Rows: `ack doc.join`,
+`ack doc.ack` (from the scheduled edit to its ack; OT may compose several
+edits into one op, timed from the oldest), `push doc.remote` (another
+editor's op, for strategies that relay ops as sent: naive, fugue, rga).
+After the drain every document is checked: replicas idle and equal to the
+server's text (a fresh join) -> convergence.json.
+
+Handlers run in python-socketio's reading greenlet, in the server's order:
+acks and broadcasts reach the replica in the order OT relies on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from typing import Any
+
+import socketio
+from locust import task
+
+from locustfiles.rtlab_user import CALL_TIMEOUT_S, FAR_FUTURE_NS, RtlabUser, ack_error_code, filler
+from locustfiles.run_recording import LocustRun, register_convergence_check
+from server.collab.base import CollabError, Replica
+from server.collab.registry import get_strategy
+from simulate.schedule import arrival_times
+
+# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent
+# (the same rule as simulate/personas.py).
+STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
+
+
+class EditorUser(RtlabUser):
+    scenario_name = "editing"
+    persona_kind = "editor"
+
+    def on_start(self) -> None:
+        self.document = self.rtlab.take_seat("doc")
+        self.replica: Replica | None = None
+        self.strategy = ""
+        self.broken = False
+        self.sent_ops = 0
+        self.acked_ops = 0
+        self._unsent: deque[int] = deque()  # scheduled instants of edits not yet in an op
+        self._in_flight: deque[tuple[int, int]] = deque()  # (scheduled_ns, ack token)
+        self.sio.on("document-change", self._on_change)
+        self.sio.on("cursor-update", self._on_cursor)
+        self.sio.on("connect", self._on_reconnect)
+        self.joined = self.connect() and self.join_document()
+        params = self.params
+        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
+        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
+        self.next_at_ns = next(self.schedule)
+
+    def join_document(self) -> bool:
+        began = time.time_ns()
+        options = {"strategy": self.params.strategy}
+        reply = self.call_measured(
+            "doc.join", "join-document", (self.document, self.user_id, options), began
+        )
+        if reply is None:
+            return False
+        try:
+            self.strategy = reply["strategy"]
+            self.replica = get_strategy(self.strategy).create_replica(self.user_id, reply)
+        except (KeyError, CollabError) as exc:
+            self.rtlab.error("ack", "doc.session", type(exc).__name__)
+            return False
+        for user_id, wire in (reply.get("cursors") or {}).items():
+            if user_id != self.user_id:
+                self.replica.set_remote_cursor(user_id, wire)
+        self.rtlab.documents.setdefault(self.document, []).append(self)
+        return True
+
+    @task
+    def edit(self) -> None:
+        if self.rtlab.stopping or self.broken:
+            self.next_at_ns = time.time_ns() + 1_000_000_000
+            return
+        if not self.joined or self.replica is None:
+            self.next_at_ns = time.time_ns() + 1_000_000_000
+            self.joined = (self.sio.connected or self.connect()) and self.join_document()
+            return
+        scheduled = self.next_at_ns
+        self.sleep_until(scheduled)
+        self.next_at_ns = next(self.schedule)
+        position = self._random_edit(self.replica)
+        self._unsent.append(scheduled)
+        self.flush()
+        if self.rng.random() < self.params.cursor_ratio:
+            wire = self.replica.encode_cursor(position)
+            self.emit_plain(
+                "cursor",
+                "cursor-update",
+                (self.document, {"userId": self.user_id, "position": wire}),
+            )
+
+    def _random_edit(self, replica: Replica) -> int:
+        """One seeded random edit (the bots' mix); returns where the cursor ends up."""
+        params = self.params
+        length = len(replica.text())
+        if length and self.rng.random() < params.delete_ratio:
+            position = self.rng.randrange(length)
+            replica.delete(position, min(self.rng.randint(1, 3), length - position))
+            return position
+        position = self.rng.randint(0, length)
+        text = filler(self.rng, self.rng.randint(1, params.max_insert))
+        replica.insert(position, text)
+        return position + len(text)
+
+    def flush(self) -> None:
+        """Send what the replica has ready, in order (called by the task and by acks)."""
+        if self.replica is None or self.broken:
+            return
+        ops = self.replica.take_outgoing()
+        stamp = self.strategy in STAMPED_STRATEGIES
+        for index, op in enumerate(ops):
+            if index == len(ops) - 1 and self._unsent:
+                scheduled = self._unsent[0]
+                self._unsent.clear()
+            else:
+                scheduled = self._unsent.popleft() if self._unsent else time.time_ns()
+            token = self.rtlab.acks.open("ack", "doc.ack", scheduled)
+            self._in_flight.append((scheduled, token))
+            self.sent_ops += 1
+            self.rtlab.recorder.sent()
+            wire = {**op, "sentAt": scheduled} if stamp else op
+            try:
+                self.sio.emit("document-change", (self.document, wire), callback=self._on_ack)
+            except socketio.exceptions.SocketIOError:
+                self._in_flight.pop()
+                self.rtlab.acks.close(token)
+                self.rtlab.error("ack", "doc.ack", "not_connected", scheduled)
+                self.broken = True
+                return
+
+    # ---------------------------------------------------------------- incoming
+    def _on_ack(self, reply: Any = None, *_: Any) -> None:
+        if not self._in_flight:
+            return
+        scheduled, token = self._in_flight.popleft()
+        if not self.rtlab.acks.close(token):
+            return
+        if isinstance(reply, dict) and reply.get("ok"):
+            self.acked_ops += 1
+            self.rtlab.latency("ack", "doc.ack", scheduled)
+            if self.replica is not None:
+                self.replica.acknowledge(
+                    {k: v for k, v in reply.items() if k not in ("ok", "documentId")}
+                )
+                self.flush()  # OT may have a buffered op ready now
+        else:
+            self.rtlab.error("ack", "doc.ack", ack_error_code(reply), scheduled)
+            self.broken = True
+
+    def _on_change(self, change: Any = None, *_: Any) -> None:
+        self.rtlab.recorder.received()
+        if self.replica is None or not isinstance(change, dict):
+            return
+        if change.get("documentId", self.document) != self.document:
+            return
+        self.replica.receive(change)
+        if isinstance(change.get("sentAt"), int):
+            self.rtlab.latency("push", "doc.remote", change["sentAt"])
+
+    def _on_cursor(self, update: Any = None, *_: Any) -> None:
+        self.rtlab.recorder.received()
+        if self.replica is None or not isinstance(update, dict):
+            return
+        user_id = update.get("userId")
+        if user_id and user_id != self.user_id and update.get("position") is not None:
+            self.replica.set_remote_cursor(user_id, update["position"])
+
+    def _on_reconnect(self, *_: Any) -> None:
+        """The replica missed whatever happened while the link was down: stop editing."""
+        if self.replica is not None and not self.broken:
+            self.broken = True
+            self.rtlab.error("ack", "doc.session", "reconnected")
+
+
+def check_documents(run: LocustRun) -> list[dict[str, Any]]:
+    """Replicas idle and equal to each other and to the server's text (read by a fresh joiner)."""
+    documents = []
+    for number, (document, editors) in enumerate(sorted(run.documents.items())):
+        server_text = read_server_text(run, document, f"{run.run_tag}-checker{number}")
+        texts = [e.replica.text() for e in editors if e.replica is not None]
+        idle = all(
+            e.replica is not None and e.replica.is_idle() and not e._in_flight for e in editors
+        )
+        texts_equal = len(set(texts)) <= 1
+        documents.append(
+            {
+                "document": document,
+                "strategy": editors[0].strategy,
+                "editors": len(editors),
+                "idle": idle,
+                "broken_sessions": sum(e.broken for e in editors),
+                "texts_equal": texts_equal,
+                "server_length": None if server_text is None else len(server_text),
+                "converged": idle
+                and texts_equal
+                and server_text is not None
+                and all(t == server_text for t in texts),
+            }
+        )
+    return documents
+
+
+def read_server_text(run: LocustRun, document: str, user_id: str) -> str | None:
+    host = run.environment.host or ""
+    url = "http" + host[2:] if host.startswith("ws") else host
+    client = socketio.Client(reconnection=False)
+    try:
+        client.connect(url, auth={"userId": user_id}, transports=["websocket"], wait_timeout=5)
+        reply = client.call("join-document", (document, user_id), timeout=CALL_TIMEOUT_S)
+    except socketio.exceptions.SocketIOError:
+        return None
+    finally:
+        with contextlib.suppress(Exception):  # already closed
+            client.disconnect()
+    return reply.get("content") if isinstance(reply, dict) and reply.get("ok") else None
+
+
+register_convergence_check(check_documents)

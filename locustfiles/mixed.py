@@ -1,0 +1,36 @@
+"""Locust: a little of everything — chatters, typists, presence churners and editors together.
+
+    locust -f locustfiles/mixed.py --headless -u 200 -r 20 -t 60s --host http://127.0.0.1:8000
+
+The weights of the user classes are the persona weights of the run's
+scenario (`simulate/scenarios/mixed.toml`: 5 chatters : 3 typists :
+1 churner : 1 editor; `--rtlab-scenario smoke` gives smoke's mix), set
+at Locust's `init` before any user is dispatched. Chatters, typists and
+churners share chat rooms of the scenario's room size; editors share
+documents.
+"""
+
+from __future__ import annotations
+
+import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
+from locustfiles import chat, editing, presence, typing_indicators
+
+
+class MixedChatter(chat.ChatUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedTypist(typing_indicators.TypistUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedPresenceChurner(presence.PresenceChurnUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedEditor(editing.EditorUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True

@@ -1,0 +1,421 @@
+"""`make loadtest`: one command from nothing to a report — server, load, report, summary.
+
+    python -m scripts.loadtest                     # mixed, 200 users, 20/s, 60 s, Locust
+    SCENARIO=chat USERS=500 DURATION=30s python -m scripts.loadtest
+    ENGINE=bots python -m scripts.loadtest         # the trio fleet instead of Locust
+    TARGET=ws://127.0.0.1:3000 python -m scripts.loadtest   # someone else's server
+    WORKERS=4 python -m scripts.loadtest           # Locust master + 4 workers on this host
+    python -m scripts.loadtest --smoke --budgets budgets.toml   # `make ci-budget`
+
+Why a driver: a load test that needs three terminals is not run. This one
+starts the reference server on a free loopback port with a throwaway
+SQLite file (unless TARGET names another server), runs the load generator
+headless, always stops what it started (try/finally, also on Ctrl-C),
+then builds the report and prints the per-event table and the report's
+path. Every wait is bounded: the whole run ends by itself after
+duration + `HARD_MARGIN_S` at the latest.
+
+Options come from flags, else environment variables (`SCENARIO`, `USERS`,
+`SPAWN_RATE`, `DURATION`, `ENGINE`, `TARGET`, `WORKERS`, `STRATEGY`,
+`SEED`, `OUT`, `BUDGETS`), else the defaults below; they end up in one
+frozen `LoadtestConfig`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import math
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+HEALTH_TIMEOUT_S = 20.0
+HARD_MARGIN_S = 90.0  # startup, drain (<= 10 s), convergence check, writing
+REPORT_TIMEOUT_S = 120.0
+STOP_GRACE_S = 10.0
+RUN_DIR_LINE = re.compile(r"^(?:rtlab )?run directory: (.+)$", re.MULTILINE)
+
+# Scenario -> the locustfile whose user classes play it. Anything else (another
+# built-in, a .toml path) runs mixed.py, whose weights follow the scenario's personas.
+LOCUSTFILES = {
+    "chat": "chat.py",
+    "typing": "typing_indicators.py",
+    "presence-churn": "presence.py",
+    "editing": "editing.py",
+    "mixed": "mixed.py",
+    "smoke": "mixed.py",
+}
+SMOKE = {"scenario": "smoke", "users": 12, "spawn_rate": 12.0, "duration": "3s"}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadtestConfig:
+    scenario: str = "mixed"
+    users: int = 200
+    spawn_rate: float = 20.0
+    duration_s: float = 60.0
+    engine: str = "locust"
+    target: str = ""  # empty: start our reference server
+    workers: int = 0
+    strategy: str = ""
+    seed: int | None = None
+    out: Path = Path("reports/runs")
+    budgets: Path | None = None
+    smoke: bool = False
+
+    @property
+    def locustfile(self) -> Path:
+        return ROOT / "locustfiles" / LOCUSTFILES.get(self.scenario, "mixed.py")
+
+    @property
+    def hard_timeout_s(self) -> float:
+        return self.duration_s + HARD_MARGIN_S + 5 * self.workers
+
+
+# ------------------------------------------------------------------ configuration
+def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
+    p = argparse.ArgumentParser(
+        prog="python -m scripts.loadtest", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--scenario", default=env.get("SCENARIO", "mixed"))
+    p.add_argument("--users", type=int, default=int(env.get("USERS", 200)))
+    p.add_argument("--spawn-rate", type=float, default=float(env.get("SPAWN_RATE", 20)))
+    p.add_argument("--duration", default=env.get("DURATION", "60s"), help="e.g. 60s, 2m")
+    p.add_argument("--engine", choices=("locust", "bots"), default=env.get("ENGINE", "locust"))
+    p.add_argument("--target", default=env.get("TARGET", ""), help="ws:// or http:// URL")
+    p.add_argument("--workers", type=int, default=int(env.get("WORKERS", 0)))
+    p.add_argument("--strategy", default=env.get("STRATEGY", ""))
+    seed = env.get("SEED")
+    p.add_argument("--seed", type=int, default=int(seed) if seed else None)
+    p.add_argument("--out", default=env.get("OUT", "reports/runs"), help="parent of run dirs")
+    p.add_argument("--budgets", default=env.get("BUDGETS", ""), help="check the run (exit 1)")
+    p.add_argument(
+        "--smoke", action="store_true", help="CI: scenario smoke, 12 users, 3 s (budgets.toml)"
+    )
+    ns = p.parse_args(list(argv))
+    values: dict[str, Any] = {
+        "scenario": ns.scenario,
+        "users": ns.users,
+        "spawn_rate": ns.spawn_rate,
+        "duration": ns.duration,
+    }
+    if ns.smoke:
+        values |= SMOKE
+    if values["users"] < 1 or values["spawn_rate"] <= 0 or ns.workers < 0:
+        p.error("need users >= 1, spawn rate > 0, workers >= 0")
+    if ns.engine == "bots" and ns.workers:
+        p.error("WORKERS applies to Locust; the bot fleet has --procs (not wired here)")
+    return LoadtestConfig(
+        scenario=values["scenario"],
+        users=values["users"],
+        spawn_rate=values["spawn_rate"],
+        duration_s=parse_seconds(values["duration"], p),
+        engine=ns.engine,
+        target=ns.target,
+        workers=ns.workers,
+        strategy=ns.strategy,
+        seed=ns.seed,
+        out=Path(ns.out),
+        budgets=Path(ns.budgets) if ns.budgets else None,
+        smoke=ns.smoke,
+    )
+
+
+def parse_seconds(value: str, parser: argparse.ArgumentParser) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
+    if not match:
+        parser.error(f"bad duration {value!r} (want e.g. 60s, 2m)")
+    unit = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[match.group(2)]
+    seconds = float(match.group(1)) * unit
+    if seconds <= 0:
+        parser.error("the duration must be > 0")
+    return seconds
+
+
+# ------------------------------------------------------------------ processes
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def reference_server(workdir: Path) -> Iterator[str]:
+    """Our server on a free loopback port with a throwaway database; yields its ws:// URL."""
+    port = free_port()
+    log_path = workdir / "server.log"
+    cmd = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--db", str(workdir / "loadtest.sqlite3")]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, log_path)
+        print(f"server: pid {proc.pid} on ws://127.0.0.1:{port} (log {log_path})", flush=True)
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        stop_process(proc)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited early:\n{tail(log_path)}")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"the server was not healthy within {HEALTH_TIMEOUT_S:g}s:\n{tail(log_path)}"
+    )
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """SIGINT first (Locust then writes its files), SIGTERM, then SIGKILL: always bounded."""
+    for sig, wait_s in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, 5.0), (None, 5.0)):
+        if proc.poll() is not None:
+            return
+        if sig is None:
+            proc.kill()
+        else:
+            proc.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait_s)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "(no log)"
+
+
+def http_url(target: str) -> str:
+    return "http" + target[2:] if target.startswith("ws") else target
+
+
+def ws_url(target: str) -> str:
+    return "ws" + target[4:] if target.startswith("http") else target
+
+
+# ------------------------------------------------------------------ engines
+def locust_command(config: LoadtestConfig, target: str, run_dir: Path) -> list[str]:
+    files = run_dir / "locust"
+    cmd = [sys.executable, "-m", "locust", "-f", str(config.locustfile), "--headless"]
+    cmd += ["-u", str(config.users), "-r", f"{config.spawn_rate:g}"]
+    cmd += ["-t", f"{math.ceil(config.duration_s)}s", "--host", http_url(target)]
+    cmd += ["--csv", str(files / "locust"), "--html", str(files / "locust.html")]
+    cmd += ["--only-summary", "--rtlab-run-dir", str(run_dir), "--rtlab-scenario", config.scenario]
+    if config.strategy:
+        cmd += ["--strategy", config.strategy]
+    if config.seed is not None:
+        cmd += ["--rtlab-seed", str(config.seed)]
+    return cmd
+
+
+def run_locust(config: LoadtestConfig, target: str, run_dir: Path) -> int:
+    (run_dir / "locust").mkdir(parents=True, exist_ok=True)
+    cmd = locust_command(config, target, run_dir)
+    if not config.workers:
+        return run_bounded([cmd], config.hard_timeout_s)
+    port = free_port()
+    master = [*cmd, "--master", "--master-bind-host", "127.0.0.1"]
+    master += ["--master-bind-port", str(port), "--expect-workers", str(config.workers)]
+    worker = [sys.executable, "-m", "locust", "-f", str(config.locustfile), "--worker"]
+    worker += ["--master-host", "127.0.0.1", "--master-port", str(port), "--rtlab-quiet"]
+    return run_bounded([master, *([worker] * config.workers)], config.hard_timeout_s)
+
+
+def run_bots(config: LoadtestConfig, target: str) -> tuple[int, Path | None]:
+    ramp = min(config.users / config.spawn_rate, config.duration_s)
+    cmd = [sys.executable, "-m", "simulate", "run", "--target", ws_url(target)]
+    cmd += ["--scenario", config.scenario, "--users", str(config.users)]
+    cmd += ["--duration", f"{config.duration_s:g}s", "--ramp", f"{ramp:g}s"]
+    cmd += ["--out", str(config.out)]
+    if config.strategy:
+        cmd += ["--strategy", config.strategy]
+    if config.seed is not None:
+        cmd += ["--seed", str(config.seed)]
+    output = Path(tempfile.mkstemp(prefix="rtlab-bots-", suffix=".log")[1])
+    try:
+        code = run_bounded([cmd], config.hard_timeout_s, stdout_to=output)
+        text = output.read_text(errors="replace")
+    finally:
+        output.unlink(missing_ok=True)
+    print(text, end="")
+    match = RUN_DIR_LINE.search(text)
+    return code, Path(match.group(1).strip()) if match else None
+
+
+def run_bounded(commands: list[list[str]], timeout_s: float, stdout_to: Path | None = None) -> int:
+    """Start every command; wait for the first (the one that matters) within the timeout."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for index, cmd in enumerate(commands):
+            print(f"$ {shlex.join(cmd)}", flush=True)
+            out = open(stdout_to, "wb") if stdout_to and index == 0 else None  # noqa: SIM115
+            try:
+                procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=out))
+            finally:
+                if out is not None:
+                    out.close()
+        try:
+            return procs[0].wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            print(f"error: the load generator did not finish in {timeout_s:g}s", file=sys.stderr)
+            return 124
+    finally:
+        deadline = time.monotonic() + STOP_GRACE_S
+        for proc in procs[1:]:  # workers quit when the master does
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for proc in procs:
+            stop_process(proc)
+
+
+# ------------------------------------------------------------------ reports
+def reports_cli_available() -> bool:
+    return importlib.util.find_spec("reports.__main__") is not None
+
+
+def build_report(run_dir: Path) -> str | None:
+    if not reports_cli_available():
+        print("note: no `python -m reports` here: no report.html (the run directory is complete)")
+        return None
+    result = subprocess.run(
+        [sys.executable, "-m", "reports", "build", str(run_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=REPORT_TIMEOUT_S,
+    )
+    if result.returncode != 0:
+        print(f"note: `python -m reports build` failed:\n{result.stdout}{result.stderr}")
+        return None
+    match = re.search(r"report: (\S+)", result.stdout)
+    return match.group(1) if match else str(run_dir / "report.html")
+
+
+def print_summary(run_dir: Path) -> None:
+    """The reports package's table if it has one, else ours from summary.json."""
+    if reports_cli_available():
+        result = subprocess.run(
+            [sys.executable, "-m", "reports", "summary", str(run_dir)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=REPORT_TIMEOUT_S,
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            print(result.stdout, end="")
+            return
+    print(summary_table(run_dir))
+
+
+def summary_table(run_dir: Path) -> str:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    meta = json.loads((run_dir / "meta.json").read_text())
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    lines = [
+        f"{'event':<20}{'count':>9}{'rate/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}"
+    ]
+    for name, e in summary["events"].items():
+        rate = "-" if e["rate_per_s"] is None else f"{e['rate_per_s']:.1f}"
+        lines.append(
+            f"{name:<20}{e['count']:>9}{rate:>10}{ms(e['p50_ms']):>9}{ms(e['p95_ms']):>9}"
+            f"{ms(e['p99_ms']):>9}{ms(e['max_ms']):>9}{e['errors']:>8}"
+        )
+    saturated = " SATURATED" if meta.get("generator_saturated") else ""
+    lines.append(
+        f"generator ({meta.get('producer')}): peak CPU "
+        f"{meta.get('generator_peak_cpu_percent')}% of a core{saturated}"
+    )
+    return "\n".join(lines)
+
+
+def check_budgets(run_dir: Path, budgets: Path) -> int:
+    if not reports_cli_available():
+        print("error: budgets given but no `python -m reports check` here", file=sys.stderr)
+        return 2
+    cmd = [sys.executable, "-m", "reports", "check", str(run_dir), "--budgets", str(budgets)]
+    print(f"$ {shlex.join(cmd)}", flush=True)
+    return subprocess.run(cmd, cwd=ROOT, timeout=REPORT_TIMEOUT_S).returncode
+
+
+def generator_line(run_dir: Path) -> str:
+    meta = json.loads((run_dir / "meta.json").read_text())
+    per_process = meta.get("generator_cpu_per_process") or []
+    peaks = ", ".join(f"{p['peak_percent']:g}%" for p in per_process)
+    flag = "SATURATED: numbers describe the generator" if meta["generator_saturated"] else "ok"
+    return f"generator CPU peak per process: {peaks or '-'} ({flag})"
+
+
+# ------------------------------------------------------------------ main
+def run(config: LoadtestConfig) -> int:
+    with tempfile.TemporaryDirectory(prefix="rtlab-loadtest-") as tmp:
+        workdir = Path(tmp)
+        with contextlib.ExitStack() as stack:
+            target = config.target or stack.enter_context(reference_server(workdir))
+            if config.engine == "bots":
+                code, run_dir = run_bots(config, target)
+            else:
+                run_dir = (config.out / new_run_id(config)).resolve()
+                code = run_locust(config, target, run_dir)
+        # the server is stopped here: reports do not compete with it for CPU
+    if run_dir is None or not (run_dir / "summary.json").exists():
+        print(f"error: no run directory was written (exit code {code})", file=sys.stderr)
+        return code or 1
+    report = build_report(run_dir)
+    print()
+    print_summary(run_dir)
+    print(generator_line(run_dir))
+    print(f"run directory: {run_dir}")
+    print(f"report: {report or '(not built)'}")
+    if config.budgets is not None:
+        return check_budgets(run_dir, config.budgets)
+    return 0
+
+
+def new_run_id(config: LoadtestConfig) -> str:
+    from simulate.recording import new_run_id as run_id
+    from simulate.scenarios import load_scenario
+
+    seed = config.seed if config.seed is not None else load_scenario(config.scenario).seed
+    return run_id(Path(config.scenario).stem, seed)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
+    if config.engine == "locust" and config.smoke:
+        config = replace(config, spawn_rate=float(config.users))  # everyone at once: 3 s is short
+    try:
+        return run(config)
+    except KeyboardInterrupt:
+        print("interrupted: everything started was stopped", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
