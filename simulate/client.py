@@ -36,6 +36,7 @@ from wsproto.utilities import generate_accept_token
 from server.protocol.engineio import PacketType, decode_packet
 from server.protocol.errors import ProtocolError
 from server.protocol.socketio import SioDecoder, SioPacket, SioType, encode
+from server.protocol.socketio import loads as sio_loads
 from server.protocol.wsframe import (
     OPCODE_BINARY,
     OPCODE_CLOSE,
@@ -471,9 +472,22 @@ class SocketIOClient:
         self._acks.clear()
 
     async def _read(self, link: Link) -> str:
+        # Fast path for the bulk of traffic, a plain event on our namespace with no ack
+        # request ("42[...]" / "42/ns,[...]"): skip the general decoder's header parse.
+        prefix = "42" + ("" if self.namespace == "/" else self.namespace + ",") + "["
+        cut = len(prefix) - 1
         try:
             async for message in self._messages:
                 try:
+                    if (
+                        message.__class__ is str
+                        and message.startswith(prefix)
+                        and not self._decoder.expecting_binary
+                    ):
+                        data = sio_loads(message[cut:])
+                        if isinstance(data, list) and data and isinstance(data[0], str):
+                            self._deliver_event(data[0], data[1:])
+                            continue
                     ep = decode_packet(message)
                     if ep.type is PacketType.PING:
                         self.pings += 1
@@ -497,10 +511,7 @@ class SocketIOClient:
         if packet.namespace != self.namespace:
             return
         if packet.type is SioType.EVENT:
-            event, args = packet.data[0], packet.data[1:]
-            results = [handler(*args) for handler in self._handlers.get(event, ())]
-            for hook in self._any:
-                hook(event, args)
+            results = self._deliver_event(packet.data[0], packet.data[1:])
             if packet.id is not None:
                 reply = [r for r in results if r is not None][:1]
                 await self._send_packet(SioPacket(SioType.ACK, self.namespace, reply, packet.id))
@@ -510,6 +521,12 @@ class SocketIOClient:
                 resolve(packet.data)
         elif packet.type is SioType.DISCONNECT and self._link is not None:
             await self._link.aclose()
+
+    def _deliver_event(self, event: str, args: list[Any]) -> list[Any]:
+        results = [handler(*args) for handler in self._handlers.get(event, ())]
+        for hook in self._any:
+            hook(event, args)
+        return results
 
     def abort(self) -> None:
         """Drop the connection abruptly, as a crashed tab would; reconnect logic stays active."""

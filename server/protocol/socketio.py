@@ -159,6 +159,12 @@ def _scrub(value: Any) -> Any:
     return value
 
 
+def loads(text: str) -> Any:
+    """JSON as a Socket.IO peer may send it: NaN refused, lone surrogates replaced, only
+    `RemoteProtocolError` raised (public for receivers that take a fast path)."""
+    return _loads(text)
+
+
 def _loads(text: str) -> Any:
     try:
         value = json.loads(text, parse_constant=_reject_constant)
