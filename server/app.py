@@ -279,10 +279,14 @@ class ReferenceServer:
         assert isinstance(polling, PollingTransport)
         if request.method == "GET":
             try:
-                payload = await polling.poll()
+                payload = await self._long_poll(http, polling)
             except ConcurrentPoll:
                 session.close("concurrent polling request")
                 await self._engine_error(http, request, BAD_REQUEST)
+                return False
+            if payload is None:
+                # like engine.io: a client that hangs up on its pending poll is gone
+                session.close("polling connection closed prematurely")
                 return False
             await http.respond(200, payload, headers=self._cors_headers(request))
             return False
@@ -306,6 +310,20 @@ class ReferenceServer:
             return False
         await self._engine_error(http, request, BAD_HANDSHAKE_METHOD)
         return False
+
+    async def _long_poll(self, http: HttpConnection, polling: PollingTransport) -> str | None:
+        """Wait for packets, watching the connection meanwhile: None if the client hung up."""
+        result: list[str] = []
+        async with trio.open_nursery() as nursery:
+
+            async def poll() -> None:
+                result.append(await polling.poll())
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(poll)
+            if await http.wait_for_hangup():
+                nursery.cancel_scope.cancel()
+        return result[0] if result else None
 
     async def _websocket(
         self, http: HttpConnection, request: Request, session: EngineSession | None

@@ -158,6 +158,9 @@ class WebSocketLink:
                     elif opcode == OPCODE_CLOSE:
                         self.closed = True
                         return
+                if self.reader.error is not None:
+                    self.closed = True
+                    return
             try:
                 data = await self.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):

@@ -19,6 +19,8 @@ import trio
 from server.features.arguments import arg, bind_user, identifier, mapping, text
 from server.features.presence import PresenceRegistry, chat_room, now_ms
 from server.hub import DeferredAck, EventError, Socket
+from server.protocol.errors import ProtocolError
+from server.protocol.socketio import dumps
 from server.store import PendingWrite, Store, StoreBusy
 
 if TYPE_CHECKING:
@@ -102,8 +104,9 @@ class ChatRooms:
         if duplicate is not None:
             # A client retrying after a lost ack: confirm, but do not deliver twice.
             return {"seq": duplicate["seq"], "id": message["id"], "duplicate": True}
-        write = history.append(message, self.store)
-        self.hub.emit_to_room(sock.namespace, room, "receive-message", message)
+        write, body_json = history.append(message, self.store)
+        # the stored row's JSON is the broadcast's argument: encoded once for both
+        self.hub.emit_to_room_encoded(sock.namespace, room, "receive-message", body_json)
         # Broadcast now, ack once committed: the ack is the durability promise,
         # and this connection's next message need not wait for the disk.
         reply = DeferredAck()
@@ -150,6 +153,8 @@ class ChatRooms:
 
     async def _history(self, room: str) -> RoomHistory:
         history = self.histories.get(room)
+        if history is not None and history.loaded.is_set():
+            return history  # the common case: no checkpoint, no task switch per message
         if history is None:
             history = RoomHistory(self.history_size)
             self.histories[room] = history
@@ -165,6 +170,8 @@ class RoomHistory:
     room: str = ""
     last_seq: int = 0
     loaded: trio.Event = field(default_factory=trio.Event)
+    # (userId, id) of the kept messages: retries are recognised in O(1)
+    _ids: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.messages = deque(maxlen=self.size)
@@ -177,36 +184,41 @@ class RoomHistory:
                 (room, self.size),
             )
             for seq, body in reversed(rows):
-                self.messages.append(json.loads(body))
+                message = json.loads(body)
+                self.messages.append(message)
+                self._ids[(message.get("userId"), message.get("id"))] = message
                 self.last_seq = max(self.last_seq, seq)
         finally:
             self.loaded.set()
 
-    def append(self, message: dict[str, Any], store: Store) -> PendingWrite:
-        """Give the message the room's next seq, keep it, and queue its row."""
+    def append(self, message: dict[str, Any], store: Store) -> tuple[PendingWrite, str]:
+        """Give the message the room's next seq, keep it, queue its row; returns its JSON."""
+        seq = self.last_seq + 1
         if message["id"] is None:
-            message["id"] = f"{self.room.removeprefix('chat:')}#{self.last_seq + 1}"
+            message["id"] = f"{self.room.removeprefix('chat:')}#{seq}"
+        message["seq"] = seq
         try:
-            body = json.dumps({**message, "seq": self.last_seq + 1}, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
+            body = dumps(message)
+        except ProtocolError as exc:
+            del message["seq"]
             raise EventError("bad_request", f"message is not JSON: {exc}") from None
         try:
             write = store.submit(
-                "INSERT INTO messages (room, seq, body) VALUES (?, ?, ?)",
-                (self.room, self.last_seq + 1, body),
+                "INSERT INTO messages (room, seq, body) VALUES (?, ?, ?)", (self.room, seq, body)
             )
         except StoreBusy:
+            del message["seq"]
             raise EventError("rate_limited", "the server is saving too many messages") from None
-        self.last_seq += 1
-        message["seq"] = self.last_seq
+        self.last_seq = seq
+        if len(self.messages) == self.messages.maxlen:
+            oldest = self.messages[0]
+            self._ids.pop((oldest["userId"], oldest["id"]), None)
         self.messages.append(message)
-        return write
+        self._ids[(message["userId"], message["id"])] = message
+        return write, body
 
     def find(self, message_id: str, user_id: str) -> dict[str, Any] | None:
-        for message in reversed(self.messages):
-            if message["id"] == message_id and message["userId"] == user_id:
-                return message
-        return None
+        return self._ids.get((user_id, message_id))
 
 
 def _settle_with(

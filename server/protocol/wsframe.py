@@ -70,7 +70,10 @@ class FrameReader:
     validates what RFC 6455 requires; the caller answers pings and closes.
 
     `feed(data)` returns a list of `(opcode, payload)`: TEXT with `str`,
-    BINARY/PING/PONG with `bytes`, CLOSE with `(code, reason)`.
+    BINARY/PING/PONG with `bytes`, CLOSE with `(code, reason)`. When bad
+    input follows good frames in the same data, the good frames are returned
+    and the error is kept in `error`: callers handle the frames, then check
+    `error` (the peer's messages before the violation still count).
     """
 
     def __init__(self, *, masked: bool, max_message: int = 1 << 26) -> None:
@@ -80,11 +83,23 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragment_opcode: int | None = None
         self._fragment_size = 0
+        self.error: RemoteProtocolError | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, object]]:
+        if self.error is not None:
+            raise self.error
+        out: list[tuple[int, object]] = []
+        try:
+            self._parse(data, out)
+        except RemoteProtocolError as exc:
+            self.error = exc
+            if not out:
+                raise
+        return out
+
+    def _parse(self, data: bytes, out: list[tuple[int, object]]) -> None:
         buf = self._buffer
         buf += data
-        out: list[tuple[int, object]] = []
         pos = 0
         end = len(buf)
         while end - pos >= 2:
@@ -120,9 +135,9 @@ class FrameReader:
                 payload = apply_mask(payload, bytes(buf[start - 4 : start]))
             pos = start + length
             out.extend(self._frame(fin, opcode, payload))
-        if pos:
             del buf[:pos]
-        return out
+            end -= pos
+            pos = 0
 
     def _frame(self, fin: int, opcode: int, payload: bytes) -> list[tuple[int, object]]:
         if opcode in _CONTROL:

@@ -120,6 +120,20 @@ class HttpConnection:
         trailing, _closed = self.conn.trailing_data
         return bytes(trailing)
 
+    async def wait_for_hangup(self) -> bool:
+        """Read while a response is pending: True once the client closes its end.
+
+        Bytes that arrive meanwhile (a pipelined request) go to h11 for later.
+        """
+        while True:
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return True
+            if not data:
+                return True
+            self.conn.receive_data(data)
+
     async def finish_request(self, limit: int) -> bool:
         """Read the rest of the current request; True if the connection can serve another."""
         try:

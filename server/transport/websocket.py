@@ -1,10 +1,12 @@
-"""The WebSocket transport: wsproto reads, our own `Outbox` writes.
+"""The WebSocket transport: `FrameReader` reads, our own `Outbox` writes.
 
-wsproto parses client frames (masking, fragmentation, UTF-8 checks, control
-frames) and builds control replies (pong, close). Data frames towards the
-client bypass it: they arrive pre-framed from the hub (see
-`server.transport.outbox`). maxPayload is enforced while a message is still
-arriving, so a peer cannot make us buffer more than that.
+The handshake is h11's and wsproto's accept token (server.app); after it,
+client frames are split, unmasked and checked (fragmentation, UTF-8, control
+frames) by `server.protocol.wsframe.FrameReader` — wsproto's per-frame event
+objects cost more than the rest of the incoming path. Data frames towards
+the client arrive pre-framed from the hub (see `server.transport.outbox`).
+maxPayload is enforced per frame and per message before anything is
+buffered beyond it.
 """
 
 from __future__ import annotations
@@ -16,19 +18,27 @@ import termios
 from collections.abc import Awaitable, Callable
 
 import trio
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
-from wsproto.frame_protocol import CloseReason
-from wsproto.utilities import ProtocolError as WsProtocolError
 
 from server.protocol.engineio import Packet, decode_packet
-from server.protocol.errors import ProtocolError
+from server.protocol.errors import PayloadTooLarge, ProtocolError
+from server.protocol.wsframe import (
+    OPCODE_BINARY,
+    OPCODE_CLOSE,
+    OPCODE_PING,
+    OPCODE_PONG,
+    OPCODE_TEXT,
+    FrameReader,
+    frame_header,
+)
 from server.transport.base import Outgoing, Transport
 from server.transport.outbox import Flusher, Outbox
 
 log = logging.getLogger(__name__)
 
 RECEIVE_SIZE = 65536
+NORMAL_CLOSURE = 1000
+PROTOCOL_ERROR = 1002
+MESSAGE_TOO_BIG = 1009
 
 
 class WebSocketTransport(Transport):
@@ -43,8 +53,10 @@ class WebSocketTransport(Transport):
         outbox_max_bytes: int,
     ) -> None:
         self.stream = stream
-        self.ws = Connection(ConnectionType.SERVER, trailing_data=trailing_data)
+        self.reader = FrameReader(masked=True, max_message=max_payload)
+        self._trailing = trailing_data
         self.max_payload = max_payload
+        self._peer_closed = False
         self.outbox = Outbox(
             stream.socket.fileno(),
             flusher,
@@ -55,7 +67,7 @@ class WebSocketTransport(Transport):
         self._nursery: trio.Nursery | None = None
         self._cancel = trio.CancelScope()
         self.close_reason: str | None = None
-        self._close_code = CloseReason.NORMAL_CLOSURE
+        self._close_code = NORMAL_CLOSURE
 
     # ------------------------------------------------------------- Transport
     def send(self, item: Outgoing) -> bool:
@@ -77,7 +89,7 @@ class WebSocketTransport(Transport):
         except OSError:
             return queued
 
-    def close(self, reason: str, code: int = CloseReason.NORMAL_CLOSURE) -> None:
+    def close(self, reason: str, code: int = NORMAL_CLOSURE) -> None:
         if self.close_reason is None:
             self.close_reason = reason
             self._close_code = code
@@ -102,34 +114,41 @@ class WebSocketTransport(Transport):
         return self.close_reason or "transport closed"
 
     async def _read_loop(self, on_packet: Callable[[Packet], Awaitable[None]]) -> None:
-        parts: list[str | bytes] = []
-        size = 0
-        ws = self.ws
+        data, self._trailing = self._trailing, b""
         while True:
-            # Handle what the handshake left over (trailing data) before reading more.
-            for event in ws.events():
-                if isinstance(event, TextMessage | BytesMessage):
-                    size += len(event.data)
-                    if size > self.max_payload:
-                        self.close("message exceeds maxPayload", CloseReason.MESSAGE_TOO_BIG)
+            if data:
+                try:
+                    frames = self.reader.feed(data)
+                except PayloadTooLarge:
+                    self.close("message exceeds maxPayload", MESSAGE_TOO_BIG)
+                    return
+                except ProtocolError as exc:
+                    self.close(f"WebSocket protocol error: {exc}", PROTOCOL_ERROR)
+                    return
+                for opcode, payload in frames:
+                    if opcode in (OPCODE_TEXT, OPCODE_BINARY):
+                        try:
+                            packet = decode_packet(payload)  # type: ignore[arg-type]
+                        except ProtocolError as exc:
+                            self.close(f"parse error: {exc}", PROTOCOL_ERROR)
+                            return
+                        await on_packet(packet)
+                        if self.close_reason is not None:
+                            return
+                    elif opcode == OPCODE_PING:
+                        self.outbox.push(control_frame(OPCODE_PONG, payload))  # type: ignore[arg-type]
+                    elif opcode == OPCODE_CLOSE:
+                        self._peer_closed = True
+                        code = payload[0] if isinstance(payload, tuple) else NORMAL_CLOSURE
+                        self._close_code = code if code not in (1005, 1006) else NORMAL_CLOSURE
+                        self.close_reason = self.close_reason or "client closed the WebSocket"
                         return
-                    parts.append(event.data)
-                    if not event.message_finished:
-                        continue
-                    message = parts[0] if len(parts) == 1 else type(parts[0])().join(parts)
-                    parts, size = [], 0
-                    try:
-                        packet = decode_packet(message)
-                    except ProtocolError as exc:
-                        self.close(f"parse error: {exc}", CloseReason.PROTOCOL_ERROR)
-                        return
-                    await on_packet(packet)
-                    if self.close_reason is not None:
-                        return
-                elif isinstance(event, Ping):
-                    self.outbox.push(ws.send(event.response()))
-                elif isinstance(event, CloseConnection):
-                    self.close_reason = self.close_reason or "client closed the WebSocket"
+                error = self.reader.error  # bad input after good frames in the same read
+                if isinstance(error, PayloadTooLarge):
+                    self.close("message exceeds maxPayload", MESSAGE_TOO_BIG)
+                    return
+                if error is not None:
+                    self.close(f"WebSocket protocol error: {error}", PROTOCOL_ERROR)
                     return
             try:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
@@ -138,11 +157,6 @@ class WebSocketTransport(Transport):
                 return
             if not data:
                 self.close_reason = self.close_reason or "connection closed by peer"
-                return
-            try:
-                ws.receive_data(data)
-            except WsProtocolError as exc:
-                self.close(f"WebSocket protocol error: {exc}", CloseReason.PROTOCOL_ERROR)
                 return
 
     def _start_drain(self) -> None:
@@ -159,10 +173,14 @@ class WebSocketTransport(Transport):
         """Say goodbye in a close frame if the link still works, then close the socket."""
         with trio.CancelScope(shield=True):
             try:
-                if self.ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
-                    self.outbox.push(self.ws.send(CloseConnection(code=self._close_code)))
+                # our close frame: the reply to the peer's, or our own goodbye
+                self.outbox.push(control_frame(OPCODE_CLOSE, self._close_code.to_bytes(2, "big")))
                 await self.outbox.flush(timeout=1.0)
             except Exception:  # the peer may be gone already; nothing to tell it
                 pass
             self.outbox.detach()
             await self.stream.aclose()
+
+
+def control_frame(opcode: int, payload: bytes) -> bytes:
+    return frame_header(opcode, len(payload)) + payload
