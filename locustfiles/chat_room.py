@@ -20,6 +20,7 @@ import gevent
 import gevent.event
 
 from locustfiles.rtlab_user import RtlabUser, filler
+from simulate.measurement import chat_message, membership_start
 from simulate.recording import BotDelivery, Membership, RoomLedger
 
 
@@ -46,11 +47,7 @@ class ChatRoomUser(RtlabUser):
         reply = self.call_measured(label, "join-room", (self.room, self.user_id), began)
         if reply is None:
             return False
-        seqs = [m.get("seq") for m in reply.get("history") or () if isinstance(m, dict)]
-        numbered = [s for s in seqs if isinstance(s, int)]
-        uses_seq = bool(numbered) or not seqs  # an empty history does not tell: assume seq
-        start = max(numbered, default=0) if uses_seq else None
-        self.record.memberships.append(Membership(start, time.time_ns()))
+        self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
         return True
 
     def retry_join(self) -> None:
@@ -79,30 +76,17 @@ class ChatRoomUser(RtlabUser):
     # ---------------------------------------------------------------- sending
     def send_chat_message(self, scheduled_ns: int, size: int) -> None:
         ledger = self.ledger
-        message = {
-            "id": f"{self.user_id}-{self.sent_messages}",
-            "userId": self.user_id,
-            "userName": self.user_id,
-            "text": filler(self.rng, size),
-            "timestamp": scheduled_ns // 1_000_000,
-            "sentAt": scheduled_ns,
-            "run": self.rtlab.run_tag,
-        }
+        text = filler(self.rng, size)
+        message = chat_message(
+            self.user_id, self.sent_messages, text, scheduled_ns, self.rtlab.run_tag
+        )
         self.sent_messages += 1
-
-        def acked(reply: dict[str, Any]) -> None:
-            ledger.acked += 1
-            if isinstance(reply.get("seq"), int):
-                ledger.seqs.add(reply["seq"])
-
-        ledger.sent += 1
-        ledger.sent_ns.append(time.time_ns())
+        ledger.note_sent(time.time_ns())
         self.rtlab.recorder.sent()
         if not self.emit_acked(
-            "chat.ack", "send-message", (self.room, message), scheduled_ns, acked
+            "chat.ack", "send-message", (self.room, message), scheduled_ns, ledger.note_ack
         ):
-            ledger.sent -= 1
-            ledger.sent_ns.pop()
+            ledger.unsend()
 
     # ---------------------------------------------------------------- incoming
     def _on_message(self, message: Any = None, *_: Any) -> None:
@@ -110,14 +94,8 @@ class ChatRoomUser(RtlabUser):
             return
         now = time.time_ns()
         self.rtlab.recorder.received()
-        seq = message.get("seq")
-        if isinstance(seq, int):
-            if seq <= self.record.last_seq:
-                self.record.duplicates += 1
-                return
-            self.record.last_seq = seq
-            self.ledger.seqs.add(seq)
-        self.record.received += 1
+        if not self.record.take(self.ledger, message.get("seq")):
+            return
         sent_at = message.get("sentAt")
         if isinstance(sent_at, int):
             own = message.get("userId") == self.user_id

@@ -32,11 +32,8 @@ from locustfiles.rtlab_user import CALL_TIMEOUT_S, FAR_FUTURE_NS, RtlabUser, ack
 from locustfiles.run_recording import LocustRun, register_convergence_check
 from server.collab.base import CollabError, Replica
 from server.collab.registry import get_strategy
+from simulate.measurement import STAMPED_STRATEGIES, OpInstants, convergence_entry
 from simulate.schedule import arrival_times
-
-# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent
-# (the same rule as simulate/personas.py).
-STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
 
 
 class EditorUser(RtlabUser):
@@ -50,7 +47,7 @@ class EditorUser(RtlabUser):
         self.broken = False
         self.sent_ops = 0
         self.acked_ops = 0
-        self._unsent: deque[int] = deque()  # scheduled instants of edits not yet in an op
+        self._instants = OpInstants()  # scheduled instants of edits not yet in an op
         self._in_flight: deque[tuple[int, int]] = deque()  # (scheduled_ns, ack token)
         self.sio.on("document-change", self._on_change)
         self.sio.on("cursor-update", self._on_cursor)
@@ -94,7 +91,7 @@ class EditorUser(RtlabUser):
         self.sleep_until(scheduled)
         self.next_at_ns = next(self.schedule)
         position = self._random_edit(self.replica)
-        self._unsent.append(scheduled)
+        self._instants.note(scheduled)
         self.flush()
         if self.rng.random() < self.params.cursor_ratio:
             wire = self.replica.encode_cursor(position)
@@ -123,12 +120,7 @@ class EditorUser(RtlabUser):
             return
         ops = self.replica.take_outgoing()
         stamp = self.strategy in STAMPED_STRATEGIES
-        for index, op in enumerate(ops):
-            if index == len(ops) - 1 and self._unsent:
-                scheduled = self._unsent[0]
-                self._unsent.clear()
-            else:
-                scheduled = self._unsent.popleft() if self._unsent else time.time_ns()
+        for op, scheduled in zip(ops, self._instants.for_ops(len(ops), time.time_ns), strict=True):
             token = self.rtlab.acks.open("ack", "doc.ack", scheduled)
             self._in_flight.append((scheduled, token))
             self.sent_ops += 1
@@ -192,25 +184,19 @@ def check_documents(run: LocustRun) -> list[dict[str, Any]]:
     documents = []
     for number, (document, editors) in enumerate(sorted(run.documents.items())):
         server_text = read_server_text(run, document, f"{run.run_tag}-checker{number}")
-        texts = [e.replica.text() for e in editors if e.replica is not None]
-        idle = all(
-            e.replica is not None and e.replica.is_idle() and not e._in_flight for e in editors
-        )
-        texts_equal = len(set(texts)) <= 1
         documents.append(
-            {
-                "document": document,
-                "strategy": editors[0].strategy,
-                "editors": len(editors),
-                "idle": idle,
-                "broken_sessions": sum(e.broken for e in editors),
-                "texts_equal": texts_equal,
-                "server_length": None if server_text is None else len(server_text),
-                "converged": idle
-                and texts_equal
-                and server_text is not None
-                and all(t == server_text for t in texts),
-            }
+            convergence_entry(
+                document,
+                editors[0].strategy,
+                [e.replica.text() for e in editors if e.replica is not None],
+                editors=len(editors),
+                idle=all(
+                    e.replica is not None and e.replica.is_idle() and not e._in_flight
+                    for e in editors
+                ),
+                broken_sessions=sum(e.broken for e in editors),
+                server_text=server_text,
+            )
         )
     return documents
 

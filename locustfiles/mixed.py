@@ -7,12 +7,15 @@ scenario (`simulate/scenarios/mixed.toml`: 5 chatters : 3 typists :
 1 churner : 1 editor; `--rtlab-scenario smoke` gives smoke's mix), set
 at Locust's `init` before any user is dispatched. Chatters, typists and
 churners share chat rooms of the scenario's room size; editors share
-documents.
+documents. A few notification receivers (and a notifier: set
+RTLAB_ADMIN_TOKEN), dashboard watchers, game players and RTC peers
+run alongside (locustfiles/catalogue_users.py).
 """
 
 from __future__ import annotations
 
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
+from locustfiles import catalogue_users as catalogue
 from locustfiles import chat, editing, presence, typing_indicators
 
 
@@ -32,5 +35,30 @@ class MixedPresenceChurner(presence.PresenceChurnUser):
 
 
 class MixedEditor(editing.EditorUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedNotificationReceiver(catalogue.NotificationReceiverUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedNotifier(catalogue.NotifierUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedDashboardWatcher(catalogue.DashboardWatcherUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedGamePlayer(catalogue.GamePlayerUser):
+    scenario_name = "mixed"
+    weight_from_scenario = True
+
+
+class MixedRtcPeer(catalogue.RtcPeerUser):
     scenario_name = "mixed"
     weight_from_scenario = True

@@ -33,6 +33,8 @@ from locust import User
 from locust.contrib.socketio import SocketIOClient, SocketIOUser
 
 from locustfiles.run_recording import LocustRun, run_of
+from simulate.measurement import ack_error_code as ack_error_code  # shared with the bots
+from simulate.measurement import filler as filler
 from simulate.scenarios import PersonaSpec, load_scenario
 
 CONNECT_WAIT_S = 10.0
@@ -237,16 +239,6 @@ def persona_for(run: LocustRun, kind: str, fallback_scenario: str) -> PersonaSpe
     raise LookupError(f"no {kind!r} persona in {run.scenario.name!r} or {fallback_scenario!r}")
 
 
-def ack_error_code(reply: Any) -> str:
-    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
-        return str(reply["error"].get("code", "error"))
-    return "bad_ack"
-
-
 def error_kind(exc: BaseException) -> str:
     text = str(exc).strip().lower().replace(" ", "_")
     return text[:40] if text else type(exc).__name__
-
-
-def filler(rng: random.Random, size: int) -> str:
-    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=max(1, size)))

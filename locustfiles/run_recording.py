@@ -34,13 +34,9 @@ Lifecycle, and why:
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
-import os
-import platform
 import secrets
 import shlex
-import socket
 import sys
 import time
 from collections.abc import Callable
@@ -55,6 +51,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from simulate.measurement import QUIET_NS, PeerClock, Saturation, host, main_event, versions
 from simulate.recording import (
     DeliveryLog,
     Recorder,
@@ -69,9 +66,6 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPE = "rtlab-run"  # worker -> master: a finished process's payload
 FINISH_TYPE = "rtlab-finish"  # master -> workers: stop sending, drain, send your payload
-SATURATED_PERCENT = 90.0  # same rule as the bot fleet (simulate/fleet.py)
-SATURATED_SECONDS = 3
-QUIET_NS = 300_000_000  # no push for this long after the last ack: drained
 DRAIN_CAP_S = 10.0
 WORKER_PAYLOAD_WAIT_S = 30.0
 RUN_DIR_LINE = "rtlab run directory: "  # the driver reads the path from this line
@@ -120,61 +114,9 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--rtlab-run-tag", default="", help="(internal) tag shared by all workers")
 
 
-# ------------------------------------------------------------------ generator CPU
-@dataclass
-class Saturation:
-    """Seconds above the threshold, in a row and in total, and the peak (fleet's rule)."""
-
-    peak_percent: float = 0.0
-    last_percent: float = 0.0
-    streak: int = 0
-    saturated_seconds: int = 0
-    saturated: bool = False
-
-    def update(self, cpu_percent: float) -> bool:
-        """True when the process has just become saturated (warn once)."""
-        self.peak_percent = max(self.peak_percent, cpu_percent)
-        self.last_percent = cpu_percent
-        if cpu_percent < SATURATED_PERCENT:
-            self.streak = 0
-            return False
-        self.streak += 1
-        self.saturated_seconds += 1
-        if self.streak >= SATURATED_SECONDS and not self.saturated:
-            self.saturated = True
-            return True
-        return False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "peak_percent": round(self.peak_percent, 1),
-            "saturated": self.saturated,
-            "saturated_seconds": self.saturated_seconds,
-        }
-
-
 # ------------------------------------------------------------------ the run
-class PeerClock:
-    """When a user of this process acted in a way that others hear about without a stamp.
-
-    `user-typing` and `presence-update` broadcasts carry no timestamp of ours
-    (the server builds them): receivers in the same process look the act up
-    here; receivers in other processes skip the measurement.
-    """
-
-    MAX_AGE_NS = 10_000_000_000
-
-    def __init__(self) -> None:
-        self._notes: dict[tuple[str, str, str], int] = {}
-
-    def note(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
-        self._notes[(event, user_id, detail)] = at_ns
-
-    def since(self, event: str, user_id: str, detail: str, now_ns: int) -> int | None:
-        at = self._notes.get((event, user_id, detail))
-        if at is None or now_ns - at > self.MAX_AGE_NS:
-            return None
-        return at
+# The generator-CPU rule (`Saturation`), `PeerClock`, `QUIET_NS` and `main_event`
+# are the bot fleet's own (simulate/measurement.py).
 
 
 class AckBook:
@@ -384,16 +326,6 @@ def _print_progress(row: dict[str, Any], users: int) -> None:
     )
 
 
-def main_event(scenario: Scenario) -> str:
-    """The headline latency of a scenario (the fleet's choice, simulate/fleet.py)."""
-    kinds = {p.kind for p in scenario.personas}
-    if kinds & {"chatter", "typist"}:
-        return "chat.echo"
-    if "editor" in kinds:
-        return "doc.ack"
-    return "presence.ack"
-
-
 # ------------------------------------------------------------------ convergence
 ConvergenceCheck = Callable[[LocustRun], list[dict[str, Any]]]
 _convergence_checks: list[ConvergenceCheck] = []
@@ -597,12 +529,8 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
         "procs": len(results),
         "run_tag": run.run_tag,
         "main_event": main_event(run.scenario),
-        "versions": versions(),
-        "host": {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
+        "versions": versions("locust", "python-socketio", "gevent", "rtlab", "hdrhistogram"),
+        "host": host(),
         "command": shlex.join(["locust", *sys.argv[1:]]),
         "started_at": _iso(started_ns),
         "ended_at": _iso(ended_ns),
@@ -635,23 +563,6 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
             file=sys.stderr,
         )
     return path
-
-
-def versions() -> dict[str, str]:
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {
-        "python": platform.python_version(),
-        "locust": version("locust"),
-        "python-socketio": version("python-socketio"),
-        "gevent": version("gevent"),
-        "rtlab": version("rtlab"),
-        "hdrhistogram": version("hdrhistogram"),
-    }
 
 
 def _iso(ns: int) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from reports.catalogue import CATALOGUE_HEADERS, catalogue_rows
 from reports.plots import Plot
 from reports.summary import (
     EVENT_HEADERS,
@@ -135,6 +136,8 @@ def realtime_page(run: RealtimeRun, plots: list[Plot]) -> str:
         parts += ["<h2>Delivery</h2>", _delivery_table(run.delivery)]
     if run.convergence:
         parts += ["<h2>Document convergence</h2>", _convergence_table(run.convergence)]
+    if catalogue := catalogue_rows(run.events):
+        parts += ['<h2 id="catalogue">Catalogue</h2>', _table(CATALOGUE_HEADERS, catalogue)]
     parts += ["<h2>Plots</h2>", _figures(plots) or "<p>No per-second series in this run.</p>"]
     if not run.event_series:
         parts.append(

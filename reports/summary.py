@@ -36,6 +36,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from reports.catalogue import CATALOGUE_HEADERS, catalogue_rows
+
 #: A fleet process is "saturated" above this share of a core (simulate/fleet.py uses the same).
 DEFAULT_SATURATION_PERCENT = 90.0
 
@@ -420,6 +422,9 @@ def describe_realtime(run: RealtimeRun) -> str:
         documents = run.convergence.get("documents") or []
         converged = sum(1 for d in documents if d.get("converged"))
         parts.append(f"convergence: {converged}/{len(documents)} documents converged\n")
+    catalogue = catalogue_rows(run.events)
+    if catalogue:
+        parts.append("catalogue:\n" + text_table(CATALOGUE_HEADERS, catalogue, left=(0, 1)))
     warning = saturation_warning(run)
     if warning:
         parts.append(warning + "\n")

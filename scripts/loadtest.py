@@ -18,7 +18,9 @@ duration + `HARD_MARGIN_S` at the latest.
 Options come from flags, else environment variables (`SCENARIO`, `USERS`,
 `SPAWN_RATE`, `DURATION`, `ENGINE`, `TARGET`, `WORKERS`, `STRATEGY`,
 `SEED`, `OUT`, `BUDGETS`), else the defaults below; they end up in one
-frozen `LoadtestConfig`.
+frozen `LoadtestConfig`. The server we start gets a random admin token per
+run (`RTLAB_ADMIN_TOKEN`, inherited by the engines: notifiers POST /notify);
+with TARGET, set `RTLAB_ADMIN_TOKEN` to that server's token yourself.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -57,9 +60,14 @@ LOCUSTFILES = {
     "typing": "typing_indicators.py",
     "presence-churn": "presence.py",
     "editing": "editing.py",
+    "notifications": "notifications.py",
+    "dashboard": "dashboard.py",
+    "game": "game.py",
+    "rtc": "rtc.py",
     "mixed": "mixed.py",
     "smoke": "mixed.py",
 }
+ADMIN_TOKEN_ENV = "RTLAB_ADMIN_TOKEN"  # the server's and the notifiers' (POST /notify)
 SMOKE = {"scenario": "smoke", "users": 12, "spawn_rate": 12.0, "duration": "3s"}
 
 
@@ -371,6 +379,9 @@ def generator_line(run_dir: Path) -> str:
 
 # ------------------------------------------------------------------ main
 def run(config: LoadtestConfig) -> int:
+    if not config.target:
+        # our server gets a fresh admin token per run; the engines (notifiers) inherit it
+        os.environ[ADMIN_TOKEN_ENV] = secrets.token_urlsafe(18)
     with tempfile.TemporaryDirectory(prefix="rtlab-loadtest-") as tmp:
         workdir = Path(tmp)
         with contextlib.ExitStack() as stack:

@@ -33,12 +33,12 @@ class DocumentSession:
         client.on("document-change", self._on_change)
         client.on("cursor-update", self._on_cursor)
 
-    async def join(self, strategy: str | None = None) -> dict[str, Any]:
+    async def join(self, strategy: str | None = None, *, timeout: float = 10.0) -> dict[str, Any]:
         options = {"strategy": strategy} if strategy else None
         args: list[Any] = [self.document_id, self.user_id]
         if options:
             args.append(options)
-        reply = await self.client.call("join-document", *args)
+        reply = await self.client.call("join-document", *args, timeout=timeout)
         if not reply.get("ok"):
             raise RuntimeError(f"join-document refused: {reply.get('error')}")
         self.strategy = reply["strategy"]

@@ -10,7 +10,9 @@ Every (strategy, seed) pair is one `simulate.virtual_time` run: the same
 editors type the same keystrokes over the same seeded network into a
 document under each strategy, so strategies differ only in how they merge.
 
-Run directory (default `reports/runs/<run-id>/`), readable by `reports/`:
+Run directory (default `reports/runs/<run-id>/`), readable by `reports/`;
+`meta.json`'s `kind: "experiment"` tells it from the real-time runs of
+fleets and Locust (`kind: "realtime"`, specified in simulate/recording.py):
 
 `results.json`
     Deterministic: the same arguments give a byte-identical file (a test
@@ -50,9 +52,6 @@ import argparse
 import csv
 import io
 import json
-import os
-import platform
-import socket
 import statistics
 import sys
 import time
@@ -60,10 +59,10 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from simulate.measurement import host, versions
 from simulate.network import (
     ConstantLatency,
     EmpiricalLatency,
@@ -75,13 +74,8 @@ from simulate.network import (
 )
 from simulate.recording import new_run_id
 from simulate.schedule import ARRIVALS, ScheduleError, parse_duration
-from simulate.virtual_time import (
-    Measured,
-    SimulationConfig,
-    TypingModel,
-    editor_name,
-    run_simulation,
-)
+from simulate.typing_model import TypingModel
+from simulate.virtual_time import Measured, SimulationConfig, editor_name, run_simulation
 
 FORMAT_VERSION = 1
 DEFAULT_STRATEGIES = "naive,ot,fugue,yjs,lww"
@@ -479,24 +473,6 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for package in ("trio", "pycrdt", "rtlab", "hdrhistogram"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = None
-    return found
-
-
-def host() -> dict[str, Any]:
-    return {
-        "hostname": socket.gethostname(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="seconds")
 
@@ -522,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seeds": list(experiment.seeds),
         "command": [sys.executable, "-m", "simulate", "experiment", *(argv or sys.argv[1:])],
         "jobs": args.jobs,
-        "versions": versions(),
+        "versions": versions("trio", "pycrdt", "rtlab", "hdrhistogram", missing=None),
         "host": host(),
         "started_at": _iso(started_ns),
         "ended_at": _iso(ended_ns),

@@ -26,19 +26,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.metadata
 import json
 import logging
 import math
 import multiprocessing
 import os
-import platform
 import queue
 import random
 import resource
 import secrets
 import shlex
-import socket
 import sys
 import time
 import traceback
@@ -50,7 +47,18 @@ from typing import Any
 
 import trio
 
+import simulate.catalogue_personas  # noqa: F401 - registers the notification/dashboard/game/RTC bots
+from simulate.catalogue import ADMIN_TOKEN_ENV
 from simulate.client import connect
+from simulate.clock import RealClock
+from simulate.measurement import (
+    QUIET_NS,
+    Saturation,
+    convergence_entry,
+    host,
+    main_event,
+    versions,
+)
 from simulate.personas import (
     CONNECT_ERRORS,
     PERSONAS,
@@ -81,9 +89,6 @@ from simulate.schedule import Ramp, ScheduleError, parse_duration
 log = logging.getLogger(__name__)
 
 FD_MARGIN = 64  # stdio, the event loop, checker connections, churners' overlapping sockets
-SATURATED_PERCENT = 90.0
-SATURATED_SECONDS = 3
-QUIET_NS = 300_000_000  # no delivery for this long after the last ack: the run has drained
 CONVERGENCE_TIMEOUT = 15.0
 SPAWN_LEAD_S = 3.0  # children need time to start Python and import trio before the common start
 
@@ -119,6 +124,7 @@ def parse_args(argv: list[str]) -> FleetOptions:
     p.add_argument("--out", default="reports/runs", help="parent directory of run directories")
     p.add_argument("--namespace", default="/", help="Socket.IO namespace (default /)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--admin-token", help=f"admin token for notifiers (or {ADMIN_TOKEN_ENV})")
     p.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
     ns = p.parse_args(argv)
     if ns.list:
@@ -128,6 +134,8 @@ def parse_args(argv: list[str]) -> FleetOptions:
         raise SystemExit(0)
     if ns.procs < 1:
         p.error("--procs must be >= 1")
+    if ns.admin_token:
+        os.environ[ADMIN_TOKEN_ENV] = ns.admin_token  # notifiers read it (spawned children too)
     try:
         scenario = load_scenario(ns.scenario).with_overrides(
             users=ns.users,
@@ -209,12 +217,8 @@ def run(options: FleetOptions) -> Path:
         "procs": len(jobs),
         "run_tag": run_tag,
         "main_event": main_event(scenario),
-        "versions": versions(),
-        "host": {
-            "hostname": socket.gethostname(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
+        "versions": versions("trio", "rtlab", "hdrhistogram"),
+        "host": host(),
         "command": options.command,
         "started_at": _iso(started_ns),
         "ended_at": _iso(ended_ns),
@@ -265,30 +269,6 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, hard
 
 
-def main_event(scenario: Scenario) -> str:
-    kinds = {p.kind for p in scenario.personas}
-    if kinds & {"chatter", "typist"}:
-        return "chat.echo"
-    if "editor" in kinds:
-        return "doc.ack"
-    return "presence.ack"
-
-
-def versions() -> dict[str, str]:
-    def version(name: str) -> str:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            return "unknown"
-
-    return {
-        "python": platform.python_version(),
-        "trio": trio.__version__,
-        "rtlab": version("rtlab"),
-        "hdrhistogram": version("hdrhistogram"),
-    }
-
-
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds")
 
@@ -303,38 +283,6 @@ class ProcessJob:
     run_tag: str
     start_ns: int
     proc_index: int = 0
-
-
-@dataclass
-class Saturation:
-    """Seconds above the threshold, in a row and in total, and the peak."""
-
-    peak_percent: float = 0.0
-    last_percent: float = 0.0
-    streak: int = 0
-    saturated_seconds: int = 0
-    saturated: bool = False
-
-    def update(self, cpu_percent: float) -> bool:
-        """True when the process has just become saturated (warn once)."""
-        self.peak_percent = max(self.peak_percent, cpu_percent)
-        self.last_percent = cpu_percent
-        if cpu_percent < SATURATED_PERCENT:
-            self.streak = 0
-            return False
-        self.streak += 1
-        self.saturated_seconds += 1
-        if self.streak >= SATURATED_SECONDS and not self.saturated:
-            self.saturated = True
-            return True
-        return False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "peak_percent": round(self.peak_percent, 1),
-            "saturated": self.saturated,
-            "saturated_seconds": self.saturated_seconds,
-        }
 
 
 async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]) -> dict:
@@ -353,7 +301,8 @@ async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]],
         delivery=DeliveryLog(),
         phases=FleetPhases(job.start_ns, job.start_ns + int(scenario.duration * 1e9)),
         connect_limiter=trio.CapacityLimiter(scenario.connect_concurrency),
-        wall_offset=trio.current_time() - time.time_ns() / 1e9,
+        clock=RealClock.started(),
+        room_size=scenario.room_size,
     )
     saturation = Saturation()
     convergence: dict[str, Any] = {"documents": []}
@@ -399,7 +348,7 @@ async def _conclude(shared: FleetShared, scenario: Scenario, convergence: dict[s
     """After the sending phase: drain, check convergence, then release the bots."""
     phases = shared.phases
     recorder = shared.recorder
-    await trio.sleep_until(shared.trio_time(phases.stop_ns))
+    await shared.clock.sleep_until_ns(phases.stop_ns)
     with trio.move_on_after(scenario.drain):
         while recorder.pending > 0 or time.time_ns() - recorder.last_receive_ns < QUIET_NS:
             await trio.sleep(0.05)
@@ -428,23 +377,16 @@ async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
                     reply = await client.call("join-document", document_id, user, timeout=5)
                     if isinstance(reply, dict) and reply.get("ok"):
                         server_text = reply.get("content")
-        texts = [s.text for s in sessions]
-        idle = all(s.idle for s in sessions)
-        texts_equal = len(set(texts)) <= 1
         documents.append(
-            {
-                "document": document_id,
-                "strategy": sessions[0].strategy,
-                "editors": len(sessions),
-                "idle": idle,
-                "broken_sessions": sum(s.broken for s in sessions),
-                "texts_equal": texts_equal,
-                "server_length": None if server_text is None else len(server_text),
-                "converged": idle
-                and texts_equal
-                and server_text is not None
-                and all(t == server_text for t in texts),
-            }
+            convergence_entry(
+                document_id,
+                sessions[0].strategy,
+                [s.text for s in sessions],
+                editors=len(sessions),
+                idle=all(s.idle for s in sessions),
+                broken_sessions=sum(s.broken for s in sessions),
+                server_text=server_text,
+            )
         )
     return documents
 

@@ -53,8 +53,12 @@ class Scheduler:
         self.call_at(self.now() + max(0.0, delay), callback)
 
     async def sleep(self, delay: float) -> None:
+        await self.sleep_until(self.now() + max(0.0, delay))
+
+    async def sleep_until(self, when: float) -> None:
+        """Wait as a heap entry (never as a trio deadline): see the module docstring."""
         done = trio.Event()
-        self.call_later(delay, done.set)
+        self.call_at(when, done.set)
         await done.wait()
 
     async def run(self) -> None:

@@ -5,7 +5,8 @@ its scenario parameters, a seeded `random.Random` and the recorder. A
 persona never crashes the fleet: error acks, timeouts and lost links are
 counted per event type in the recorder, and the bot carries on.
 
-Measurement rules shared by all personas:
+Measurement rules shared by all personas (and by the Locust users: what
+both apply lives in simulate/measurement.py):
 
 - Every load message carries `sentAt`, its *scheduled* send instant in
   `time.time_ns()` units, and a unique id; latency is measured from that
@@ -21,6 +22,13 @@ Measurement rules shared by all personas:
 Lifecycle: a bot sends until `phases.stop_ns`, stays connected while the
 fleet drains acks and deliveries (`phases.drained`), then until the fleet
 has checked document convergence (`phases.finished`), then leaves.
+
+Two clocks: `BotContext.clock` is wall time in a fleet (`RealClock`) and
+the network scheduler's time in a virtual-time experiment (`VirtualClock`,
+simulate/virtual_time.py runs the `editor` persona in-process over
+`simulate.network`). A persona that must run in both reads the time,
+waits and bounds its waits only through that clock (simulate/clock.py);
+the `editor` does.
 """
 
 from __future__ import annotations
@@ -39,8 +47,25 @@ from typing import Any
 import trio
 
 from server.protocol.errors import ProtocolError
-from simulate.client import ClientError, ConnectionLost, NotConnected, SocketIOClient
+from simulate import metrics
+from simulate.client import (
+    ClientError,
+    ConnectionLost,
+    LinkFactory,
+    NotConnected,
+    SocketIOClient,
+)
+from simulate.clock import Clock, RealClock
 from simulate.document_session import DocumentSession
+from simulate.measurement import (
+    STAMPED_STRATEGIES,
+    OpInstants,
+    PeerClock,
+    ack_error_code,
+    chat_message,
+    filler,
+    membership_start,
+)
 from simulate.recording import BotDelivery, DeliveryLog, Membership, Recorder, RoomLedger
 from simulate.scenarios import (
     BotPlan,
@@ -51,14 +76,14 @@ from simulate.scenarios import (
     TypistParams,
 )
 from simulate.schedule import arrival_times
+from simulate.typing_model import TypingEditor
 
 log = logging.getLogger(__name__)
 
 CONNECT_ERRORS = (OSError, ClientError, trio.TooSlowError, ProtocolError)
 CALL_TIMEOUT = 10.0
-# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent.
-STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
-PEER_NOTE_MAX_AGE_NS = 10_000_000_000
+CONNECT_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0
 
 
 class BotCannotConnect(Exception):
@@ -66,28 +91,51 @@ class BotCannotConnect(Exception):
 
 
 # ------------------------------------------------------------------ shared fleet state
+class Cohort:
+    """Bots that start sending together, and whose end of sending someone awaits.
+
+    The virtual-time runner gives its editors one: nobody types before every
+    editor has joined (`await arrive()`; `on_start` runs once, synchronously,
+    before anyone resumes, so the runner sets its partitions in time), and
+    `all_done` is set when the last one has typed its last keystroke. Real-time
+    fleets have none: bots start when they have joined and stop at `stop_ns`.
+    """
+
+    def __init__(self, size: int, on_start: Callable[[], None] | None = None) -> None:
+        self.size = size
+        self.on_start = on_start
+        self.arrived = 0
+        self.finished = 0
+        self.all_arrived = trio.Event()
+        self.all_done = trio.Event()
+
+    async def arrive(self) -> None:
+        self._count_arrival()
+        await self.all_arrived.wait()
+
+    def _count_arrival(self) -> None:
+        self.arrived += 1
+        if self.arrived == self.size:
+            if self.on_start is not None:
+                self.on_start()
+            self.all_arrived.set()
+
+    def done(self, *, arrived: bool = True) -> None:
+        """A bot has sent its last; one that never arrived (its join failed) arrives now."""
+        if not arrived:
+            self._count_arrival()
+        self.finished += 1
+        if self.finished == self.size:
+            self.all_done.set()
+
+
 @dataclass
 class FleetPhases:
     start_ns: int
     stop_ns: int  # sending ends
     drained: trio.Event = field(default_factory=trio.Event)
     finished: trio.Event = field(default_factory=trio.Event)
-
-
-class PeerClock:
-    """When a bot of this process last did something that others will hear about without a stamp."""
-
-    def __init__(self) -> None:
-        self._notes: dict[tuple[str, str, str], int] = {}
-
-    def note(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
-        self._notes[(event, user_id, detail)] = at_ns
-
-    def since(self, event: str, user_id: str, detail: str, now_ns: int) -> int | None:
-        at = self._notes.get((event, user_id, detail))
-        if at is None or now_ns - at > PEER_NOTE_MAX_AGE_NS:
-            return None
-        return at
+    cohort: Cohort | None = None  # virtual-time runs only
 
 
 class DocumentBook:
@@ -114,10 +162,11 @@ class FleetShared:
     peers: PeerClock = field(default_factory=PeerClock)
     documents: DocumentBook = field(default_factory=DocumentBook)
     clients: set[SocketIOClient] = field(default_factory=set)
-    wall_offset: float = 0.0  # trio.current_time() - wall seconds, fixed at fleet start
-
-    def trio_time(self, wall_ns: int) -> float:
-        return wall_ns / 1e9 + self.wall_offset
+    # wall time anchored at fleet start (RealClock.started()), or a run's VirtualClock
+    clock: Clock = field(default_factory=RealClock)
+    room_size: int = 1  # users per room / editors per document (editors' alphabets)
+    # `sentAt` in ops of STAMPED_STRATEGIES (doc.remote); off where bytes/op compare strategies
+    stamp_ops: bool = True
 
 
 @dataclass
@@ -126,6 +175,10 @@ class BotContext:
     persona: PersonaSpec
     shared: FleetShared
     rng: random.Random
+    # how this bot's connections are opened (None: a WebSocket to shared.target);
+    # the virtual-time runner passes `simulate.network.Network.link_factory(...)`
+    link_factory: LinkFactory | None = None
+    _arrived: bool = field(default=False, init=False, repr=False)
 
     @property
     def user_id(self) -> str:
@@ -144,28 +197,52 @@ class BotContext:
     def params(self) -> Any:
         return self.persona.params
 
-    def sending(self, now_ns: int | None = None) -> bool:
-        return (time.time_ns() if now_ns is None else now_ns) < self.shared.phases.stop_ns
+    @property
+    def clock(self) -> Clock:
+        return self.shared.clock
 
-    async def sleep_until_ns(self, wall_ns: int) -> None:
-        await trio.sleep_until(self.shared.trio_time(wall_ns))
+    def sending(self, now_ns: int | None = None) -> bool:
+        return (self.clock.now_ns() if now_ns is None else now_ns) < self.shared.phases.stop_ns
+
+    async def sleep_until_ns(self, at_ns: int) -> None:
+        await self.clock.sleep_until_ns(at_ns)
+
+    async def ready_to_send(self) -> None:
+        """Wait for the rest of the cohort (virtual-time runs); at once in a fleet."""
+        cohort = self.shared.phases.cohort
+        if cohort is not None:
+            self._arrived = True
+            await cohort.arrive()
+
+    def done_sending(self) -> None:
+        cohort = self.shared.phases.cohort
+        if cohort is not None:
+            cohort.done(arrived=self._arrived)
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[SocketIOClient]:
-        """A connected client for the block; the connect time is recorded, errors counted."""
-        shared = self.shared
+    async def session(
+        self, *, reconnect: bool = True, link_factory: LinkFactory | None = None
+    ) -> AsyncIterator[SocketIOClient]:
+        """A connected client for the block; the connect time is recorded, errors counted.
+
+        Connections open through `link_factory`, else the context's, else a WebSocket.
+        """
+        shared, clock = self.shared, self.clock
         client = SocketIOClient(
             shared.target,
             namespace=shared.namespace,
             auth={"userId": self.user_id, "name": self.user_id},
-            connect_timeout=10.0,
+            connect_timeout=clock.timeout(CONNECT_TIMEOUT),
+            reconnect=reconnect,
             seed=self.rng.randrange(2**32),
+            link_factory=link_factory or self.link_factory,
         )
+        client.sleep = clock.sleep  # reconnect backoff on this bot's clock
         client.on("error", self._on_server_error)
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
             async with shared.connect_limiter:
-                began = time.time_ns()
+                began = clock.now_ns()
                 try:
                     await nursery.start(client.run)
                 except CONNECT_ERRORS as exc:
@@ -177,7 +254,7 @@ class BotContext:
                     yield client
                 finally:
                     shared.clients.discard(client)
-                    with trio.move_on_after(2) as scope:
+                    with trio.move_on_after(clock.timeout(CLOSE_TIMEOUT)) as scope:
                         scope.shield = True
                         await client.close()
                     nursery.cancel_scope.cancel()
@@ -229,7 +306,7 @@ class AckTracker:
                 if on_ok is not None:
                     on_ok(reply)
             else:
-                self.recorder.error(label, _error_code(reply))
+                self.recorder.error(label, ack_error_code(reply))
 
         try:
             await client.emit(event, *args, ack=resolve)
@@ -248,11 +325,16 @@ class AckTracker:
 
 
 async def call_measured(
-    recorder: Recorder, client: SocketIOClient, label: str, since_ns: int, *args: Any
+    recorder: Recorder,
+    client: SocketIOClient,
+    label: str,
+    since_ns: int,
+    *args: Any,
+    timeout: float = CALL_TIMEOUT,
 ) -> dict[str, Any] | None:
     """`client.call` with the latency recorded under `label`; None (error counted) on failure."""
     try:
-        reply = await client.call(*args, timeout=CALL_TIMEOUT)
+        reply = await client.call(*args, timeout=timeout)
     except NotConnected:
         recorder.error(label, "not_connected")
         return None
@@ -263,16 +345,10 @@ async def call_measured(
         recorder.error(label, "timeout")
         return None
     if not isinstance(reply, dict) or not reply.get("ok"):
-        recorder.error(label, _error_code(reply))
+        recorder.error(label, ack_error_code(reply))
         return None
     recorder.latency(label, since_ns)
     return reply
-
-
-def _error_code(reply: Any) -> str:
-    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
-        return str(reply["error"].get("code", "error"))
-    return "bad_ack"
 
 
 # ------------------------------------------------------------------ chat rooms
@@ -311,11 +387,7 @@ class ChatMembership:
         )
         if reply is None:
             return False
-        seqs = [m.get("seq") for m in reply.get("history") or () if isinstance(m, dict)]
-        numbered = [s for s in seqs if isinstance(s, int)]
-        uses_seq = bool(numbered) or not seqs  # an empty history does not tell: assume seq
-        start = max(numbered, default=0) if uses_seq else None
-        self.record.memberships.append(Membership(start, time.time_ns()))
+        self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
         return True
 
     def leave(self) -> None:
@@ -340,14 +412,8 @@ class ChatMembership:
         now = time.time_ns()
         recorder = self.ctx.recorder
         recorder.received()
-        seq = message.get("seq")
-        if isinstance(seq, int):
-            if seq <= self.record.last_seq:
-                self.record.duplicates += 1
-                return
-            self.record.last_seq = seq
-            self.ledger.seqs.add(seq)
-        self.record.received += 1
+        if not self.record.take(self.ledger, message.get("seq")):
+            return
         sent_at = message.get("sentAt")
         if isinstance(sent_at, int):
             own = message.get("userId") == self.ctx.user_id
@@ -382,33 +448,19 @@ async def send_chat_message(
     size: int,
 ) -> None:
     ledger = membership.ledger
-    message = {
-        "id": f"{ctx.user_id}-{number}",
-        "userId": ctx.user_id,
-        "userName": ctx.user_id,
-        "text": _filler(ctx.rng, size),
-        "timestamp": scheduled_ns // 1_000_000,
-        "sentAt": scheduled_ns,
-        "run": ctx.shared.run_tag,
-    }
-
-    def acked(reply: dict[str, Any]) -> None:
-        ledger.acked += 1
-        if isinstance(reply.get("seq"), int):
-            ledger.seqs.add(reply["seq"])
-
-    ledger.sent += 1
-    ledger.sent_ns.append(time.time_ns())
+    text = filler(ctx.rng, size)
+    message = chat_message(ctx.user_id, number, text, scheduled_ns, ctx.shared.run_tag)
+    ledger.note_sent(time.time_ns())
     if await acks.emit(
-        client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=acked
+        client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=ledger.note_ack
     ):
         ctx.recorder.sent()  # counted only once it left: the series and the ledger agree
     else:
-        ledger.sent -= 1
-        ledger.sent_ns.pop()
+        ledger.unsend()
 
 
 async def stay_until_finished(ctx: BotContext, acks: AckTracker | None = None) -> None:
+    ctx.done_sending()
     await ctx.shared.phases.drained.wait()
     if acks is not None:
         acks.expire()
@@ -551,33 +603,41 @@ class MeasuredDocumentSession(DocumentSession):
     """A DocumentSession that times each op from the scheduled instant of the edit it carries.
 
     OT may compose several local edits into one op, so an op is timed from
-    the oldest edit it covers. Where the strategy relays ops unchanged, the
-    op carries `sentAt` and receivers time the remote change too.
+    the oldest edit it covers (`OpInstants`). Where the strategy relays ops
+    unchanged (and `stamp` is on), the op carries `sentAt` and receivers time
+    the remote change too. `now_ns` is the bot's clock.
     """
 
     def __init__(
-        self, client: SocketIOClient, document_id: str, user_id: str, recorder: Recorder
+        self,
+        client: SocketIOClient,
+        document_id: str,
+        user_id: str,
+        recorder: Recorder,
+        *,
+        now_ns: Callable[[], int] = time.time_ns,
+        stamp: bool = True,
     ) -> None:
         super().__init__(client, document_id, user_id)
         self.recorder = recorder
+        self.now_ns = now_ns
+        self.stamp = stamp
         self.broken = False
-        self._unsent: deque[int] = deque()
+        self.typist: TypingEditor | None = None  # who types here (its counts feed the metrics)
+        self.last_edit_ns: int | None = None
+        self._instants = OpInstants()
         self._in_flight: deque[int] = deque()
         client.on("document-change", self._time_remote_change)
 
     def note_edit(self, scheduled_ns: int) -> None:
-        self._unsent.append(scheduled_ns)
+        self._instants.note(scheduled_ns)
+        self.last_edit_ns = scheduled_ns
 
     async def flush(self) -> None:
         replica = self._require()
         ops = replica.take_outgoing()
-        stamp = self.strategy in STAMPED_STRATEGIES
-        for index, op in enumerate(ops):
-            if index == len(ops) - 1 and self._unsent:
-                scheduled = self._unsent[0]
-                self._unsent.clear()
-            else:
-                scheduled = self._unsent.popleft() if self._unsent else time.time_ns()
+        stamp = self.stamp and self.strategy in STAMPED_STRATEGIES
+        for op, scheduled in zip(ops, self._instants.for_ops(len(ops), self.now_ns), strict=True):
             self.sent += 1
             self._in_flight.append(scheduled)
             self.recorder.pending += 1
@@ -593,16 +653,22 @@ class MeasuredDocumentSession(DocumentSession):
                 self.errors.append(None)
 
     def _on_ack(self, reply: Any) -> None:
+        """A lost link breaks the session (the bot stops typing); a refused op is only counted.
+
+        The bot types on after a refusal (naive's out-of-range positions, say):
+        the offered load stays what the scenario says, and the refusal shows
+        as a `doc.ack` error and in the convergence check.
+        """
         scheduled = self._in_flight.popleft() if self._in_flight else None
         if scheduled is not None:
             self.recorder.pending -= 1
             if isinstance(reply, dict) and reply.get("ok"):
                 self.recorder.latency("doc.ack", scheduled)
-            else:
-                self.recorder.error(
-                    "doc.ack", "connection_lost" if reply is None else _error_code(reply)
-                )
+            elif reply is None:
+                self.recorder.error("doc.ack", "connection_lost")
                 self.broken = True
+            else:
+                self.recorder.error("doc.ack", ack_error_code(reply))
         super()._on_ack(reply)
 
     def _time_remote_change(self, change: Any = None, *_: Any) -> None:
@@ -616,9 +682,23 @@ class MeasuredDocumentSession(DocumentSession):
 
 
 async def editor(ctx: BotContext) -> None:
+    """Types words into the bot's document (simulate/typing_model.py), on the bot's clock.
+
+    The same code runs in a real-time fleet and in a virtual-time experiment:
+    every read of the time, every wait and every timeout goes through
+    `ctx.clock`, the connection through `ctx.link_factory`.
+    """
     params: EditorParams = ctx.params
+    clock = ctx.clock
     async with ctx.session() as client, trio.open_nursery() as nursery:
-        session = MeasuredDocumentSession(client, ctx.room, ctx.user_id, ctx.recorder)
+        session = MeasuredDocumentSession(
+            client,
+            ctx.room,
+            ctx.user_id,
+            ctx.recorder,
+            now_ns=clock.now_ns,
+            stamp=ctx.shared.stamp_ops,
+        )
 
         def reconnected(_client: SocketIOClient) -> None:
             # The replica missed whatever happened while the link was down.
@@ -626,9 +706,9 @@ async def editor(ctx: BotContext) -> None:
             ctx.recorder.error("doc.session", "reconnected")
 
         client.on_reconnect(reconnected)
-        began = time.time_ns()
+        began = clock.now_ns()
         try:
-            await session.join(params.strategy)
+            await session.join(params.strategy, timeout=clock.timeout(CALL_TIMEOUT))
         except (RuntimeError, ClientError, trio.TooSlowError) as exc:
             ctx.recorder.error("doc.join", _exception_code(exc))
             await stay_until_finished(ctx)
@@ -637,36 +717,54 @@ async def editor(ctx: BotContext) -> None:
         ctx.recorder.latency("doc.join", began)
         ctx.shared.documents.add(session)
         nursery.start_soon(session.run_pump)
-        schedule = arrival_times(
-            ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
-        )
-        for scheduled in schedule:
-            if session.broken:
-                break
-            await ctx.sleep_until_ns(scheduled)
-            position = _edit(session, ctx.rng, params)
-            session.note_edit(scheduled)
-            if ctx.rng.random() < params.cursor_ratio:
-                ctx.recorder.sent()
-                try:
-                    await session.move_cursor(position)
-                except NotConnected:
-                    ctx.recorder.error("cursor", "not_connected")
+        keyboard = _typist(ctx, session, params)
+        await ctx.ready_to_send()
+        await _type_words(ctx, session, keyboard, params)
         await stay_until_finished(ctx)
         nursery.cancel_scope.cancel()
 
 
-def _edit(session: DocumentSession, rng: random.Random, params: EditorParams) -> int:
-    """One seeded random edit; returns where the cursor ends up."""
-    length = len(session.text)
-    if length and rng.random() < params.delete_ratio:
-        position = rng.randrange(length)
-        session.delete(position, min(rng.randint(1, 3), length - position))
-        return position
-    position = rng.randint(0, length)
-    text = _filler(rng, rng.randint(1, params.max_insert))
-    session.insert(position, text)
-    return position + len(text)
+def _typist(
+    ctx: BotContext, session: MeasuredDocumentSession, params: EditorParams
+) -> TypingEditor:
+    """The bot's typing: its own alphabet within the document, its own random stream.
+
+    The editors of a document have consecutive plan indices (plans are ordered
+    by room), so `index % room_size` differs between them: disjoint alphabets.
+    The typing draws from a stream of its own, so when (and how often) this
+    bot types never depends on the text (on the strategy).
+    """
+    room_size = max(1, ctx.shared.room_size)
+    alphabet = metrics.editor_alphabet(ctx.plan.index % room_size, room_size)
+    rng = random.Random(ctx.rng.randrange(2**64))
+    keyboard = TypingEditor(session, alphabet, params, rng, budget=params.keystrokes or None)
+    session.typist = keyboard
+    # registered after the session's own handler: the caret follows the applied change
+    session.client.on("document-change", keyboard.on_remote_change)
+    return keyboard
+
+
+async def _type_words(
+    ctx: BotContext,
+    session: MeasuredDocumentSession,
+    keyboard: TypingEditor,
+    params: EditorParams,
+) -> None:
+    schedule = arrival_times(
+        ctx.rng, params.rate, params.arrival, ctx.clock.now_ns(), ctx.shared.phases.stop_ns
+    )
+    for scheduled in schedule:
+        if session.broken or keyboard.done:
+            return
+        await ctx.sleep_until_ns(scheduled)
+        if keyboard.keystroke():
+            session.note_edit(scheduled)
+        if ctx.rng.random() < params.cursor_ratio:
+            ctx.recorder.sent()
+            try:
+                await session.move_cursor(keyboard.caret)
+            except NotConnected:
+                ctx.recorder.error("cursor", "not_connected")
 
 
 def _exception_code(exc: BaseException) -> str:
@@ -674,10 +772,6 @@ def _exception_code(exc: BaseException) -> str:
     if "conflict" in text:
         return "conflict"
     return type(exc).__name__
-
-
-def _filler(rng: random.Random, size: int) -> str:
-    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=max(1, size)))
 
 
 PERSONAS: dict[str, Persona] = {

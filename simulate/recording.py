@@ -1,18 +1,31 @@
 """What a run measured, in memory while it runs and on disk afterwards (the run directory).
 
-Every producer (trio fleets, Locust, experiments) writes the same run
-directory and `reports/` reads only run directories, so this docstring is
-the format's specification.
+Every producer writes a run directory under `reports/runs/<run-id>/`
+(run-id = `<UTC yyyymmddThhmmssZ>-<scenario or "experiment">-<suffix>`), and
+`reports/` reads only run directories. There are two kinds, told apart by
+`meta.json`'s `kind`:
 
-Run directory `reports/runs/<run-id>/`, run-id = `<UTC yyyymmddThhmmssZ>-<scenario>-<suffix>`:
+- `kind: "realtime"`: a load run in real time (the trio fleet,
+  `producer: "simulate.fleet"`, or Locust, `producer: "locust"`), written by
+  `RunDirectory.write`; this docstring is its specification (below). Run
+  directories written before `kind` existed have none: no `kind` and no
+  `results.json` means realtime.
+- `kind: "experiment"`: conflict strategies compared in virtual time
+  (`python -m simulate experiment`, `producer: "simulate.experiment"`):
+  `results.json` (deterministic), `timings.json` (measured CPU and wall
+  time), `divergence-<strategy>.csv`, `meta.json`, `summary.txt`; specified
+  in simulate/experiment.py's docstring.
+
+Realtime run directory:
 
 `meta.json`
-    `{run_id, producer, scenario: {name, ...every resolved parameter},
+    `{format_version: 1, kind: "realtime", run_id, producer,
+    scenario: {name, ...every resolved parameter},
     target, seed, users, duration, procs, versions: {python, trio, rtlab,
     hdrhistogram}, host: {hostname, platform, cpu_count}, command, started_at,
     ended_at (ISO 8601 UTC), started_ns, ended_ns, main_event,
     generator_saturated (bool), generator_peak_cpu_percent,
-    generator_saturated_seconds, format_version: 1}`.
+    generator_saturated_seconds}`.
 `histograms.json`
     `{event: {encoded, count, p50_ms, p95_ms, p99_ms, max_ms}}`; `encoded`
     is the HdrHistogram standard compressed base64 encoding
@@ -51,7 +64,7 @@ import csv
 import json
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,9 +117,12 @@ class Recorder:
     lock; `tick` is called once a second by the fleet's ticker.
     """
 
-    def __init__(self, start_ns: int, main_event: str) -> None:
+    def __init__(
+        self, start_ns: int, main_event: str, now_ns: Callable[[], int] = time.time_ns
+    ) -> None:
         self.start_ns = start_ns
         self.main_event = main_event
+        self.now_ns = now_ns  # a virtual-time run passes its clock's
         self.events: dict[str, EventStats] = {}
         self.rows: dict[int, dict[str, float]] = {}
         self.connected = 0
@@ -122,7 +138,7 @@ class Recorder:
     def latency(self, event: str, since_ns: int, now_ns: int | None = None) -> None:
         # Counted in a dict and folded into the histograms once a second: a dict
         # increment costs ~0.1 µs, HdrHistogram.record_value ~5 µs of pure Python.
-        now = time.time_ns() if now_ns is None else now_ns
+        now = self.now_ns() if now_ns is None else now_ns
         micros = min(max((now - since_ns) // 1000, LOWEST_US), HIGHEST_US)
         counts = self._unfolded.get(event)
         if counts is None:
@@ -139,7 +155,7 @@ class Recorder:
 
     def received(self, n: int = 1) -> None:
         self._received += n
-        self.last_receive_ns = time.time_ns()
+        self.last_receive_ns = self.now_ns()
 
     # -- from the ticker --
     def fold(self) -> None:
@@ -255,6 +271,17 @@ class BotDelivery:
     duplicates: int = 0
     last_seq: int = 0
 
+    def take(self, ledger: RoomLedger, seq: Any) -> bool:
+        """Count a chat message heard; False for a duplicate (its `seq` was seen already)."""
+        if isinstance(seq, int):
+            if seq <= self.last_seq:
+                self.duplicates += 1
+                return False
+            self.last_seq = seq
+            ledger.seqs.add(seq)
+        self.received += 1
+        return True
+
 
 @dataclass
 class RoomLedger:
@@ -262,6 +289,20 @@ class RoomLedger:
     acked: int = 0
     seqs: set[int] = field(default_factory=set)
     sent_ns: list[int] = field(default_factory=list)
+
+    def note_sent(self, at_ns: int) -> None:
+        self.sent += 1
+        self.sent_ns.append(at_ns)
+
+    def unsend(self) -> None:
+        """The message just noted could not be sent after all."""
+        self.sent -= 1
+        self.sent_ns.pop()
+
+    def note_ack(self, reply: dict[str, Any]) -> None:
+        self.acked += 1
+        if isinstance(reply.get("seq"), int):
+            self.seqs.add(reply["seq"])
 
 
 class DeliveryLog:
@@ -426,7 +467,7 @@ class RunDirectory:
                 "p99_ms": percentile_ms(histogram, 99),
                 "max_ms": max_ms(histogram),
             }
-        _write_json(path / "meta.json", {"format_version": 1, **meta})
+        _write_json(path / "meta.json", {"format_version": 1, "kind": "realtime", **meta})
         _write_json(path / "histograms.json", histograms)
         _write_json(path / "summary.json", summarize(payload, round(duration_s, 3)))
         with open(path / "series.csv", "w", newline="") as fh:

@@ -37,7 +37,14 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from simulate.catalogue import (
+    CATALOGUE_FAMILY,
+    CATALOGUE_PARAMS,
+    CatalogueError,
+    validate_catalogue_params,
+)
 from simulate.schedule import ARRIVALS, Distribution, Ramp, ScheduleError, parse_duration
+from simulate.typing_model import TypingModel
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -86,16 +93,31 @@ class PresenceChurnParams:
     drop_weight: float = 0.2
 
 
+_WORDS = TypingModel()  # the editor's word-shape defaults (trio-free, like this module)
+
+
 @dataclass(frozen=True, slots=True)
 class EditorParams:
-    """Edits a shared document at `rate` per second through a conflict strategy."""
+    """Types into a shared document at `rate` keystrokes per second through a conflict strategy.
+
+    The bots type words of their own alphabet at a caret (simulate/typing_model.py;
+    the word shape: `min_word` .. `typo_ratio`, `move_ratio`, `move_window`), the
+    same typing in real-time fleets and virtual-time experiments. Locust's editor
+    makes random edits instead (`delete_ratio`, `max_insert`).
+    """
 
     rate: float = 2.0
     arrival: str = "poisson"
     strategy: str = "fugue"
-    delete_ratio: float = 0.25
-    max_insert: int = 4
+    delete_ratio: float = 0.25  # Locust editor only
+    max_insert: int = 4  # Locust editor only
     cursor_ratio: float = 0.5  # chance of a cursor-update after an edit
+    keystrokes: int = 0  # stop typing after this many (0: type until the sending phase ends)
+    min_word: int = _WORDS.min_word
+    max_word: int = _WORDS.max_word
+    typo_ratio: float = _WORDS.typo_ratio
+    move_ratio: float = _WORDS.move_ratio
+    move_window: int = _WORDS.move_window
 
 
 PersonaParams = ChatterParams | TypistParams | PresenceChurnParams | EditorParams
@@ -108,6 +130,9 @@ PERSONA_PARAMS: dict[str, type[Any]] = {
 }
 # Chat personas share chat rooms; editors share documents.
 ROOM_FAMILY = {"chatter": "room", "typist": "room", "presence-churner": "room", "editor": "doc"}
+# notifications, dashboard, game, RTC (simulate/catalogue.py)
+PERSONA_PARAMS.update(CATALOGUE_PARAMS)
+ROOM_FAMILY.update(CATALOGUE_FAMILY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,10 +442,18 @@ def _validate_persona(persona: PersonaSpec) -> None:
             raise ScenarioError(f"{where}: delete_ratio and cursor_ratio are in [0, 1]")
         if p.max_insert < 1:
             raise ScenarioError(f"{where}: max_insert must be >= 1")
+        if p.typo_ratio > 1 or p.move_ratio > 1:
+            raise ScenarioError(f"{where}: typo_ratio and move_ratio are in [0, 1]")
+        if not 1 <= p.min_word <= p.max_word:
+            raise ScenarioError(f"{where}: want 1 <= min_word <= max_word")
     if isinstance(p, PresenceChurnParams) and (
         p.away_weight + p.reconnect_weight + p.drop_weight <= 0
     ):
         raise ScenarioError(f"{where}: away/reconnect/drop weights sum to zero")
+    try:
+        validate_catalogue_params(p, where)
+    except CatalogueError as exc:
+        raise ScenarioError(str(exc)) from None
 
 
 def _integer(value: Any, name: str, *, minimum: int) -> None:

@@ -1,10 +1,13 @@
-"""Editing experiments in virtual time: the real server, real clients, a simulated network.
+"""Editing experiments in virtual time: the real server, the fleet's editor bots, a model network.
 
-One `run_simulation(config)` hosts the reference server in-process, connects
-`config.editors` Socket.IO clients to it through `simulate.network` (seeded
-latency per path, partitions that hold messages until they heal), lets each
-editor type into one shared document under one conflict strategy, and
-measures divergence, convergence and intention (see `simulate.metrics`).
+One `run_simulation(config)` hosts the reference server in-process and runs
+`config.editors` of the real-time fleet's own `editor` persona
+(simulate/personas.py) against it: each bot gets a `BotContext` whose clock
+is a `VirtualClock` and whose connections are `simulate.network` links
+(seeded latency per path, partitions that hold messages until they heal).
+The editors type words into one shared document under one conflict
+strategy (simulate/typing_model.py), and the run measures divergence,
+convergence and intention (see `simulate.metrics`).
 
 Everything runs under `trio.testing.MockClock(autojump_threshold=0)`:
 minutes of typing take a fraction of a second. Same config → byte-identical
@@ -14,25 +17,32 @@ pinned:
 - trio's scheduler shuffles runnable tasks with `trio._core._run._r`: it is
   seeded from the run's seed for the duration of the run, then restored;
 - equal trio deadlines wake in an arbitrary order: only the `Scheduler`
-  owns deadlines (all waiting here goes through it, and the observer waits
-  with `wait_all_tasks_blocked`, which involves no deadline);
+  owns deadlines. The persona waits through its clock (scheduler entries),
+  its timeouts are infinite in virtual time (`VirtualClock.timeout`), the
+  cohort barrier and the observer's `wait_all_tasks_blocked` involve no
+  deadline;
 - every random choice draws from a `random.Random` seeded with a string
   derived from the run's seed (string seeds hash with SHA-512, not with the
   per-process `hash()`), and no result iterates over a set of strings;
 - wall-clock values the server adds (`timestamp`, `lastSeen`) never reach
   the results; the store is inline and in memory (no thread), the
-  heartbeat is off (no ping timers).
+  heartbeat is off (no ping timers); the bots' recorder reads the virtual
+  clock.
+
+What the experiment sets on the persona (`editor_params`): a budget of
+`config.ops` keystrokes, no cursor updates and no `sentAt` stamps in ops,
+so that bytes per op compare the strategies' own encodings.
 
 Times in results are virtual seconds since editing started (after every
-editor has joined), so partitions given as `5s@10s` mean 10 s into the
-typing.
+editor has joined: the bots form a `Cohort`), so partitions given as
+`5s@10s` mean 10 s into the typing.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import trio
@@ -41,33 +51,34 @@ import trio.testing
 from server.app import ReferenceServer
 from server.config import ServerConfig
 from simulate import metrics
-from simulate.client import SocketIOClient
-from simulate.document_session import DocumentSession
+from simulate.clock import VirtualClock
 from simulate.network import Latency, MemoryLink, Network, Partition, Path, Scheduler
-from simulate.schedule import arrival_times
+from simulate.personas import (
+    BotContext,
+    Cohort,
+    FleetPhases,
+    FleetShared,
+    MeasuredDocumentSession,
+    editor,
+)
+from simulate.recording import DeliveryLog, Recorder
+from simulate.scenarios import BotPlan, EditorParams, PersonaSpec
+from simulate.typing_model import TypingEditor, TypingModel, follow
 
-DOCUMENT_ID = "experiment"
-_NEVER = 2**62  # "no stop" for arrival_times, in ns
-_PATIENT = 1e9  # connect/join timeouts: never shorter than a partition
+__all__ = [
+    "Measured",
+    "SimulationConfig",
+    "SimulationResult",
+    "TypingModel",  # re-exported: simulate/typing_model.py
+    "editor_name",
+    "editor_params",
+    "follow",  # re-exported: simulate/typing_model.py
+    "run_simulation",
+]
 
-
-@dataclass(frozen=True, slots=True)
-class TypingModel:
-    """How an editor types: one keystroke (one local edit) per arrival.
-
-    People type words at their caret, correct typos with backspace, and now
-    and then click elsewhere nearby. Words start at a word boundary and end
-    with a space, so in a correct merge every word keeps one author (what the
-    interleaving metric relies on).
-    """
-
-    rate: float = 5.0  # keystrokes per second per editor (5/s is about 60 words a minute)
-    arrival: str = "poisson"  # or "constant"
-    min_word: int = 2
-    max_word: int = 7
-    typo_ratio: float = 0.08  # chance that a word contains a typo, fixed with backspace
-    move_ratio: float = 0.15  # chance to move the caret to another word boundary before a word
-    move_window: int = 40  # characters either side of the caret a move may reach
+RUN_TAG = "sim"  # bots are sim-u0, sim-u1, ...; the document is sim-doc0
+_NEVER = 2**62  # "no stop" for the sending phase, in ns: the keystroke budget ends it
+_PATIENT = 1e9  # the server's ping interval (the heartbeat is off anyway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,147 +182,20 @@ def run_simulation(config: SimulationConfig) -> Measured:
     return Measured(result, time.process_time() - cpu, metrics_cpu, time.perf_counter() - wall)
 
 
-# ------------------------------------------------------------------ editors
-
-
-class TypingEditor:
-    """One simulated person typing into a `DocumentSession` (see `TypingModel`).
-
-    The caret is kept by diffing the replica's text after every change
-    (`follow`), not by a strategy's cursor API, so every strategy is measured
-    with the same caret: anchored to the character on its left (the one the
-    editor typed last), as a text field's caret stays after what you typed.
-    """
-
-    def __init__(
-        self,
-        session: DocumentSession,
-        alphabet: str,
-        model: TypingModel,
-        budget: int,
-        rng: random.Random,
-    ) -> None:
-        self.session = session
-        self.alphabet = alphabet
-        self.own = frozenset(alphabet)
-        self.model = model
-        self.budget = budget
-        self.rng = rng
-        self.caret = 0
-        self.last_text = ""
-        self.plan: list[str | None] = []  # planned keystrokes; None = backspace
-        self.typed = 0
-        self.deleted = 0
-        self.skipped = 0
-        session.client.on("document-change", self.on_remote_change)
-
-    @property
-    def kept(self) -> int:
-        return self.typed - self.deleted
-
-    def on_remote_change(self, _change: Any) -> None:
-        """Runs after the session applied the change (handlers run in registration order)."""
-        self._follow()
-
-    def _follow(self) -> None:
-        text = self.session.text
-        if text != self.last_text:
-            self.caret = follow(self.last_text, text, self.caret, self.alphabet)
-            self.last_text = text
-
-    def keystroke(self) -> None:
-        """One local edit; the session's pump sends it."""
-        self._follow()
-        if not self.plan:
-            self._plan_word()
-        key = self.plan.pop(0)
-        text = self.last_text
-        self.caret = min(self.caret, len(text))
-        self.budget -= 1
-        if key is None:
-            if self.caret > 0 and text[self.caret - 1] in self.own:
-                self.session.delete(self.caret - 1, 1)
-                self.caret -= 1
-                self.deleted += 1
-            else:
-                self.skipped += 1
-                return
-        else:
-            self.session.insert(self.caret, key)
-            self.caret += 1
-            if key != metrics.SEPARATOR:
-                self.typed += 1
-        self.last_text = self.session.text
-
-    def _plan_word(self) -> None:
-        model, rng = self.model, self.rng
-        if self.budget < 2:
-            self.plan = [metrics.SEPARATOR]
-            return
-        if rng.random() < model.move_ratio:
-            self.caret = self._nearby_boundary()
-        length = rng.randint(model.min_word, model.max_word)
-        word: list[str | None] = [rng.choice(self.alphabet) for _ in range(length)]
-        if length >= 2 and rng.random() < model.typo_ratio:
-            at = rng.randint(1, length - 1)
-            word[at:at] = [rng.choice(self.alphabet), None]
-        word = word[: self.budget - 1]
-        if word and word[-1] is None:  # never end on a half-fixed typo
-            word = word[:-2]
-        self.plan = [*word, metrics.SEPARATOR]
-
-    def _nearby_boundary(self) -> int:
-        """A word start near the caret: the text's start or just after a space."""
-        text, caret, window = self.last_text, self.caret, self.model.move_window
-        lo, hi = max(0, caret - window), min(len(text), caret + window)
-        boundaries = [0] if lo == 0 else []
-        boundaries += [i + 1 for i in range(lo, hi) if text[i] == metrics.SEPARATOR]
-        return self.rng.choice(boundaries) if boundaries else caret
-
-
-def follow(old: str, new: str, caret: int, own: str = "") -> int:
-    """Where a caret at `caret` in `old` is in `new`, sticking to the character on its left.
-
-    One remote op changes one region, and the caret is before it, after it,
-    or (deletes) inside it. A change that spans the caret on both sides (an
-    OT op composed of edits at several places, a whole-text LWW write) is
-    resolved by our own characters (`own`: the editor's alphabet), which
-    only we insert: the caret goes back behind the same one of them.
-    """
-    start, old_end, new_end = metrics.changed_region(old, new)
-    if caret <= start:
-        return caret
-    if caret >= old_end:
-        return caret + new_end - old_end
-    anchor = _last_own_index(old, caret, own)
-    if anchor is not None:
-        rank = sum(old.count(char, 0, anchor + 1) for char in own)
-        found = _nth_own_index(new, rank, own)
-        if found is not None:
-            return min(len(new), found + caret - anchor)
-    return min(caret, new_end)
-
-
-def _last_own_index(text: str, caret: int, own: str) -> int | None:
-    """Index of the last of our characters before `caret` (None: there is none)."""
-    best = max((text.rfind(char, 0, caret) for char in own), default=-1)
-    return best if best >= 0 else None
-
-
-def _nth_own_index(text: str, rank: int, own: str) -> int | None:
-    """Index of our `rank`-th character (1-based) in `text`."""
-    if rank <= 0:
-        return None
-    seen = 0
-    for index, char in enumerate(text):
-        if char in own:
-            seen += 1
-            if seen == rank:
-                return index
-    return None
-
-
 # ------------------------------------------------------------------ the run
+
+
+def editor_name(index: int) -> str:
+    """How results and partitions name editor `index` (0-based)."""
+    return f"editor-{index + 1}"
+
+
+def editor_params(config: SimulationConfig) -> EditorParams:
+    """The fleet's editor persona, set up for an experiment (see the module docstring)."""
+    # every TypingModel field (rate, arrival, word shape) is an EditorParams field too
+    return EditorParams(
+        strategy=config.strategy, cursor_ratio=0.0, keystrokes=config.ops, **asdict(config.typing)
+    )
 
 
 @dataclass
@@ -320,16 +204,35 @@ class _Run:
     scheduler: Scheduler
     network: Network
     server: ReferenceServer
-    sessions: list[DocumentSession]
-    editors: list[TypingEditor]
+    document: str = f"{RUN_TAG}-doc0"
+    sessions: list[MeasuredDocumentSession] = field(default_factory=list)  # editor order
     start: float = 0.0
-    last_op: float = 0.0
     samples: int = 0
     metrics_cpu: float = 0.0
     series: list[tuple[float, int, float | None]] = field(default_factory=list)
 
+    def begin(self, shared: FleetShared) -> None:
+        """Every editor has joined: editing starts now, and partitions count from here."""
+        order = {f"{RUN_TAG}-u{i}": i for i in range(self.config.editors)}
+        joined = shared.documents.sessions[self.document]
+        self.sessions = sorted(joined, key=lambda session: order[session.user_id])
+        self.start = self.scheduler.now()
+        self.network.partitions = [
+            replace(partition, start=self.start + partition.start)
+            for partition in self.config.partitions
+        ]
+
+    @property
+    def editors(self) -> list[TypingEditor]:
+        return [session.typist for session in self.sessions if session.typist is not None]
+
+    @property
+    def last_op(self) -> float:
+        edits = [s.last_edit_ns for s in self.sessions if s.last_edit_ns is not None]
+        return max(edits) / 1e9 if edits else self.start
+
     def server_text(self) -> str:
-        return self.server.documents.documents[DOCUMENT_ID].server.text()
+        return self.server.documents.documents[self.document].server.text()
 
     def texts(self) -> list[str]:
         return [session.text for session in self.sessions]
@@ -354,6 +257,7 @@ class _Run:
 
 async def _simulate(config: SimulationConfig) -> tuple[SimulationResult, float]:
     scheduler = Scheduler()
+    clock = VirtualClock(scheduler)
     network = Network(scheduler, config.latency, seed=config.seed)
     server_config = ServerConfig(
         db_path=":memory:", default_strategy=config.strategy, ping_interval=_PATIENT
@@ -364,70 +268,50 @@ async def _simulate(config: SimulationConfig) -> tuple[SimulationResult, float]:
         await nursery.start(
             lambda task_status: server.serve_in_memory(heartbeat=False, task_status=task_status)
         )
-        run = _Run(config, scheduler, network, server, [], [])
-        await _join_editors(run, nursery)
-        # Editing starts now: partitions and every reported time count from here.
-        run.start = scheduler.now()
-        network.partitions = [
-            replace(partition, start=run.start + partition.start) for partition in config.partitions
-        ]
-        for session in run.sessions:
-            nursery.start_soon(session.run_pump)
+        run = _Run(config, scheduler, network, server)
+        shared = _fleet(config, clock, run)
+        cohort = shared.phases.cohort
+        assert cohort is not None
+        persona = PersonaSpec("editor", "editor", 1, editor_params(config))
+        for index in range(config.editors):
+            plan = BotPlan(index, "editor", "editor", "doc", 0, 0.0)
+            rng = random.Random(f"{config.seed}:editor:{editor_name(index)}")
+            link_factory = network.link_factory(server, editor_name(index))
+            nursery.start_soon(editor, BotContext(plan, persona, shared, rng, link_factory))
+        await cohort.all_arrived.wait()
         nursery.start_soon(_sample_divergence, run)
-        async with trio.open_nursery() as typing:
-            for index, editor in enumerate(run.editors):
-                typing.start_soon(_type, run, index, editor)
+        await cohort.all_done.wait()
         result = await _settle(run)
         nursery.cancel_scope.cancel()
     return result, run.metrics_cpu
 
 
-async def _join_editors(run: _Run, nursery: trio.Nursery) -> None:
-    config = run.config
-    for index in range(config.editors):
-        user = editor_name(index)
-        client = SocketIOClient(
-            "http://simulated",
-            auth={"userId": user},
-            link_factory=run.network.link_factory(run.server, user),
-            connect_timeout=_PATIENT,
-            reconnect=False,
-            seed=index,
-        )
-        await nursery.start(client.run)
-        session = DocumentSession(client, DOCUMENT_ID, user)
-        await session.join(config.strategy)
-        run.sessions.append(session)
-        rng = random.Random(f"{config.seed}:typing:{user}")
-        alphabet = metrics.editor_alphabet(index, config.editors)
-        run.editors.append(TypingEditor(session, alphabet, config.typing, config.ops, rng))
-
-
-def editor_name(index: int) -> str:
-    return f"editor-{index + 1}"
-
-
-async def _sleep_until(scheduler: Scheduler, when: float) -> None:
-    done = trio.Event()
-    scheduler.call_at(when, done.set)
-    await done.wait()
-
-
-async def _type(run: _Run, index: int, editor: TypingEditor) -> None:
-    model = run.config.typing
-    rng = random.Random(f"{run.config.seed}:arrivals:{editor_name(index)}")
-    arrivals = arrival_times(rng, model.rate, model.arrival, 0, _NEVER)
-    for _, offset_ns in zip(range(run.config.ops), arrivals, strict=False):
-        await _sleep_until(run.scheduler, run.start + offset_ns / 1e9)
-        editor.keystroke()
-        run.last_op = max(run.last_op, run.scheduler.now())
+def _fleet(config: SimulationConfig, clock: VirtualClock, run: _Run) -> FleetShared:
+    """What the editors share: the virtual clock, a cohort, one document."""
+    shared: FleetShared
+    phases = FleetPhases(
+        clock.now_ns(), _NEVER, cohort=Cohort(config.editors, on_start=lambda: run.begin(shared))
+    )
+    shared = FleetShared(
+        target="http://simulated",
+        namespace="/",
+        run_tag=RUN_TAG,
+        recorder=Recorder(clock.now_ns(), "doc.ack", now_ns=clock.now_ns),
+        delivery=DeliveryLog(),
+        phases=phases,
+        connect_limiter=trio.CapacityLimiter(config.editors),
+        clock=clock,
+        room_size=config.editors,
+        stamp_ops=False,
+    )
+    return shared
 
 
 async def _sample_divergence(run: _Run) -> None:
     """Every `sample_interval`, once everything due at that instant has been processed."""
     k = 0
     while True:
-        await _sleep_until(run.scheduler, run.start + k * run.config.sample_interval)
+        await run.scheduler.sleep_until(run.start + k * run.config.sample_interval)
         await trio.testing.wait_all_tasks_blocked()
         run.sample(distance=k % run.config.distance_every == 0)
         k += 1
@@ -449,7 +333,7 @@ async def _settle(run: _Run) -> SimulationResult:
         quiescent = run.quiescent()
         if quiescent or scheduler.now() >= deadline:
             break
-        await _sleep_until(scheduler, scheduler.now() + config.check_interval)
+        await scheduler.sleep_until(scheduler.now() + config.check_interval)
     run.sample(distance=True)
     return _result(run, equal, quiescent, equal_since)
 

@@ -49,6 +49,7 @@ def test_chat_fleet_of_200_bots_writes_a_consistent_run_directory(tmp_path, serv
     )
     run = RunDirectory.load(path)
     assert set(run.meta) >= META_KEYS
+    assert run.meta["kind"] == "realtime"  # reports tell it from an experiment (kind experiment)
     assert {"python", "trio", "rtlab", "hdrhistogram"} <= set(run.meta["versions"])
     assert {"hostname", "platform", "cpu_count"} <= set(run.meta["host"])
     assert run.meta["scenario"]["users"] == 200 and run.meta["scenario"]["name"] == "chat"

@@ -39,8 +39,20 @@ def test_the_builtin_scenarios_all_load_and_plan():
         assert [p.index for p in plans] == list(range(scenario.users))
         assert all(0 <= p.start_offset <= scenario.ramp.length for p in plans)
     mixed = plan_bots(load_scenario("mixed"))
-    assert {p.kind for p in mixed} == {"chatter", "typist", "presence-churner", "editor"}
-    assert sum(p.kind == "chatter" for p in mixed) == 150  # weights 5:3:1:1 of 300, exactly
+    assert {p.kind for p in mixed} == {
+        "chatter",
+        "typist",
+        "presence-churner",
+        "editor",
+        "notification-receiver",
+        "notifier",
+        "dashboard-watcher",
+        "game-player",
+        "rtc-peer",
+    }
+    # weights 5:3:1:1 and 0.6:0.1:0.3:0.6:0.4 (the catalogue's) of 300, exactly
+    assert sum(p.kind == "chatter" for p in mixed) == 125
+    assert sum(p.kind == "game-player" for p in mixed) == 15
 
 
 def test_plans_are_deterministic_and_rooms_respect_the_room_size():
@@ -152,12 +164,33 @@ def test_load_scenario_errors_name_the_file(tmp_path):
 def test_importing_scenarios_pulls_in_no_event_loop():
     code = (
         "import sys; import simulate.scenarios, simulate.schedule; "
+        "import simulate.measurement, simulate.typing_model, simulate.clock; "
         "simulate.scenarios.load_scenario('mixed'); "
         "bad = [m for m in ('trio', 'gevent', 'server') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_locust_shares_the_measurement_code_without_loading_trio():
+    """Locust (gevent) imports the bots' measurement rules, never trio."""
+    code = (
+        "import sys; "
+        "import locustfiles.run_recording, locustfiles.rtlab_user, "
+        "locustfiles.chat_room, locustfiles.editing; "
+        "import simulate.measurement as m; "
+        "assert locustfiles.run_recording.Saturation is m.Saturation; "
+        "assert locustfiles.run_recording.PeerClock is m.PeerClock; "
+        "assert locustfiles.run_recording.main_event is m.main_event; "
+        "assert locustfiles.editing.STAMPED_STRATEGIES is m.STAMPED_STRATEGIES; "
+        "bad = [n for n in sys.modules if n == 'trio' or n.startswith('trio.')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

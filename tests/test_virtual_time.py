@@ -1,4 +1,4 @@
-"""The virtual-time runner, its network model and its metrics.
+"""The virtual-time runner, its network model, its metrics, and the persona it drives.
 
 Simulations here run the real server and clients under MockClock: minutes of
 simulated typing take well under a second, so these are ordinary fast tests.
@@ -14,7 +14,8 @@ import pytest
 import trio
 import trio.testing
 
-from simulate import metrics
+from simulate import metrics, personas, virtual_time
+from simulate.clock import RealClock, VirtualClock
 from simulate.network import (
     ConstantLatency,
     EmpiricalLatency,
@@ -26,6 +27,7 @@ from simulate.network import (
     Path,
     Scheduler,
 )
+from simulate.typing_model import TypingEditor
 from simulate.virtual_time import SimulationConfig, TypingModel, follow, run_simulation
 
 LATENCY = Jittered(ConstantLatency(0.08), 0.03)
@@ -222,3 +224,88 @@ def test_an_offline_editor_keeps_typing_and_converges_after_the_heal() -> None:
     assert result.last_op_s + result.convergence_s >= partition.end
     assert result.survival["editor-1"] == 1.0  # the offline typing survived
     assert max(distinct for _, distinct, _ in result.series) >= 2
+
+
+# ------------------------------------------------------------------ one persona, two clocks
+
+
+def test_virtual_clock_waits_are_scheduler_entries_in_order() -> None:
+    async def main() -> tuple[list[tuple[int, str]], float, float]:
+        scheduler = Scheduler()
+        clock = VirtualClock(scheduler)
+        woke: list[tuple[int, str]] = []
+
+        async def sleeper(name: str, at_ns: int) -> None:
+            await clock.sleep_until_ns(at_ns)
+            woke.append((clock.now_ns(), name))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run)
+            async with trio.open_nursery() as sleepers:
+                for name in ("a", "b", "c"):
+                    sleepers.start_soon(sleeper, name, 2_000_000_000)
+                    await trio.testing.wait_all_tasks_blocked()
+                sleepers.start_soon(sleeper, "early", 1_000_000_000)
+            nursery.cancel_scope.cancel()
+        return woke, clock.timeout(10.0), RealClock().timeout(10.0)
+
+    woke, virtual_timeout, real_timeout = run_virtual(main)
+    # (tasks woken at one instant resume in trio's order, which run_simulation seeds)
+    assert woke[0] == (1_000_000_000, "early")
+    assert sorted(woke[1:]) == [(2_000_000_000, n) for n in "abc"]
+    assert virtual_timeout == float("inf")  # no trio deadline may race the scheduler's
+    assert real_timeout == 10.0
+
+
+class _Text:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def insert(self, pos: int, text: str) -> None:
+        self.text = self.text[:pos] + text + self.text[pos:]
+
+    def delete(self, pos: int, length: int) -> None:
+        self.text = self.text[:pos] + self.text[pos + length :]
+
+
+def test_typing_editor_types_words_of_its_own_alphabet_within_its_budget() -> None:
+    document = _Text()
+    model = TypingModel(typo_ratio=0.5)
+    typist = TypingEditor(document, "abcd", model, random.Random(1), budget=200)
+    while not typist.done:
+        typist.keystroke()
+    assert set(document.text) <= set("abcd ")
+    assert document.text.endswith(" ")
+    assert typist.deleted > 0  # typos, fixed with backspace
+    assert typist.kept == len(document.text.replace(" ", ""))
+
+
+def test_experiments_drive_the_fleets_editor_persona(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+    persona = virtual_time.editor
+
+    async def spy(ctx: Any) -> None:
+        seen.append(ctx)
+        await persona(ctx)
+
+    monkeypatch.setattr(virtual_time, "editor", spy)
+    config = SimulationConfig("fugue", 1, LATENCY, editors=3, ops=30)
+    result = run_simulation(config).result
+    assert seen and all(ctx.persona.kind == "editor" for ctx in seen)
+    assert virtual_time.editor is spy and persona is personas.PERSONAS["editor"]
+    assert len(seen) == 3
+    assert all(isinstance(ctx.clock, VirtualClock) and ctx.link_factory for ctx in seen)
+    assert result.converged and result.ops == 90 - result.skipped_ops
+    assert result.survival == {f"editor-{i}": 1.0 for i in (1, 2, 3)}
+
+
+def test_a_late_joiner_types_after_the_text_not_glued_to_its_last_word() -> None:
+    document = _Text()
+    document.text = "abc"  # someone else's unfinished word
+    typist = TypingEditor(document, "xyz", TypingModel(move_ratio=0.0), random.Random(2), budget=9)
+    while not typist.done:
+        typist.keystroke()
+    assert document.text.startswith("abc ")
+    authors = metrics.author_map({"them": "abc", "me": "xyz"})
+    assert metrics.interleavings(document.text, authors) == 0
+    assert set(document.text[4:]) <= set("xyz ")

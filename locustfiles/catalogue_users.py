@@ -1,0 +1,466 @@
+"""Locust users for the rest of the catalogue: notifications, dashboard, game, RTC.
+
+The bots' twins (simulate/catalogue_personas.py): same parameters, same
+event names, same measurement code (simulate/catalogue.py), so a Locust run
+and a fleet run of a scenario fill the same histograms. Locust rows:
+`ack notify.ack`, `push notification.delivery`, `ack dashboard.subscribe`,
+`push dashboard.staleness` / `push dashboard.interval`, `ack game.join`,
+`ack game.input`, `push game.input_to_state` / `push game.tick_jitter` /
+`push game.skipped_ticks`, `ack rtc.join`, `rtt rtc.offer_answer`,
+`push rtc.ice_delivery`.
+
+The notifier needs the server's admin token: `--rtlab-admin-token` or the
+environment variable `RTLAB_ADMIN_TOKEN` (the server reads the same one).
+Handlers run in python-socketio's reading greenlet: they never block;
+answers to offers and the end-of-run leave go out from their own greenlets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import socketio
+from locust import events, task
+
+import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
+from locustfiles.rtlab_user import (
+    CALL_TIMEOUT_S,
+    CONNECT_WAIT_S,
+    FAR_FUTURE_NS,
+    RtlabUser,
+    ack_error_code,
+    error_kind,
+)
+from simulate.catalogue import (
+    ADMIN_TOKEN_ENV,
+    DASHBOARD_ID,
+    DashboardTracker,
+    GameTracker,
+    admin_token,
+    ice_candidate,
+    notification_body,
+    notification_sent_at,
+    notify_directory,
+    sdp,
+)
+from simulate.schedule import arrival_times
+
+IDLE_NS = 1_000_000_000  # listeners wake once a second (only to retry a failed join)
+STREAM_SETTLE_S = 2.0
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--rtlab-admin-token",
+        env_var=ADMIN_TOKEN_ENV,
+        default="",
+        help="the server's admin token, for the notifier (POST /notify, admin socket)",
+    )
+
+
+class CatalogueUser(RtlabUser):
+    """Connect, join (`join()` in subclasses), retry a failed join, rejoin after a reconnect."""
+
+    abstract = True
+    family = ""
+
+    def on_start(self) -> None:
+        self.seat = self.rtlab.take_seat(self.family)
+        self.joined = False
+        self.rejoin_on_reconnect = False
+        self.sio.on("connect", self._on_connect)
+        self.setup_handlers()
+        self.joined = self.connect() and self.join()
+        self.rejoin_on_reconnect = self.joined
+        self.next_at_ns = time.time_ns() + IDLE_NS
+
+    def setup_handlers(self) -> None:
+        """Register push handlers before connecting."""
+
+    def join(self, label: str = "") -> bool:
+        raise NotImplementedError
+
+    def retry_join(self) -> None:
+        self.next_at_ns = time.time_ns() + IDLE_NS
+        self.joined = (self.sio.connected or self.connect()) and self.join()
+        self.rejoin_on_reconnect = self.joined
+
+    def _on_connect(self, *_: Any) -> None:
+        if self.rejoin_on_reconnect and not self.rtlab.stopping:
+            gevent.spawn(self.join, "rejoin")
+
+    def record(self, kind: str) -> Callable[[str, int, int], None]:
+        rtlab = self.rtlab
+        return lambda event, since_ns, now_ns: rtlab.latency(kind, event, since_ns, now_ns=now_ns)
+
+    def emit_later(self, event: str, data: Any) -> None:
+        """An emit from a handler: off the reading greenlet."""
+        gevent.spawn(self.emit_plain, event, event, data)
+
+
+# ------------------------------------------------------------------ notifications
+class NotificationReceiverUser(CatalogueUser):
+    abstract = True
+    persona_kind = "notification-receiver"
+    scenario_name = "notifications"
+    family = "notify"
+
+    def setup_handlers(self) -> None:
+        self.sio.on("notification", self._on_notification)
+
+    def join(self, label: str = "") -> bool:
+        label = "room.rejoin" if label == "rejoin" else "room.join"
+        joined = self.call_measured(label, "join-room", (self.seat, self.user_id), time.time_ns())
+        if joined:
+            notify_directory(self.rtlab.run_tag).add(self.user_id, self.seat)
+        return joined is not None
+
+    @task
+    def listen(self) -> None:
+        if not self.joined and not self.rtlab.stopping:
+            self.retry_join()
+        self.next_at_ns = time.time_ns() + IDLE_NS
+
+    def on_stop(self) -> None:
+        notify_directory(self.rtlab.run_tag).remove(self.user_id)
+        super().on_stop()
+
+    def _on_notification(self, note: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        sent_at = notification_sent_at(note, self.rtlab.run_tag)
+        if sent_at is not None:
+            self.rtlab.latency("push", "notification.delivery", sent_at, now_ns=now)
+
+
+class NotifierUser(RtlabUser):
+    """POSTs /notify (or emits `notify` on an admin socket) on its open-model schedule."""
+
+    abstract = True
+    persona_kind = "notifier"
+    scenario_name = "notifications"
+
+    def on_start(self) -> None:
+        params = self.params
+        options = self.environment.parsed_options
+        self.token = getattr(options, "rtlab_admin_token", "") or admin_token()
+        self.sent_notifications = 0
+        self.ready = bool(self.token)
+        if not self.token:
+            self.rtlab.error("ack", "notify.ack", "no_admin_token")
+        elif not params.via_http:
+            self.ready = self.connect_admin()
+        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
+        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
+        self.next_at_ns = next(self.schedule)
+
+    def connect_admin(self) -> bool:
+        began = time.time_ns()
+        try:
+            self.sio.connect(
+                self.url,
+                auth={"adminToken": self.token, "userId": self.user_id},
+                transports=["websocket"],
+                wait_timeout=CONNECT_WAIT_S,
+            )
+        except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
+            self.rtlab.error("connect", "connect", error_kind(exc), began)
+            return False
+        self.rtlab.latency("connect", "connect", began)
+        self.rtlab.clients.add(self.sio)
+        return True
+
+    @task
+    def notify(self) -> None:
+        if self.rtlab.stopping:
+            return
+        scheduled = self.next_at_ns
+        self.sleep_until(scheduled)
+        self.next_at_ns = next(self.schedule)
+        if not self.ready:
+            return
+        directory = notify_directory(self.rtlab.run_tag)
+        number = self.sent_notifications
+        body = notification_body(
+            self.params, self.rng, directory, self.rtlab.run_tag, scheduled, number
+        )
+        if body is None:
+            return  # no receiver has joined yet
+        self.sent_notifications += 1
+        self.rtlab.recorder.sent()
+        if self.params.via_http:
+            gevent.spawn(self._post, body, scheduled)
+        else:
+            self.emit_acked("notify.ack", "notify", body, scheduled)
+
+    def _post(self, body: dict[str, Any], scheduled: int) -> None:
+        run = self.rtlab
+        token = run.acks.open("ack", "notify.ack", scheduled)
+        request = urllib.request.Request(
+            self.url.rstrip("/") + "/notify",
+            data=json.dumps(body, separators=(",", ":")).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=CALL_TIMEOUT_S) as response:
+                status, reply = response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            status, reply = exc.code, _json_or_none(exc.read())
+        except (OSError, ValueError) as exc:
+            if run.acks.close(token):
+                run.error("ack", "notify.ack", "timeout" if "timed out" in str(exc) else "http")
+            return
+        if not run.acks.close(token):
+            return
+        if status == 200 and isinstance(reply, dict) and reply.get("ok"):
+            run.latency("ack", "notify.ack", scheduled)
+        else:
+            code = ack_error_code(reply) if isinstance(reply, dict) else f"http_{status}"
+            run.error("ack", "notify.ack", code, scheduled)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ dashboard
+class DashboardWatcherUser(CatalogueUser):
+    abstract = True
+    persona_kind = "dashboard-watcher"
+    scenario_name = "dashboard"
+    family = "dash"
+
+    def setup_handlers(self) -> None:
+        self.tracker = DashboardTracker(self.record("push"))
+        self.sio.on("dashboard-update", self._on_update)
+
+    def join(self, label: str = "") -> bool:
+        label = "dashboard.resubscribe" if label == "rejoin" else "dashboard.subscribe"
+        data = (DASHBOARD_ID, {"ack": bool(self.params.ack)})
+        return self.call_measured(label, "subscribe-dashboard", data, time.time_ns()) is not None
+
+    @task
+    def watch(self) -> None:
+        if not self.joined and not self.rtlab.stopping:
+            self.retry_join()
+        self.next_at_ns = time.time_ns() + IDLE_NS
+
+    def on_stop(self) -> None:
+        if self.rtlab.stopping and self.joined:
+            self.emit_plain("unsubscribe-dashboard", "unsubscribe-dashboard", DASHBOARD_ID)
+        super().on_stop()
+
+    def _on_update(self, update: Any = None, *_: Any) -> Any:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        self.tracker.on_update(update, now)
+        return {"ok": True}  # answers the ack request in `ack` mode
+
+
+# ------------------------------------------------------------------ game
+class GamePlayerUser(CatalogueUser):
+    abstract = True
+    persona_kind = "game-player"
+    scenario_name = "game"
+    family = "game"
+
+    def setup_handlers(self) -> None:
+        self.tracker = GameTracker(self.user_id, self.record("push"))
+        self.seq = 0
+        self.sio.on("game-state", self._on_state)
+
+    def on_start(self) -> None:
+        super().on_start()
+        params = self.params
+        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
+        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
+        self.next_at_ns = next(self.schedule)
+
+    def join(self, label: str = "") -> bool:
+        label = "game.rejoin" if label == "rejoin" else "game.join"
+        reply = self.call_measured(label, "join-game", (self.seat, self.user_id), time.time_ns())
+        if reply is not None:
+            self.tracker.set_tick_rate(reply.get("tickRate"))
+        return reply is not None
+
+    @task
+    def play(self) -> None:
+        if self.rtlab.stopping:
+            return
+        if not self.joined:
+            self.retry_join()
+            return
+        scheduled = self.next_at_ns
+        self.sleep_until(scheduled)
+        self.next_at_ns = next(self.schedule)
+        seq, self.seq = self.seq, self.seq + 1
+        token = self.rtlab.acks.open("push", "game.input_to_state", scheduled)
+        self.tracker.on_input(seq, scheduled, token)
+        move = {"dx": self.rng.uniform(-1, 1), "dy": self.rng.uniform(-1, 1)}
+        self.rtlab.recorder.sent()
+        data = (self.seat, {"seq": seq, "input": move})
+        if not self.emit_acked("game.input", "player-input", data, scheduled):
+            tag = self.tracker.drop(seq)
+            if tag is not None:
+                self.rtlab.acks.close(tag)
+
+    def on_stop(self) -> None:
+        if self.rtlab.stopping and self.joined:
+            gevent.spawn(self._leave_when_settled)
+        super().on_stop()
+
+    def _leave_when_settled(self) -> None:
+        """Wait for the last inputs to show in a state, then leave: the stream stops."""
+        deadline = time.monotonic() + STREAM_SETTLE_S
+        while self.tracker.pending and time.monotonic() < deadline:
+            gevent.sleep(0.02)
+        self.emit_plain("leave-game", "leave-game", self.seat)
+
+    def _on_state(self, state: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        for scheduled, token in self.tracker.on_state(state, now):
+            if self.rtlab.acks.close(token):
+                self.rtlab.latency("push", "game.input_to_state", scheduled, now_ns=now)
+
+
+# ------------------------------------------------------------------ RTC
+class RtcPeerUser(CatalogueUser):
+    abstract = True
+    persona_kind = "rtc-peer"
+    scenario_name = "rtc"
+    family = "rtc"
+
+    def setup_handlers(self) -> None:
+        self.peers: list[str] = []
+        self.offers: dict[str, tuple[int, int]] = {}  # offer id -> (ack token, scheduled)
+        self.offers_sent = 0
+        for event, handler in (
+            ("rtc-peer-joined", self._on_peer_joined),
+            ("rtc-peer-left", self._on_peer_left),
+            ("rtc-offer", self._on_offer),
+            ("rtc-answer", self._on_answer),
+            ("rtc-ice-candidate", self._on_candidate),
+        ):
+            self.sio.on(event, handler)
+
+    def on_start(self) -> None:
+        super().on_start()
+        params = self.params
+        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
+        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
+        self.next_at_ns = next(self.schedule)
+
+    def join(self, label: str = "") -> bool:
+        label = "rtc.rejoin" if label == "rejoin" else "rtc.join"
+        reply = self.call_measured(label, "rtc-join", self.seat, time.time_ns())
+        if reply is None:
+            return False
+        self.peers[:] = [p for p in reply.get("peers") or () if isinstance(p, str)]
+        return True
+
+    @task
+    def call_a_peer(self) -> None:
+        if self.rtlab.stopping:
+            return
+        if not self.joined:
+            self.retry_join()
+            return
+        scheduled = self.next_at_ns
+        self.sleep_until(scheduled)
+        self.next_at_ns = next(self.schedule)
+        if not self.peers:
+            return  # alone in the room (yet): nobody to call
+        to = self.rng.choice(self.peers)
+        self.send_offer(to, scheduled)
+        for n in range(self.params.ice_burst):
+            candidate = {
+                "to": to,
+                "candidate": ice_candidate(self.rng, n),
+                "sentAt": scheduled,
+                "run": self.rtlab.run_tag,
+            }
+            self.emit_plain("rtc-ice-candidate", "rtc-ice-candidate", candidate)
+
+    def send_offer(self, to: str, scheduled: int) -> None:
+        run = self.rtlab
+        offer_id = f"{self.user_id}-o{self.offers_sent}"
+        self.offers_sent += 1
+        offer = {
+            "to": to,
+            "sdp": sdp(self.rng, self.params.sdp_bytes),
+            "id": offer_id,
+            "sentAt": scheduled,
+            "run": run.run_tag,
+        }
+        token = run.acks.open("rtt", "rtc.offer_answer", scheduled)
+        self.offers[offer_id] = (token, scheduled)
+
+        def relayed(*reply: Any) -> None:  # the server's ack: relayed, or refused (peer gone)
+            body = reply[0] if reply else None
+            if not (isinstance(body, dict) and body.get("ok")):
+                self._settle(offer_id, ack_error_code(body))
+
+        run.recorder.sent()
+        try:
+            self.sio.emit("rtc-offer", offer, callback=relayed)
+        except socketio.exceptions.SocketIOError:
+            self._settle(offer_id, "not_connected")
+
+    def _settle(self, offer_id: str, error: str | None = None, now: int | None = None) -> None:
+        entry = self.offers.pop(offer_id, None)
+        if entry is None:
+            return
+        token, scheduled = entry
+        if not self.rtlab.acks.close(token):
+            return  # already counted as a timeout
+        if error is None:
+            self.rtlab.latency("rtt", "rtc.offer_answer", scheduled, now_ns=now)
+        else:
+            self.rtlab.error("rtt", "rtc.offer_answer", error, scheduled)
+
+    def _on_peer_joined(self, peer: Any = None, *_: Any) -> None:
+        self.rtlab.recorder.received()
+        if isinstance(peer, dict) and isinstance(peer.get("peerId"), str):
+            self.peers.append(peer["peerId"])
+
+    def _on_peer_left(self, peer: Any = None, *_: Any) -> None:
+        self.rtlab.recorder.received()
+        if isinstance(peer, dict) and peer.get("peerId") in self.peers:
+            self.peers.remove(peer["peerId"])
+
+    def _on_offer(self, offer: Any = None, *_: Any) -> None:
+        self.rtlab.recorder.received()
+        if isinstance(offer, dict) and offer.get("run") == self.rtlab.run_tag:
+            answer = {
+                "to": offer.get("from"),
+                "sdp": sdp(self.rng, self.params.sdp_bytes),
+                "id": offer.get("id"),
+                "run": self.rtlab.run_tag,
+            }
+            self.emit_later("rtc-answer", answer)
+
+    def _on_answer(self, answer: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        if isinstance(answer, dict) and answer.get("run") == self.rtlab.run_tag:
+            self._settle(str(answer.get("id")), now=now)
+
+    def _on_candidate(self, candidate: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        self.rtlab.recorder.received()
+        if isinstance(candidate, dict) and candidate.get("run") == self.rtlab.run_tag:
+            sent_at = candidate.get("sentAt")
+            if isinstance(sent_at, int):
+                self.rtlab.latency("push", "rtc.ice_delivery", sent_at, now_ns=now)

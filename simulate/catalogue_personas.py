@@ -1,0 +1,437 @@
+"""Bots for the rest of the catalogue: notifications, dashboard, game, RTC (trio).
+
+Importing this module registers the personas in `simulate.personas.PERSONAS`
+(the fleet imports it). Parameters, event names and the measurement logic
+shared with the Locust users are in `simulate/catalogue.py`.
+
+Same rules as the chat personas: latencies from the scheduled instant, a
+persona never crashes the fleet (errors counted per event), bots send until
+`phases.stop_ns`, stay for the drain and leave when the fleet has finished.
+Streams (game states, dashboard updates) are stopped when sending ends —
+players leave their game once their inputs are reflected, watchers
+unsubscribe — so the fleet's drain sees a quiet wire.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import h11
+import trio
+
+from simulate.catalogue import (
+    DASHBOARD_ID,
+    DashboardTracker,
+    DashboardWatcherParams,
+    GamePlayerParams,
+    GameTracker,
+    NotifierParams,
+    RtcPeerParams,
+    admin_token,
+    ice_candidate,
+    notification_body,
+    notification_sent_at,
+    notify_directory,
+    sdp,
+)
+from simulate.client import Endpoint, NotConnected, SocketIOClient, connect
+from simulate.personas import (
+    CALL_TIMEOUT,
+    CONNECT_ERRORS,
+    PERSONAS,
+    AckTracker,
+    BotContext,
+    Persona,
+    call_measured,
+    stay_until_finished,
+)
+from simulate.schedule import arrival_times
+
+STREAM_SETTLE_S = 2.0  # after sending: how long a player waits for its last inputs to show
+
+
+def _recording(ctx: BotContext) -> Callable[[str, int, int], None]:
+    recorder = ctx.recorder
+    return lambda event, since_ns, now_ns: recorder.latency(event, since_ns, now_ns)
+
+
+def _rejoin_on_reconnect(
+    ctx: BotContext,
+    client: SocketIOClient,
+    nursery: trio.Nursery,
+    rejoin: Callable[[], Awaitable[Any]],
+) -> None:
+    """The client reconnects on its own; the server forgot our rooms: join again (off-reader)."""
+    client.on_reconnect(lambda _client: nursery.start_soon(rejoin))
+
+
+async def _emit_quietly(ctx: BotContext, client: SocketIOClient, event: str, *args: Any) -> None:
+    ctx.recorder.sent()
+    try:
+        await client.emit(event, *args)
+    except NotConnected:
+        ctx.recorder.error(event, "not_connected")
+
+
+# ------------------------------------------------------------------ notifications
+async def notification_receiver(ctx: BotContext) -> None:
+    run_tag = ctx.shared.run_tag
+    recorder = ctx.recorder
+    directory = notify_directory(run_tag)
+
+    def on_notification(note: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        recorder.received()
+        sent_at = notification_sent_at(note, run_tag)
+        if sent_at is not None:
+            recorder.latency("notification.delivery", sent_at, now)
+
+    async def join(label: str = "room.join") -> bool:
+        reply = await call_measured(
+            recorder, client, label, time.time_ns(), "join-room", ctx.room, ctx.user_id
+        )
+        return reply is not None
+
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        client.on("notification", on_notification)
+        _rejoin_on_reconnect(ctx, client, nursery, lambda: join("room.rejoin"))
+        if await join():
+            directory.add(ctx.user_id, ctx.room)
+        try:
+            await stay_until_finished(ctx)
+        finally:
+            directory.remove(ctx.user_id)
+        nursery.cancel_scope.cancel()
+
+
+async def notifier(ctx: BotContext) -> None:
+    """POSTs /notify (or emits `notify` on an admin socket) on its open-model schedule."""
+    params: NotifierParams = ctx.params
+    recorder = ctx.recorder
+    token = admin_token()
+    if not token:
+        recorder.error("notify.ack", "no_admin_token")
+        await stay_until_finished(ctx)
+        return
+    directory = notify_directory(ctx.shared.run_tag)
+    acks = AckTracker(recorder)
+    async with AsyncExitStack() as stack:
+        client: SocketIOClient | None = None
+        if not params.via_http:
+            began = time.time_ns()
+            try:
+                client = await stack.enter_async_context(
+                    connect(
+                        ctx.shared.target,
+                        namespace=ctx.shared.namespace,
+                        auth={"adminToken": token, "userId": ctx.user_id},
+                        connect_timeout=10.0,
+                    )
+                )
+            except CONNECT_ERRORS as exc:
+                recorder.error("connect", type(exc).__name__)
+                await stay_until_finished(ctx)
+                return
+            recorder.latency("connect", began)
+        nursery = await stack.enter_async_context(trio.open_nursery())
+        schedule = arrival_times(
+            ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+        )
+        for number, scheduled in enumerate(schedule):
+            await ctx.sleep_until_ns(scheduled)
+            body = notification_body(
+                params, ctx.rng, directory, ctx.shared.run_tag, scheduled, number
+            )
+            if body is None:
+                continue  # no receiver has joined yet
+            recorder.sent()
+            if client is None:
+                nursery.start_soon(_post_notify, ctx, body, scheduled, token)
+            else:
+                await acks.emit(client, "notify.ack", scheduled, "notify", body)
+        await stay_until_finished(ctx, acks)
+        nursery.cancel_scope.cancel()
+
+
+async def _post_notify(ctx: BotContext, body: dict[str, Any], scheduled: int, token: str) -> None:
+    recorder = ctx.recorder
+    endpoint = Endpoint.parse(ctx.shared.target)
+    recorder.pending += 1
+    try:
+        status, reply = await post_json(endpoint.host, endpoint.port, "/notify", body, token)
+    except (OSError, trio.TooSlowError, h11.ProtocolError, ValueError) as exc:
+        recorder.error("notify.ack", "timeout" if isinstance(exc, trio.TooSlowError) else "http")
+        return
+    finally:
+        recorder.pending -= 1
+    if status == 200 and isinstance(reply, dict) and reply.get("ok"):
+        recorder.latency("notify.ack", scheduled)
+    else:
+        error = reply.get("error") if isinstance(reply, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        recorder.error("notify.ack", str(code or f"http_{status}"))
+
+
+async def post_json(
+    host: str, port: int, path: str, body: Any, token: str, timeout: float = CALL_TIMEOUT
+) -> tuple[int, Any]:
+    """One HTTP/1.1 POST of a JSON body on a fresh connection; (status, decoded JSON body)."""
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    conn = h11.Connection(h11.CLIENT)
+    headers = [
+        ("host", f"{host}:{port}"),
+        ("content-type", "application/json"),
+        ("authorization", f"Bearer {token}"),
+        ("content-length", str(len(payload))),
+        ("connection", "close"),
+    ]
+    status = 0
+    chunks: list[bytes] = []
+    with trio.fail_after(timeout):
+        stream = await trio.open_tcp_stream(host, port)
+        async with stream:
+            await stream.send_all(
+                conn.send(h11.Request(method="POST", target=path, headers=headers))
+                + conn.send(h11.Data(data=payload))
+                + conn.send(h11.EndOfMessage())
+            )
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await stream.receive_some(65536))
+                elif isinstance(event, h11.Response):
+                    status = event.status_code
+                elif isinstance(event, h11.Data):
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    break
+    return status, json.loads(b"".join(chunks) or b"null")
+
+
+# ------------------------------------------------------------------ dashboard
+async def dashboard_watcher(ctx: BotContext) -> None:
+    params: DashboardWatcherParams = ctx.params
+    recorder = ctx.recorder
+    tracker = DashboardTracker(_recording(ctx))
+
+    def on_update(update: Any = None, *_: Any) -> Any:
+        now = time.time_ns()
+        recorder.received()
+        tracker.on_update(update, now)
+        return {"ok": True}  # answers the ack request in `ack` mode; ignored otherwise
+
+    async def subscribe(label: str = "dashboard.subscribe") -> None:
+        options = {"ack": bool(params.ack)}
+        await call_measured(
+            recorder, client, label, time.time_ns(), "subscribe-dashboard", DASHBOARD_ID, options
+        )
+
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        client.on("dashboard-update", on_update)
+        _rejoin_on_reconnect(ctx, client, nursery, lambda: subscribe("dashboard.resubscribe"))
+        await subscribe()
+        await ctx.sleep_until_ns(ctx.shared.phases.stop_ns)
+        await _emit_quietly(ctx, client, "unsubscribe-dashboard", DASHBOARD_ID)
+        await stay_until_finished(ctx)
+        nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------------ game
+async def game_player(ctx: BotContext) -> None:
+    params: GamePlayerParams = ctx.params
+    recorder = ctx.recorder
+    tracker = GameTracker(ctx.user_id, _recording(ctx))
+    acks = AckTracker(recorder)
+
+    def on_state(state: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        recorder.received()
+        for scheduled, _tag in tracker.on_state(state, now):
+            recorder.pending -= 1
+            recorder.latency("game.input_to_state", scheduled, now)
+
+    async def join(label: str = "game.join") -> bool:
+        reply = await call_measured(
+            recorder, client, label, time.time_ns(), "join-game", ctx.room, ctx.user_id
+        )
+        if reply is not None:
+            tracker.set_tick_rate(reply.get("tickRate"))
+        return reply is not None
+
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        client.on("game-state", on_state)
+        _rejoin_on_reconnect(ctx, client, nursery, lambda: join("game.rejoin"))
+        if await join():
+            schedule = arrival_times(
+                ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+            )
+            for seq, scheduled in enumerate(schedule):
+                await ctx.sleep_until_ns(scheduled)
+                move = {"dx": ctx.rng.uniform(-1, 1), "dy": ctx.rng.uniform(-1, 1)}
+                tracker.on_input(seq, scheduled)
+                recorder.pending += 1
+                if await acks.emit(
+                    client,
+                    "game.input",
+                    scheduled,
+                    "player-input",
+                    ctx.room,
+                    {"seq": seq, "input": move},
+                ):
+                    recorder.sent()
+                else:
+                    tracker.drop(seq)
+                    recorder.pending -= 1
+            with trio.move_on_after(STREAM_SETTLE_S):
+                while tracker.pending:
+                    await trio.sleep(0.02)
+            await _emit_quietly(ctx, client, "leave-game", ctx.room)  # the stream stops
+        await stay_until_finished(ctx, acks)
+        for _ in tracker.pending:
+            recorder.pending -= 1
+            recorder.error("game.input_to_state", "timeout")
+        tracker.pending.clear()
+        nursery.cancel_scope.cancel()
+
+
+# ------------------------------------------------------------------ RTC
+async def rtc_peer(ctx: BotContext) -> None:
+    params: RtcPeerParams = ctx.params
+    recorder = ctx.recorder
+    run_tag = ctx.shared.run_tag
+    peers: list[str] = []
+    offers: dict[str, int] = {}  # offer id -> scheduled instant, until the answer is back
+
+    def settle(offer_id: str, error: str | None = None, now: int | None = None) -> None:
+        scheduled = offers.pop(offer_id, None)
+        if scheduled is None:
+            return
+        recorder.pending -= 1
+        if error is None:
+            recorder.latency("rtc.offer_answer", scheduled, now)
+        else:
+            recorder.error("rtc.offer_answer", error)
+
+    def on_peer_joined(peer: Any = None, *_: Any) -> None:
+        recorder.received()
+        if isinstance(peer, dict) and isinstance(peer.get("peerId"), str):
+            peers.append(peer["peerId"])
+
+    def on_peer_left(peer: Any = None, *_: Any) -> None:
+        recorder.received()
+        if isinstance(peer, dict) and peer.get("peerId") in peers:
+            peers.remove(peer["peerId"])
+
+    def on_offer(offer: Any = None, *_: Any) -> None:
+        recorder.received()
+        if isinstance(offer, dict) and offer.get("run") == run_tag:
+            answer = {
+                "to": offer.get("from"),
+                "sdp": sdp(ctx.rng, params.sdp_bytes),
+                "id": offer.get("id"),
+                "run": run_tag,
+            }
+            nursery.start_soon(_emit_quietly, ctx, client, "rtc-answer", answer)
+
+    def on_answer(answer: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        recorder.received()
+        if isinstance(answer, dict) and answer.get("run") == run_tag:
+            settle(str(answer.get("id")), now=now)
+
+    def on_candidate(candidate: Any = None, *_: Any) -> None:
+        now = time.time_ns()
+        recorder.received()
+        if isinstance(candidate, dict) and candidate.get("run") == run_tag:
+            sent_at = candidate.get("sentAt")
+            if isinstance(sent_at, int):
+                recorder.latency("rtc.ice_delivery", sent_at, now)
+
+    async def join(label: str = "rtc.join") -> bool:
+        reply = await call_measured(recorder, client, label, time.time_ns(), "rtc-join", ctx.room)
+        if reply is None:
+            return False
+        peers[:] = [p for p in reply.get("peers") or () if isinstance(p, str)]
+        return True
+
+    async with ctx.session() as client, trio.open_nursery() as nursery:
+        for event, handler in (
+            ("rtc-peer-joined", on_peer_joined),
+            ("rtc-peer-left", on_peer_left),
+            ("rtc-offer", on_offer),
+            ("rtc-answer", on_answer),
+            ("rtc-ice-candidate", on_candidate),
+        ):
+            client.on(event, handler)
+        _rejoin_on_reconnect(ctx, client, nursery, lambda: join("rtc.rejoin"))
+        if await join():
+            schedule = arrival_times(
+                ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+            )
+            for number, scheduled in enumerate(schedule):
+                await ctx.sleep_until_ns(scheduled)
+                if not peers:
+                    continue  # alone in the room (yet): nobody to call
+                to = ctx.rng.choice(peers)
+                offer_id = f"{ctx.user_id}-o{number}"
+                await _send_offer(ctx, client, offers, settle, to, offer_id, scheduled)
+                for n in range(params.ice_burst):
+                    candidate = {
+                        "to": to,
+                        "candidate": ice_candidate(ctx.rng, n),
+                        "sentAt": scheduled,
+                        "run": run_tag,
+                    }
+                    await _emit_quietly(ctx, client, "rtc-ice-candidate", candidate)
+        await ctx.shared.phases.drained.wait()
+        for offer_id in list(offers):
+            settle(offer_id, "timeout")
+        await stay_until_finished(ctx)
+        nursery.cancel_scope.cancel()
+
+
+async def _send_offer(
+    ctx: BotContext,
+    client: SocketIOClient,
+    offers: dict[str, int],
+    settle: Callable[..., None],
+    to: str,
+    offer_id: str,
+    scheduled: int,
+) -> None:
+    params: RtcPeerParams = ctx.params
+    offer = {
+        "to": to,
+        "sdp": sdp(ctx.rng, params.sdp_bytes),
+        "id": offer_id,
+        "sentAt": scheduled,
+        "run": ctx.shared.run_tag,
+    }
+
+    def relayed(reply: Any) -> None:  # the server's ack: relayed, or refused (peer gone)
+        if not (isinstance(reply, dict) and reply.get("ok")):
+            error = reply.get("error") if isinstance(reply, dict) else None
+            code = error.get("code") if isinstance(error, dict) else "connection_lost"
+            settle(offer_id, str(code))
+
+    offers[offer_id] = scheduled
+    ctx.recorder.pending += 1
+    ctx.recorder.sent()
+    try:
+        await client.emit("rtc-offer", offer, ack=relayed)
+    except NotConnected:
+        settle(offer_id, "not_connected")
+
+
+CATALOGUE_PERSONAS: dict[str, Persona] = {
+    "notification-receiver": notification_receiver,
+    "notifier": notifier,
+    "dashboard-watcher": dashboard_watcher,
+    "game-player": game_player,
+    "rtc-peer": rtc_peer,
+}
+PERSONAS.update(CATALOGUE_PERSONAS)

@@ -1,0 +1,220 @@
+"""Measurement rules shared by both load generators: the trio bot fleet and Locust.
+
+`simulate/personas.py` + `simulate/fleet.py` (trio) and `locustfiles/`
+(gevent) measure the same events the same way; what they share lives here
+once. This module imports neither trio nor gevent (Locust must not load
+trio; a test checks it), only the trio-free `simulate.scenarios`.
+
+- `STAMPED_STRATEGIES`: where an op may carry `sentAt` (the strategy relays
+  the op as sent), so that receivers can time `doc.remote`.
+- `PeerClock`: one-way latency of broadcasts that carry no timestamp of ours
+  (`user-typing`, `presence-update`), for receivers in the sender's process.
+- `OpInstants`: OT may compose several edits into one op, which is timed
+  from the oldest edit it covers.
+- `Saturation`: the generator's own CPU rule (90 % of a core for 3 s).
+- `main_event`, `membership_start`, `convergence_entry`, `chat_message`,
+  `ack_error_code`, `filler`: small pieces whose results must agree between
+  the two.
+- `versions`, `host`: what meta.json says about the generator (experiments too).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+import socket
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulate.catalogue import catalogue_main_event
+from simulate.scenarios import Scenario
+
+# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent.
+STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
+PEER_NOTE_MAX_AGE_NS = 10_000_000_000
+SATURATED_PERCENT = 90.0
+SATURATED_SECONDS = 3
+QUIET_NS = 300_000_000  # no delivery for this long after the last ack: the run has drained
+
+
+class PeerClock:
+    """When a user of this process acted in a way that others hear about without a stamp.
+
+    `user-typing` and `presence-update` broadcasts carry no timestamp of ours
+    (the server builds them): the sender notes when it acted, receivers in
+    the same process look the act up here; receivers in other processes
+    skip the measurement.
+    """
+
+    MAX_AGE_NS = PEER_NOTE_MAX_AGE_NS
+
+    def __init__(self) -> None:
+        self._notes: dict[tuple[str, str, str], int] = {}
+
+    def note(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
+        self._notes[(event, user_id, detail)] = at_ns
+
+    def since(self, event: str, user_id: str, detail: str, now_ns: int) -> int | None:
+        at = self._notes.get((event, user_id, detail))
+        if at is None or now_ns - at > self.MAX_AGE_NS:
+            return None
+        return at
+
+
+@dataclass
+class OpInstants:
+    """Scheduled instants of local edits not yet sent in an op (oldest first)."""
+
+    unsent: deque[int] = field(default_factory=deque)
+
+    def note(self, scheduled_ns: int) -> None:
+        self.unsent.append(scheduled_ns)
+
+    def for_ops(self, count: int, now_ns: Callable[[], int]) -> list[int]:
+        """The instant each of `count` outgoing ops is timed from.
+
+        One op per edit: each its own edit. Fewer ops than edits (OT composed
+        them): the last op covers the rest and is timed from the oldest.
+        An op without a noted edit (an OT op released by an ack) is timed
+        from now.
+        """
+        instants = []
+        for index in range(count):
+            if index == count - 1 and self.unsent:
+                instants.append(self.unsent[0])
+                self.unsent.clear()
+            else:
+                instants.append(self.unsent.popleft() if self.unsent else now_ns())
+        return instants
+
+
+@dataclass
+class Saturation:
+    """Seconds above the threshold, in a row and in total, and the peak."""
+
+    peak_percent: float = 0.0
+    last_percent: float = 0.0
+    streak: int = 0
+    saturated_seconds: int = 0
+    saturated: bool = False
+
+    def update(self, cpu_percent: float) -> bool:
+        """True when the process has just become saturated (warn once)."""
+        self.peak_percent = max(self.peak_percent, cpu_percent)
+        self.last_percent = cpu_percent
+        if cpu_percent < SATURATED_PERCENT:
+            self.streak = 0
+            return False
+        self.streak += 1
+        self.saturated_seconds += 1
+        if self.streak >= SATURATED_SECONDS and not self.saturated:
+            self.saturated = True
+            return True
+        return False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peak_percent": round(self.peak_percent, 1),
+            "saturated": self.saturated,
+            "saturated_seconds": self.saturated_seconds,
+        }
+
+
+def main_event(scenario: Scenario) -> str:
+    """The headline latency of a scenario (meta.json `main_event`, the series' p50/p99)."""
+    kinds = {p.kind for p in scenario.personas}
+    if kinds & {"chatter", "typist"}:
+        return "chat.echo"
+    if "editor" in kinds:
+        return "doc.ack"
+    if "presence-churner" not in kinds and (catalogue := catalogue_main_event(kinds)):
+        return catalogue
+    return "presence.ack"
+
+
+def membership_start(reply: dict[str, Any]) -> int | None:
+    """Where a room membership starts, from a join-room ack: the last `seq` of its history.
+
+    None when the server numbers no messages (delivery is then counted by send time).
+    """
+    seqs = [m.get("seq") for m in reply.get("history") or () if isinstance(m, dict)]
+    numbered = [s for s in seqs if isinstance(s, int)]
+    uses_seq = bool(numbered) or not seqs  # an empty history does not tell: assume seq
+    return max(numbered, default=0) if uses_seq else None
+
+
+def convergence_entry(
+    document: str,
+    strategy: str | None,
+    texts: Sequence[str],
+    *,
+    editors: int,
+    idle: bool,
+    broken_sessions: int,
+    server_text: str | None,
+) -> dict[str, Any]:
+    """One document of convergence.json: replicas idle, equal to each other and to the server."""
+    texts_equal = len(set(texts)) <= 1
+    return {
+        "document": document,
+        "strategy": strategy,
+        "editors": editors,
+        "idle": idle,
+        "broken_sessions": broken_sessions,
+        "texts_equal": texts_equal,
+        "server_length": None if server_text is None else len(server_text),
+        "converged": idle
+        and texts_equal
+        and server_text is not None
+        and all(t == server_text for t in texts),
+    }
+
+
+def chat_message(
+    user_id: str, number: int, text: str, scheduled_ns: int, run_tag: str
+) -> dict[str, Any]:
+    """A load `send-message` body: stamped with its scheduled instant and the run's tag."""
+    return {
+        "id": f"{user_id}-{number}",
+        "userId": user_id,
+        "userName": user_id,
+        "text": text,
+        "timestamp": scheduled_ns // 1_000_000,
+        "sentAt": scheduled_ns,
+        "run": run_tag,
+    }
+
+
+def ack_error_code(reply: Any) -> str:
+    """The error kind of a refused ack (`{ok: false, error: {code}}`), else `bad_ack`."""
+    if isinstance(reply, dict) and isinstance(reply.get("error"), dict):
+        return str(reply["error"].get("code", "error"))
+    return "bad_ack"
+
+
+def versions(*packages: str, missing: str | None = "unknown") -> dict[str, str | None]:
+    """Python's version and each installed package's (`missing` for one that is not)."""
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for package in packages:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = missing
+    return found
+
+
+def host() -> dict[str, Any]:
+    return {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def filler(rng: random.Random, size: int) -> str:
+    """Seeded chat text of `size` characters (at least one)."""
+    return "".join(rng.choices("abcdefghijklmnopqrstuvwxyz ", k=max(1, size)))
