@@ -34,6 +34,9 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     )
     p.add_argument("--admin-token", help="token for POST /notify (or RTLAB_ADMIN_TOKEN)")
     p.add_argument("--default-strategy", help="conflict strategy for new documents")
+    p.add_argument(
+        "--rate-limit", type=float, help="events/s per socket, bursts of 2x (0 = off, default)"
+    )
     p.add_argument("--dashboard-interval", type=float, help="seconds between dashboard-update (1)")
     p.add_argument("--game-tick-hz", type=float, help="game ticks per second (20)")
     p.add_argument("--log-level", help="DEBUG, INFO, WARNING (default INFO)")

@@ -39,6 +39,8 @@ class ServerConfig:
     admin_token: str | None = None
     # naive by default: the tutorial's editor sends naive changes and must work unchanged
     default_strategy: str = "naive"
+    # events per second per socket (bursts of twice that); 0 disables the limit
+    rate_limit: float = 0.0
     dashboard_interval: float = 1.0
     game_tick_hz: float = 20.0
     log_level: str = "INFO"

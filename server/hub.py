@@ -126,6 +126,9 @@ class Socket:
     connected: bool = True
     _acks: dict[int, Callable[[list[Any]], None]] = field(default_factory=dict)
     _next_ack: int = 0
+    # token bucket for --rate-limit (events per second per socket)
+    _tokens: float = 0.0
+    _refilled: float = 0.0
 
     @property
     def hub(self) -> Hub:
@@ -228,6 +231,7 @@ class Hub:
         self.authenticate: Authenticator = _accept_anyone
         self.stats = HubStats()
         self.started = time.time()
+        self.rate_limit = config.rate_limit
 
     # ------------------------------------------------------------ registration
     def on(self, event: str) -> Callable[[Handler], Handler]:
@@ -346,6 +350,19 @@ class Hub:
                 items = self._encode(ns.name, event, args, False)
                 total += self._deliver(items, ns.sockets.values(), event)
         return total
+
+    def take_token(self, sock: Socket, now: float) -> bool:
+        """Token bucket per socket: `rate_limit`/s sustained, bursts of twice that."""
+        burst = 2 * self.rate_limit
+        if sock._refilled == 0.0:
+            sock._tokens, sock._refilled = burst, now
+        else:
+            sock._tokens = min(burst, sock._tokens + (now - sock._refilled) * self.rate_limit)
+            sock._refilled = now
+        if sock._tokens < 1.0:
+            return False
+        sock._tokens -= 1.0
+        return True
 
     def sockets_of_user(self, user_id: str) -> list[Socket]:
         return [
@@ -479,6 +496,8 @@ class ClientConnection:
         try:
             if handler is None:
                 raise EventError("not_found", f"unknown event {event!r}")
+            if self.hub.rate_limit and not self.hub.take_token(sock, started):
+                raise EventError("rate_limited", f"more than {self.hub.rate_limit:g} events/s")
             result = await handler(sock, args)
         except EventError as exc:
             stats.errors += 1
