@@ -14,10 +14,11 @@ required:
 - experiment run: `meta.json` (kind "experiment") plus `results.json`;
   `timings.json` and `divergence-<strategy>.csv` are optional.
 
-`series_events.csv` is our proposal to the producers: one row per second
-*and event*, `second, event, count, errors, p50_ms, p99_ms`, so the report
-can draw per-event latency over time. Until a producer writes it, the
-report draws the main event's per-second p50/p99 from `series.csv`.
+`series_events.csv` has one row per second *and event*, `second, event,
+count, errors, p50_ms, p99_ms` (both engines write it, see
+simulate/recording.py), so the report draws per-event latency over time;
+for an older run without it, the main event's per-second p50/p99 from
+`series.csv`.
 
 The error rate of an event is `errors / (count + errors)`: the share of
 attempts that failed (a latency sample is a success, an error is a

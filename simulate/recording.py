@@ -45,6 +45,10 @@ Realtime run directory:
     errors, connected, cpu_percent, main_p50_ms, main_p99_ms`
     (`connected` is a gauge; with several processes rows are summed, so
     `cpu_percent` may exceed 100; latency columns are empty without samples).
+`series_events.csv`
+    one row per second *and event* active in it: `second, event, count,
+    errors, p50_ms, p99_ms` (counts of that second only; with several
+    processes counts add up and the percentiles are the worst process's).
 `delivery.json`
     `{method, rooms: {room: {sent, acked, members, expected, received, lost,
     duplicates}}, totals: {sent, acked, expected, received, lost, duplicates}}`.
@@ -85,6 +89,7 @@ SERIES_COLUMNS = (
     "main_p50_ms",
     "main_p99_ms",
 )
+EVENT_SERIES_COLUMNS = ("second", "event", "count", "errors", "p50_ms", "p99_ms")
 
 
 def new_histogram() -> HdrHistogram:
@@ -133,6 +138,10 @@ class Recorder:
         self._errors = 0
         self._main_interval = new_histogram()
         self._unfolded: dict[str, dict[int, int]] = {}
+        # per event, this second's latencies (µs -> n) and errors: series_events.csv
+        self._second_counts: dict[str, dict[int, int]] = {}
+        self._second_errors: dict[str, int] = {}
+        self.event_rows: list[dict[str, Any]] = []
 
     # -- from bots --
     def latency(self, event: str, since_ns: int, now_ns: int | None = None) -> None:
@@ -149,6 +158,7 @@ class Recorder:
         errors = self._stats(event).errors
         errors[kind] = errors.get(kind, 0) + 1
         self._errors += 1
+        self._second_errors[event] = self._second_errors.get(event, 0) + 1
 
     def sent(self, n: int = 1) -> None:
         self._sent += n
@@ -163,8 +173,10 @@ class Recorder:
         for event, counts in self._unfolded.items():
             histogram = self._stats(event).histogram
             main = event == self.main_event
+            second = self._second_counts.setdefault(event, {})
             for micros, n in counts.items():
                 histogram.record_value(micros, n)
+                second[micros] = second.get(micros, 0) + n
                 if main:
                     self._main_interval.record_value(micros, n)
         self._unfolded.clear()
@@ -193,7 +205,25 @@ class Recorder:
         self.rows[second] = row
         self._sent = self._received = self._errors = 0
         self._main_interval.reset()
+        self._close_event_second(second)
         return row
+
+    def _close_event_second(self, second: int) -> None:
+        """One series_events row per event active this second (exact percentiles of its samples)."""
+        for event in sorted(set(self._second_counts) | set(self._second_errors)):
+            counts = self._second_counts.get(event, {})
+            self.event_rows.append(
+                {
+                    "second": second,
+                    "event": event,
+                    "count": sum(counts.values()),
+                    "errors": self._second_errors.get(event, 0),
+                    "p50_ms": _percentile_of_counts(counts, 0.50),
+                    "p99_ms": _percentile_of_counts(counts, 0.99),
+                }
+            )
+        self._second_counts.clear()
+        self._second_errors.clear()
 
     def _stats(self, event: str) -> EventStats:
         stats = self.events.get(event)
@@ -214,7 +244,21 @@ class Recorder:
                 for name, stats in self.events.items()
             },
             "rows": [self.rows[s] for s in sorted(self.rows)],
+            "event_rows": list(self.event_rows),
         }
+
+
+def _percentile_of_counts(counts: dict[int, int], q: float) -> float | None:
+    total = sum(counts.values())
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for micros in sorted(counts):
+        seen += counts[micros]
+        if seen >= rank:
+            return round(micros / 1000, 3)
+    return round(max(counts) / 1000, 3)
 
 
 def merge_payloads(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -249,7 +293,26 @@ def merge_payloads(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
             for column in ("sent", "received", "errors", "connected", "cpu_percent"):
                 merged[column] = round(merged[column] + row[column], 1)
             merged["main_p50_ms"] = merged["main_p99_ms"] = None
-    return {"events": events, "rows": [rows[s] for s in sorted(rows)]}
+    # per-event seconds: counts add up; percentiles of different processes cannot be
+    # combined exactly, so the merged row keeps the worst (highest) of them
+    event_rows: dict[tuple[int, str], dict[str, Any]] = {}
+    for payload in payloads:
+        for row in payload.get("event_rows", ()):
+            key = (row["second"], row["event"])
+            merged_row = event_rows.get(key)
+            if merged_row is None:
+                event_rows[key] = dict(row)
+                continue
+            merged_row["count"] += row["count"]
+            merged_row["errors"] += row["errors"]
+            for column in ("p50_ms", "p99_ms"):
+                values = [v for v in (merged_row[column], row[column]) if v is not None]
+                merged_row[column] = max(values) if values else None
+    return {
+        "events": events,
+        "rows": [rows[s] for s in sorted(rows)],
+        "event_rows": [event_rows[k] for k in sorted(event_rows)],
+    }
 
 
 # ------------------------------------------------------------------ delivery
@@ -475,6 +538,13 @@ class RunDirectory:
             writer.writeheader()
             for row in payload["rows"]:
                 writer.writerow({k: "" if row.get(k) is None else row[k] for k in SERIES_COLUMNS})
+        with open(path / "series_events.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=EVENT_SERIES_COLUMNS)
+            writer.writeheader()
+            for row in payload.get("event_rows", ()):
+                writer.writerow(
+                    {k: "" if row.get(k) is None else row[k] for k in EVENT_SERIES_COLUMNS}
+                )
         if delivery is not None:
             _write_json(path / "delivery.json", delivery)
         if convergence is not None:

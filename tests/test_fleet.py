@@ -8,6 +8,7 @@ churners reconnect, and several processes add up to the same totals.
 
 from __future__ import annotations
 
+import csv
 import json
 import resource
 from pathlib import Path
@@ -76,6 +77,11 @@ def test_chat_fleet_of_200_bots_writes_a_consistent_run_directory(tmp_path, serv
     assert run.histograms["chat.echo"].get_total_count() == totals["sent"]
     stored = json.loads((path / "histograms.json").read_text())
     assert stored["chat.echo"]["p99_ms"] >= stored["chat.echo"]["p50_ms"] > 0
+    # per-event seconds add up to the histogram's count
+    with open(path / "series_events.csv", newline="") as fh:
+        echo_rows = [r for r in csv.DictReader(fh) if r["event"] == "chat.echo"]
+    assert sum(int(r["count"]) for r in echo_rows) == totals["sent"]
+    assert all(float(r["p99_ms"]) >= float(r["p50_ms"]) for r in echo_rows if r["p50_ms"])
 
 
 def test_editing_fleet_converges(tmp_path, server_process):
