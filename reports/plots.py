@@ -55,6 +55,25 @@ def _grid(ax: Axes) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
+MAX_EVENTS_PLOTTED = 8
+
+
+def _plotted_events(run: RealtimeRun, names: set[str]) -> tuple[list[str], int]:
+    """The events worth a line: the main one, then the busiest, up to MAX_EVENTS_PLOTTED.
+
+    Events that measure a period rather than a latency (`*.interval`, ~1000 ms
+    by design) would flatten every other line; they stay in the tables.
+    Returns the chosen names and how many were left out.
+    """
+    candidates = {n for n in names if not n.endswith(".interval")}
+    counts = {
+        n: (run.histograms[n].get_total_count() if n in run.histograms else 0) for n in candidates
+    }
+    ranked = sorted(candidates, key=lambda n: (n != run.main_event, -counts[n], n))
+    chosen = sorted(ranked[:MAX_EVENTS_PLOTTED])
+    return chosen, len(names) - len(chosen)
+
+
 def _seconds(series: list[dict[str, Any]]) -> list[float]:
     return [float(row.get("second") or 0) for row in series]
 
@@ -96,22 +115,27 @@ def latency_over_time(run: RealtimeRun) -> Plot | None:
         source = f"main event {main} (series.csv)"
     if not lines:
         return None
+    events, left_out = _plotted_events(run, set(lines))
+    if not events:
+        return None
     figure = Figure(figsize=(10, 6.5))
     axes = figure.subplots(2, 1, sharex=True)
-    colors = dict(zip(sorted(lines), _colors(len(lines)), strict=True))
+    colors = dict(zip(events, _colors(len(events)), strict=True))
     for ax, key in zip(axes, ("p50", "p99"), strict=True):
-        for event in sorted(lines):
+        for event in events:
             points = sorted(lines[event][key])
             if points:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, marker=".", color=colors[event], label=event)
-        ax.set_ylabel(f"{key} latency (ms)")
-        ax.set_ylim(bottom=0)
+                width = 2.2 if event == run.main_event else 1.3
+                ax.plot(xs, ys, marker=".", color=colors[event], label=event, linewidth=width)
+        ax.set_ylabel(f"{key} latency (ms, log)")
+        ax.set_yscale("log")
         ax.set_title(f"{key} per second")
         _grid(ax)
     axes[-1].set_xlabel("time since start (s)")
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    figure.suptitle(f"Latency over time — {source}")
+    more = f"; {left_out} more events in the tables" if left_out else ""
+    figure.suptitle(f"Latency over time — {source}{more}")
     return _render(figure, "latency_over_time", "Latency percentiles over time")
 
 
@@ -142,6 +166,10 @@ def latency_percentiles(run: RealtimeRun) -> Plot | None:
     histograms = {k: h for k, h in sorted(run.histograms.items()) if h.get_total_count() > 0}
     if not histograms:
         return None
+    events, left_out = _plotted_events(run, set(histograms))
+    histograms = {k: histograms[k] for k in events}
+    if not histograms:
+        return None
     figure = Figure(figsize=(10, 5.5))
     ax = figure.subplots()
     top = 10.0
@@ -164,11 +192,14 @@ def latency_percentiles(run: RealtimeRun) -> Plot | None:
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{p:g}%" for _, p in ticks])
     ax.set_xlim(1, top)
-    if lowest > 0 and highest / lowest > 50:
+    if lowest >= 0 and highest / max(lowest, 1e-3) > 50:
         ax.set_yscale("log")
+        # below 50 µs is scheduler noise (tick jitter near 0): do not spend decades on it
+        ax.set_ylim(bottom=max(0.05, lowest), top=highest * 1.5)
     ax.set_xlabel("percentile")
     ax.set_ylabel("latency (ms)")
-    ax.set_title("Latency by percentile (HdrHistogram, coordinated-omission corrected)")
+    more = f"\n{left_out} more events in the tables" if left_out else ""
+    ax.set_title(f"Latency by percentile (HdrHistogram, coordinated omission corrected){more}")
     _grid(ax)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     return _render(figure, "latency_percentiles", "Latency distribution (percentile spectrum)")
