@@ -317,3 +317,30 @@ def ice_candidate(rng: Any, n: int) -> dict[str, Any]:
         "sdpMid": "0",
         "sdpMLineIndex": 0,
     }
+
+
+# The RTC messages of a peer, whichever engine sends them ("run": only peers of the run answer).
+def rtc_offer(
+    rng: Any, params: RtcPeerParams, to: str, offer_id: str, scheduled_ns: int, run_tag: str
+) -> dict[str, Any]:
+    return {
+        "to": to,
+        "sdp": sdp(rng, params.sdp_bytes),
+        "id": offer_id,
+        "sentAt": scheduled_ns,
+        "run": run_tag,
+    }
+
+
+def rtc_answer(rng: Any, params: RtcPeerParams, offer: dict[str, Any], run_tag: str) -> dict:
+    return {
+        "to": offer.get("from"),
+        "sdp": sdp(rng, params.sdp_bytes),
+        "id": offer.get("id"),
+        "run": run_tag,
+    }
+
+
+def rtc_candidate(rng: Any, to: str, n: int, scheduled_ns: int, run_tag: str) -> dict[str, Any]:
+    """The burst's `n`th ICE candidate, stamped with the burst's scheduled instant."""
+    return {"to": to, "candidate": ice_candidate(rng, n), "sentAt": scheduled_ns, "run": run_tag}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -32,11 +32,12 @@ from simulate.catalogue import (
     NotifierParams,
     RtcPeerParams,
     admin_token,
-    ice_candidate,
     notification_body,
     notification_sent_at,
     notify_directory,
-    sdp,
+    rtc_answer,
+    rtc_candidate,
+    rtc_offer,
 )
 from simulate.client import Endpoint, NotConnected, SocketIOClient, connect
 from simulate.personas import (
@@ -57,6 +58,13 @@ STREAM_SETTLE_S = 2.0  # after sending: how long a player waits for its last inp
 def _recording(ctx: BotContext) -> Callable[[str, int, int], None]:
     recorder = ctx.recorder
     return lambda event, since_ns, now_ns: recorder.latency(event, since_ns, now_ns)
+
+
+def _sending_schedule(ctx: BotContext, params: Any) -> Iterator[int]:
+    """Open-model send instants (`rate`/s, `arrival`) from now until sending stops."""
+    return arrival_times(
+        ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
+    )
 
 
 def _rejoin_on_reconnect(
@@ -138,10 +146,7 @@ async def notifier(ctx: BotContext) -> None:
                 return
             recorder.latency("connect", began)
         nursery = await stack.enter_async_context(trio.open_nursery())
-        schedule = arrival_times(
-            ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
-        )
-        for number, scheduled in enumerate(schedule):
+        for number, scheduled in enumerate(_sending_schedule(ctx, params)):
             await ctx.sleep_until_ns(scheduled)
             body = notification_body(
                 params, ctx.rng, directory, ctx.shared.run_tag, scheduled, number
@@ -266,10 +271,7 @@ async def game_player(ctx: BotContext) -> None:
         client.on("game-state", on_state)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: join("game.rejoin"))
         if await join():
-            schedule = arrival_times(
-                ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
-            )
-            for seq, scheduled in enumerate(schedule):
+            for seq, scheduled in enumerate(_sending_schedule(ctx, params)):
                 await ctx.sleep_until_ns(scheduled)
                 move = {"dx": ctx.rng.uniform(-1, 1), "dy": ctx.rng.uniform(-1, 1)}
                 tracker.on_input(seq, scheduled)
@@ -329,12 +331,7 @@ async def rtc_peer(ctx: BotContext) -> None:
     def on_offer(offer: Any = None, *_: Any) -> None:
         recorder.received()
         if isinstance(offer, dict) and offer.get("run") == run_tag:
-            answer = {
-                "to": offer.get("from"),
-                "sdp": sdp(ctx.rng, params.sdp_bytes),
-                "id": offer.get("id"),
-                "run": run_tag,
-            }
+            answer = rtc_answer(ctx.rng, params, offer, run_tag)
             nursery.start_soon(_emit_quietly, ctx, client, "rtc-answer", answer)
 
     def on_answer(answer: Any = None, *_: Any) -> None:
@@ -369,10 +366,7 @@ async def rtc_peer(ctx: BotContext) -> None:
             client.on(event, handler)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: join("rtc.rejoin"))
         if await join():
-            schedule = arrival_times(
-                ctx.rng, params.rate, params.arrival, time.time_ns(), ctx.shared.phases.stop_ns
-            )
-            for number, scheduled in enumerate(schedule):
+            for number, scheduled in enumerate(_sending_schedule(ctx, params)):
                 await ctx.sleep_until_ns(scheduled)
                 if not peers:
                     continue  # alone in the room (yet): nobody to call
@@ -380,12 +374,7 @@ async def rtc_peer(ctx: BotContext) -> None:
                 offer_id = f"{ctx.user_id}-o{number}"
                 await _send_offer(ctx, client, offers, settle, to, offer_id, scheduled)
                 for n in range(params.ice_burst):
-                    candidate = {
-                        "to": to,
-                        "candidate": ice_candidate(ctx.rng, n),
-                        "sentAt": scheduled,
-                        "run": run_tag,
-                    }
+                    candidate = rtc_candidate(ctx.rng, to, n, scheduled, run_tag)
                     await _emit_quietly(ctx, client, "rtc-ice-candidate", candidate)
         await ctx.shared.phases.drained.wait()
         for offer_id in list(offers):
@@ -403,14 +392,7 @@ async def _send_offer(
     offer_id: str,
     scheduled: int,
 ) -> None:
-    params: RtcPeerParams = ctx.params
-    offer = {
-        "to": to,
-        "sdp": sdp(ctx.rng, params.sdp_bytes),
-        "id": offer_id,
-        "sentAt": scheduled,
-        "run": ctx.shared.run_tag,
-    }
+    offer = rtc_offer(ctx.rng, ctx.params, to, offer_id, scheduled, ctx.shared.run_tag)
 
     def relayed(reply: Any) -> None:  # the server's ack: relayed, or refused (peer gone)
         if not (isinstance(reply, dict) and reply.get("ok")):

@@ -23,6 +23,7 @@ import os
 import random
 import socket
 import struct
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from server.protocol.wsframe import (
     FrameReader,
     encode_client_frame,
 )
+from simulate.reactor import Reactor
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,13 @@ class WebSocketLink:
         self._trailing = trailing
         self.lock = trio.Lock()
         self.closed = False
+        # parsed but not yet consumed messages, and control frames owed to the server
+        self._ready: deque[str | bytes] = deque()
+        self._owed: list[bytes] = []
+        self._reactor: Reactor | None = None
+        self._on_message: Callable[[str | bytes], bool] | None = None
+        self._detached = trio.Event()
+        self._spawn: Callable[[bytes], None] | None = None
 
     @classmethod
     async def open(cls, endpoint: Endpoint, timeout: float) -> WebSocketLink:
@@ -141,26 +150,35 @@ class WebSocketLink:
                 self.closed = True
                 raise NotConnected(str(exc)) from None
 
+    def _absorb(self, data: bytes) -> None:
+        """Parse received bytes into `_ready` messages; a close or a violation closes the link."""
+        try:
+            frames = self.reader.feed(data)
+        except ProtocolError:
+            self.closed = True
+            return
+        for opcode, payload in frames:
+            if opcode in (OPCODE_TEXT, OPCODE_BINARY):
+                self._ready.append(payload)  # type: ignore[arg-type]
+            elif opcode == OPCODE_PING:
+                self._owed.append(encode_client_frame(payload, os.urandom(4), OPCODE_PONG))  # type: ignore[arg-type]
+            elif opcode == OPCODE_CLOSE:
+                self.closed = True
+                return
+        if self.reader.error is not None:
+            self.closed = True
+
     async def messages(self) -> AsyncIterator[str | bytes]:
         data, self._trailing = self._trailing, b""
         while True:
             if data:
-                try:
-                    frames = self.reader.feed(data)
-                except ProtocolError:
-                    self.closed = True
-                    return
-                for opcode, payload in frames:
-                    if opcode in (OPCODE_TEXT, OPCODE_BINARY):
-                        yield payload  # type: ignore[misc]
-                    elif opcode == OPCODE_PING:
-                        await self._send_control(OPCODE_PONG, payload)  # type: ignore[arg-type]
-                    elif opcode == OPCODE_CLOSE:
-                        self.closed = True
-                        return
-                if self.reader.error is not None:
-                    self.closed = True
-                    return
+                self._absorb(data)
+            while self._ready:
+                yield self._ready.popleft()
+            while self._owed:
+                await self._send_raw(self._owed.pop(0))
+            if self.closed:
+                return
             try:
                 data = await self.stream.receive_some(65536)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -168,6 +186,59 @@ class WebSocketLink:
             if not data:
                 self.closed = True
                 return
+
+    # -- reactor mode: frames handled synchronously in the reactor's task --
+    async def run_with(
+        self,
+        reactor: Reactor,
+        on_message: Callable[[str | bytes], bool],
+        spawn: Callable[[bytes], None],
+    ) -> None:
+        """Hand reading to `reactor` until `on_message` returns False or the link closes."""
+        self._reactor, self._on_message, self._spawn = reactor, on_message, spawn
+        if self._trailing:
+            data, self._trailing = self._trailing, b""
+            self._absorb(data)
+        self._deliver_ready()
+        if not self.closed:
+            reactor.add(self.stream.socket.fileno(), self._readable)
+        if self.closed:
+            self._detach()
+        await self._detached.wait()
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.stream.socket.fileno(), 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.closed = True
+        else:
+            self._absorb(data)
+            self._deliver_ready()
+        if self.closed:
+            self._detach()
+
+    def _deliver_ready(self) -> None:
+        assert self._on_message is not None and self._spawn is not None
+        while self._owed:
+            self._spawn(self._owed.pop(0))
+        while self._ready and not self.closed:
+            if not self._on_message(self._ready.popleft()):
+                self.closed = True
+
+    def _detach(self) -> None:
+        if self._reactor is not None:
+            self._reactor.remove(self.stream.socket.fileno())
+            self._reactor = None
+        self._detached.set()
+
+    async def _send_raw(self, frame: bytes) -> None:
+        async with self.lock:
+            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await self.stream.send_all(frame)
 
     async def _send_control(self, opcode: int, payload: bytes) -> None:
         frame = encode_client_frame(payload, os.urandom(4), opcode)
@@ -178,12 +249,14 @@ class WebSocketLink:
     def abort(self) -> None:
         """Reset the TCP connection at once (SO_LINGER 0): no close frame, no goodbye."""
         self.closed = True
+        self._detach()
         sock = self.stream.socket
         with suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
     async def aclose(self) -> None:
+        self._detach()
         if self.closed and self.stream.socket.fileno() == -1:
             return
         self.closed = True
@@ -245,6 +318,7 @@ class SocketIOClient:
         seed: int | None = None,
         link_factory: LinkFactory | None = None,
         transport: str = "websocket",
+        reactor: Reactor | None = None,
     ) -> None:
         self.endpoint = Endpoint.parse(url, path)
         if transport not in ("websocket", "polling"):
@@ -269,6 +343,13 @@ class SocketIOClient:
         self.random = random.Random(seed)
         # how the client waits between reconnect attempts; a simulation injects its clock
         self.sleep: Callable[[float], Awaitable[None]] = trio.sleep
+        # a fleet's shared epoll (simulate.reactor): WebSocket frames are then read and
+        # handled in its task instead of a task per client
+        self.reactor = reactor
+        self._tasks: trio.Nursery | None = None
+        self._stop_reason: str | None = None
+        self._event_prefix = "42" + ("" if namespace == "/" else namespace + ",") + "["
+        self._event_cut = len(self._event_prefix) - 1
         self.sid: str | None = None
         self.engine_sid: str | None = None
         self.connected = False
@@ -428,9 +509,13 @@ class SocketIOClient:
         """
         await self.open()
         task_status.started()
-        async with trio.open_nursery() as hooks:
-            await self._read_and_reconnect(hooks)
-            hooks.cancel_scope.cancel()
+        async with trio.open_nursery() as tasks:
+            self._tasks = tasks
+            try:
+                await self._read_and_reconnect(tasks)
+            finally:
+                self._tasks = None
+            tasks.cancel_scope.cancel()
 
     async def _read_and_reconnect(self, hooks: trio.Nursery) -> None:
         attempt = 0
@@ -475,55 +560,90 @@ class SocketIOClient:
         self._acks.clear()
 
     async def _read(self, link: Link) -> str:
-        # Fast path for the bulk of traffic, a plain event on our namespace with no ack
-        # request ("42[...]" / "42/ns,[...]"): skip the general decoder's header parse.
-        prefix = "42" + ("" if self.namespace == "/" else self.namespace + ",") + "["
-        cut = len(prefix) - 1
+        self._stop_reason = None
         try:
-            async for message in self._messages:
-                try:
-                    if (
-                        message.__class__ is str
-                        and message.startswith(prefix)
-                        and not self._decoder.expecting_binary
-                    ):
-                        data = sio_loads(message[cut:])
-                        if isinstance(data, list) and data and isinstance(data[0], str):
-                            self._deliver_event(data[0], data[1:])
-                            continue
-                    ep = decode_packet(message)
-                    if ep.type is PacketType.PING:
-                        self.pings += 1
-                        await link.send("3")
-                    elif ep.type is PacketType.MESSAGE:
-                        packet = self._decoder.feed(ep.data)
-                        if packet is not None:
-                            await self._dispatch(packet)
-                    elif ep.type is PacketType.CLOSE:
-                        return "server closed the session"
-                except ProtocolError as exc:
-                    log.warning("bad packet from server: %s", exc)
-                    return f"protocol error: {exc}"
-                except NotConnected:
-                    return "link closed"
-            return "transport closed"
+            if self.reactor is not None and isinstance(link, WebSocketLink):
+                await self._messages.aclose()  # the handshake's reader; what it parsed stays queued
+                await link.run_with(self.reactor, self._on_message, self._send_frame_soon)
+            else:
+                async for message in self._messages:
+                    if not self._on_message(message):
+                        break
+            return self._stop_reason or "transport closed"
         finally:
             await link.aclose()
 
-    async def _dispatch(self, packet: SioPacket) -> None:
+    def _on_message(self, message: str | bytes) -> bool:
+        """Handle one Engine.IO message, synchronously; False to stop reading.
+
+        Synchronous on purpose: handlers, acks and broadcasts then run in
+        arrival order, and the same code serves the reactor's callbacks.
+        Replies (pongs, acks the server asked for) go out from a task.
+        """
+        try:
+            # Fast path for the bulk of traffic, a plain event on our namespace with no
+            # ack request ("42[...]" / "42/ns,[...]"): skip the general decoder.
+            if (
+                message.__class__ is str
+                and message.startswith(self._event_prefix)  # type: ignore[union-attr]
+                and not self._decoder.expecting_binary
+            ):
+                data = sio_loads(message[self._event_cut :])  # type: ignore[index]
+                if isinstance(data, list) and data and isinstance(data[0], str):
+                    self._deliver_event(data[0], data[1:])
+                    return True
+            ep = decode_packet(message)
+            if ep.type is PacketType.PING:
+                self.pings += 1
+                self._send_soon("3")
+            elif ep.type is PacketType.MESSAGE:
+                packet = self._decoder.feed(ep.data)
+                if packet is not None:
+                    return self._dispatch(packet)
+            elif ep.type is PacketType.CLOSE:
+                self._stop_reason = "server closed the session"
+                return False
+        except ProtocolError as exc:
+            log.warning("bad packet from server: %s", exc)
+            self._stop_reason = f"protocol error: {exc}"
+            return False
+        return True
+
+    def _dispatch(self, packet: SioPacket) -> bool:
         if packet.namespace != self.namespace:
-            return
+            return True
         if packet.type is SioType.EVENT:
             results = self._deliver_event(packet.data[0], packet.data[1:])
             if packet.id is not None:
                 reply = [r for r in results if r is not None][:1]
-                await self._send_packet(SioPacket(SioType.ACK, self.namespace, reply, packet.id))
+                parts = encode(SioPacket(SioType.ACK, self.namespace, reply, packet.id))
+                self._send_soon("4" + parts[0], *parts[1:])
         elif packet.type is SioType.ACK:
             resolve = self._acks.pop(packet.id, None) if packet.id is not None else None
             if resolve is not None:
                 resolve(packet.data)
-        elif packet.type is SioType.DISCONNECT and self._link is not None:
-            await self._link.aclose()
+        elif packet.type is SioType.DISCONNECT:
+            self._stop_reason = "the server disconnected this namespace"
+            return False
+        return True
+
+    def _send_soon(self, *messages: str | bytes) -> None:
+        """Send from a task of the client's own (the caller cannot await)."""
+        link = self._link
+        if self._tasks is None or link is None:
+            return
+
+        async def send() -> None:
+            with suppress(NotConnected):
+                for message in messages:
+                    await link.send(message)
+
+        self._tasks.start_soon(send)
+
+    def _send_frame_soon(self, frame: bytes) -> None:
+        link = self._link
+        if self._tasks is not None and isinstance(link, WebSocketLink):
+            self._tasks.start_soon(link._send_raw, frame)
 
     def _deliver_event(self, event: str, args: list[Any]) -> list[Any]:
         results = [handler(*args) for handler in self._handlers.get(event, ())]

@@ -67,6 +67,7 @@ from simulate.personas import (
     FleetPhases,
     FleetShared,
 )
+from simulate.reactor import Reactor
 from simulate.recording import (
     DeliveryLog,
     Recorder,
@@ -103,6 +104,9 @@ class FleetOptions:
     namespace: str = "/"
     quiet: bool = False
     command: str = ""
+    # "reactor": one epoll task reads every bot's WebSocket (simulate.reactor);
+    # "tasks": a reading task per client (simpler, slower)
+    io: str = "reactor"
 
 
 def parse_args(argv: list[str]) -> FleetOptions:
@@ -124,6 +128,12 @@ def parse_args(argv: list[str]) -> FleetOptions:
     p.add_argument("--out", default="reports/runs", help="parent directory of run directories")
     p.add_argument("--namespace", default="/", help="Socket.IO namespace (default /)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--io",
+        choices=("reactor", "tasks"),
+        default="reactor",
+        help="how bots read: one shared epoll (default) or a task per connection",
+    )
     p.add_argument("--admin-token", help=f"admin token for notifiers (or {ADMIN_TOKEN_ENV})")
     p.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
     ns = p.parse_args(argv)
@@ -150,7 +160,7 @@ def parse_args(argv: list[str]) -> FleetOptions:
         p.error(str(exc))
     command = shlex.join(["python", "-m", "simulate", "run", *argv])
     return FleetOptions(
-        ns.target, scenario, ns.procs, Path(ns.out), ns.namespace, ns.quiet, command
+        ns.target, scenario, ns.procs, Path(ns.out), ns.namespace, ns.quiet, command, ns.io
     )
 
 
@@ -192,6 +202,7 @@ def run(options: FleetOptions) -> Path:
             run_tag=run_tag,
             start_ns=started_ns,
             proc_index=index,
+            io=options.io,
         )
         for index, slice_ in enumerate(slices)
     ]
@@ -283,6 +294,7 @@ class ProcessJob:
     run_tag: str
     start_ns: int
     proc_index: int = 0
+    io: str = "reactor"
 
 
 async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]) -> dict:
@@ -303,10 +315,13 @@ async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]],
         connect_limiter=trio.CapacityLimiter(scenario.connect_concurrency),
         clock=RealClock.started(),
         room_size=scenario.room_size,
+        reactor=Reactor() if job.io == "reactor" else None,
     )
     saturation = Saturation()
     convergence: dict[str, Any] = {"documents": []}
     async with trio.open_nursery() as nursery:
+        if shared.reactor is not None:
+            nursery.start_soon(shared.reactor.run)
         nursery.start_soon(_tick_every_second, shared, saturation, job.proc_index, progress)
         nursery.start_soon(_conclude, shared, scenario, convergence)
         async with trio.open_nursery() as bots:

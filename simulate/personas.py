@@ -35,12 +35,10 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
-import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +64,7 @@ from simulate.measurement import (
     filler,
     membership_start,
 )
+from simulate.reactor import Reactor
 from simulate.recording import BotDelivery, DeliveryLog, Membership, Recorder, RoomLedger
 from simulate.scenarios import (
     BotPlan,
@@ -167,6 +166,8 @@ class FleetShared:
     room_size: int = 1  # users per room / editors per document (editors' alphabets)
     # `sentAt` in ops of STAMPED_STRATEGIES (doc.remote); off where bytes/op compare strategies
     stamp_ops: bool = True
+    # one epoll for every bot's WebSocket (simulate.reactor); None: a reading task per client
+    reactor: Reactor | None = None
 
 
 @dataclass
@@ -236,6 +237,7 @@ class BotContext:
             reconnect=reconnect,
             seed=self.rng.randrange(2**32),
             link_factory=link_factory or self.link_factory,
+            reactor=shared.reactor,
         )
         client.sleep = clock.sleep  # reconnect backoff on this bot's clock
         client.on("error", self._on_server_error)
@@ -585,17 +587,10 @@ async def presence_churner(ctx: BotContext) -> None:
 def drop_connection(client: SocketIOClient) -> None:
     """Vanish like a crashed tab: an RST, no WebSocket close frame, no Socket.IO DISCONNECT.
 
-    SO_LINGER 0 turns the close into a reset. The client's reader then sees
-    the link die and reconnects with its own backoff, as after a real loss.
-    (Reaches into the client's link: `SocketIOClient` has no public abort.)
+    `abort` resets the TCP connection (SO_LINGER 0); the client's reader then
+    sees the link die and reconnects with its own backoff, as after a real loss.
     """
-    link = client._link
-    if link is None:
-        return
-    sock = link.stream.socket
-    with suppress(OSError):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
+    client.abort()
 
 
 # ------------------------------------------------------------------ editing
