@@ -80,6 +80,22 @@ class ReferenceServer:
 
         install_features(self)
 
+    def start_task(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        """Run a feature's background work in the server's nursery, fenced.
+
+        A child that raises would cancel the whole server: a feature's bug
+        must cost its own task only, so the exception is logged and dropped.
+        """
+        assert self.nursery is not None, "the server is not serving"
+
+        async def fenced() -> None:
+            try:
+                await fn(*args)
+            except Exception:
+                log.exception("background task %s failed", getattr(fn, "__qualname__", fn))
+
+        self.nursery.start_soon(fenced)
+
     def route(self, method: str, path: str) -> Callable[[HttpRoute], HttpRoute]:
         def register(handler: HttpRoute) -> HttpRoute:
             self.routes[(method, path)] = handler

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS notifications (
 """
 
 MAX_BATCH = 2000
+MAX_QUEUED = 100_000
 
 
 class StoreBusy(Exception):
@@ -89,7 +90,7 @@ class Store:
         self.inline = inline
         self._db: sqlite3.Connection | None = None
         self._limiter = trio.CapacityLimiter(1)
-        self._send, self._receive = trio.open_memory_channel[PendingWrite](100_000)
+        self._send, self._receive = trio.open_memory_channel[PendingWrite](MAX_QUEUED)
         self.commits = 0
         self.rows = 0
 
@@ -114,6 +115,10 @@ class Store:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     # ------------------------------------------------------------------ API
+    def has_room(self, n: int = 1) -> bool:
+        """Whether `n` more writes can be queued now (check before changing memory state)."""
+        return self._send.statistics().current_buffer_used + n <= MAX_QUEUED
+
     def submit(self, sql: str, params: Sequence[Any] = ()) -> PendingWrite:
         """Queue one statement without waiting: the caller may go on and await it later."""
         item = PendingWrite(sql, params)
