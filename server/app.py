@@ -51,6 +51,9 @@ _ERROR_MESSAGES = {
     UNSUPPORTED: "Unsupported protocol version",
 }
 
+IDLE_TIMEOUT = 60.0  # seconds for a request head to arrive on an open connection
+BODY_TIMEOUT = 30.0  # seconds for a POST body
+
 HttpRoute = Callable[["ReferenceServer", HttpConnection, Request], Awaitable[None]]
 
 
@@ -165,11 +168,14 @@ class ReferenceServer:
 
         async def run() -> None:
             session = self.engine.open_session(transport)
-            reason = await transport.run(
-                lambda packet: session.receive(packet, transport),
-                on_ready=lambda: to_client(session.open_packet([])),
-            )
-            session.transport_lost(transport, reason)
+            reason = "transport failed"
+            try:
+                reason = await transport.run(
+                    lambda packet: session.receive(packet, transport),
+                    on_ready=lambda: to_client(session.open_packet([])),
+                )
+            finally:
+                session.transport_lost(transport, reason)
 
         self.nursery.start_soon(run)
         return transport.deliver
@@ -178,7 +184,11 @@ class ReferenceServer:
         http = HttpConnection(stream)
         try:
             while True:
-                request = await http.next_request()
+                # an idle keep-alive connection, or a request head that never ends, is dropped
+                with trio.move_on_after(IDLE_TIMEOUT):
+                    request = await http.next_request()
+                    if request is None:
+                        return
                 if request is None:
                     return
                 upgraded = await self._dispatch(http, request)
@@ -230,12 +240,15 @@ class ReferenceServer:
         if not origin:
             return []
         allowed = self.config.cors_origins
-        if "*" in allowed or origin in allowed:
+        if origin in allowed:
+            # a named origin may send credentials (cookies); the wildcard may not (CORS rule)
             return [
                 ("access-control-allow-origin", origin),
                 ("access-control-allow-credentials", "true"),
                 ("vary", "Origin"),
             ]
+        if "*" in allowed:
+            return [("access-control-allow-origin", "*")]
         return []
 
     async def _engine_error(self, http: HttpConnection, request: Request, code: int) -> None:
@@ -307,28 +320,53 @@ class ReferenceServer:
             await http.respond(200, payload, headers=self._cors_headers(request))
             return False
         if request.method == "POST":
-            try:
-                body = await http.read_body(self.config.max_payload)
-                packets = decode_payload(body, self.config.max_payload)
-            except PayloadTooLarge:
-                session.close("payload exceeds maxPayload")
-                await http.respond(413, "payload too large", headers=self._cors_headers(request))
-                return False
-            except ProtocolError as exc:
-                session.close(f"parse error: {exc}")
+            if polling.posting:
+                session.close("overlapping POST from the client")  # as engine.io does
                 await self._engine_error(http, request, BAD_REQUEST)
                 return False
-            for packet in packets:
-                if session.closed:
-                    break
-                await session.receive(packet, polling)
-            await http.respond(200, "ok", headers=self._cors_headers(request))
-            return False
+            polling.posting = True
+            try:
+                return await self._polling_post(http, request, session, polling)
+            finally:
+                polling.posting = False
         await self._engine_error(http, request, BAD_HANDSHAKE_METHOD)
+        return False
+
+    async def _polling_post(
+        self,
+        http: HttpConnection,
+        request: Request,
+        session: EngineSession,
+        polling: PollingTransport,
+    ) -> bool:
+        cors = self._cors_headers(request)
+        try:
+            with trio.fail_after(BODY_TIMEOUT):
+                body = await http.read_body(self.config.max_payload)
+            packets = decode_payload(body, self.config.max_payload)
+        except trio.TooSlowError:
+            session.close("polling POST body too slow")
+            await http.respond(408, "request timeout", headers=cors)
+            return False
+        except PayloadTooLarge:
+            session.close("payload exceeds maxPayload")
+            await http.respond(413, "payload too large", headers=cors)
+            return False
+        except ProtocolError as exc:
+            session.close(f"parse error: {exc}")
+            await self._engine_error(http, request, BAD_REQUEST)
+            return False
+        for packet in packets:
+            if session.closed:
+                break
+            await session.receive(packet, polling)
+        await http.respond(200, "ok", headers=cors)
         return False
 
     async def _long_poll(self, http: HttpConnection, polling: PollingTransport) -> str | None:
         """Wait for packets, watching the connection meanwhile: None if the client hung up."""
+        if polling.polling:
+            raise ConcurrentPoll  # before the nursery: it must not arrive as an ExceptionGroup
         result: list[str] = []
         async with trio.open_nursery() as nursery:
 
@@ -363,16 +401,31 @@ class ReferenceServer:
             self.config.outbox_max_bytes,
         )
         if session is None:
-            new = self.engine.open_session(ws)
-            reason = await ws.run(
-                lambda packet: new.receive(packet, ws),
-                on_ready=lambda: ws.outbox.push(_frame_text(new.open_packet([]))),
+            session = self.engine.open_session(ws)
+            opened = session
+            await self._run_transport(
+                session, ws, lambda: ws.outbox.push(_frame_text(opened.open_packet([])))
             )
-            new.transport_lost(ws, reason)
-        else:
-            existing = session
-            reason = await ws.run(lambda packet: existing.receive(packet, ws))
-            existing.transport_lost(ws, reason)
+            return
+        # an upgrade: the client must probe soon, or this socket is an orphan
+        session.attach(ws)
+        self.start_task(_expect_probe, session, ws, self.config.ping_timeout)
+        await self._run_transport(session, ws, None)
+
+    async def _run_transport(
+        self, session: EngineSession, ws: WebSocketTransport, on_ready: Callable[[], None] | None
+    ) -> None:
+        reason = "transport failed"
+        try:
+            reason = await ws.run(lambda packet: session.receive(packet, ws), on_ready=on_ready)
+        finally:
+            session.transport_lost(ws, reason)
+
+
+async def _expect_probe(session: EngineSession, ws: WebSocketTransport, within: float) -> None:
+    await trio.sleep(within)
+    if session.probing is not ws and session.transport is not ws:
+        ws.close("no upgrade probe")
 
 
 def _frame_text(text: str) -> bytes:

@@ -52,12 +52,15 @@ class SessionHandler(Protocol):
 
 class EngineSession:
     __slots__ = (
+        "_attached",
         "_on_close_hooks",
         "awaiting_pong",
         "close_reason",
         "closed",
         "engine",
         "handler",
+        "opened_at",
+        "ping_seq",
         "probing",
         "sid",
         "transport",
@@ -73,6 +76,10 @@ class EngineSession:
         self.awaiting_pong = False
         self.probing: Transport | None = None
         self._on_close_hooks: list[Callable[[str], None]] = []
+        # transports that asked to join this session (upgrades): closed with it
+        self._attached: list[Transport] = []
+        self.opened_at = trio.current_time()
+        self.ping_seq = 0
 
     # ---------------------------------------------------------------- sending
     def send(self, item: Outgoing) -> bool:
@@ -122,8 +129,14 @@ class EngineSession:
         else:
             self.close(f"unexpected {ptype.name} packet")
 
+    def attach(self, transport: Transport) -> None:
+        """A WebSocket opened with this sid: it lives no longer than the session."""
+        self._attached.append(transport)
+
     def transport_lost(self, transport: Transport, reason: str) -> None:
         """A transport ended under us (socket closed, write error)."""
+        if transport in self._attached:
+            self._attached.remove(transport)
         if transport is self.probing:
             self.probing = None
         elif transport is self.transport:
@@ -152,6 +165,8 @@ class EngineSession:
             hook(reason)
         if self.probing is not None:
             self.probing.close(reason)
+        for attached in self._attached:
+            attached.close(reason)
         self.transport.close(reason)
 
 
@@ -165,7 +180,7 @@ class EngineServer:
         self.make_handler = make_handler
         self.sessions: dict[str, EngineSession] = {}
         self._ping_queue: deque[tuple[float, EngineSession]] = deque()
-        self._timeout_queue: deque[tuple[float, EngineSession]] = deque()
+        self._timeout_queue: deque[tuple[float, EngineSession, int]] = deque()
         self._wakeup = trio.lowlevel.ParkingLot()
         self.opened = 0
 
@@ -189,16 +204,23 @@ class EngineServer:
         while True:
             now = trio.current_time()
             while timeouts and timeouts[0][0] <= now:
-                _, session = timeouts.popleft()
-                if session.awaiting_pong and not session.closed:
+                _, session, seq = timeouts.popleft()
+                # only the ping this entry was set for counts (pingTimeout may exceed pingInterval)
+                if session.awaiting_pong and session.ping_seq == seq and not session.closed:
                     session.close("ping timeout")
             while pings and pings[0][0] <= now:
                 _, session = pings.popleft()
                 if session.closed:
                     continue
+                sockets = getattr(session.handler, "sockets", None)
+                if not sockets and now - session.opened_at > self.config.connect_timeout:
+                    session.close("no Socket.IO connect within connectTimeout")
+                    continue
+                if not session.awaiting_pong:
+                    session.ping_seq += 1  # a new ping; an unanswered one keeps its deadline
+                    timeouts.append((now + self.config.ping_timeout, session, session.ping_seq))
                 session.awaiting_pong = True
                 session.send(PING)
-                timeouts.append((now + self.config.ping_timeout, session))
                 pings.append((now + self.config.ping_interval, session))
             heads = [q[0][0] for q in (pings, timeouts) if q]
             if heads:

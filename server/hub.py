@@ -377,6 +377,13 @@ class Hub:
         return sum(len(ns.sockets) for ns in self.namespaces.values())
 
 
+UNKNOWN_EVENT = "<unknown>"
+
+
+def _shorten(name: str, limit: int = 100) -> str:
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
 def _has_bytes(value: Any) -> bool:
     if isinstance(value, bytes | bytearray | memoryview):
         return True
@@ -479,7 +486,10 @@ class ClientConnection:
         self.hub.stats.connects += 1
         self.send_packet(SioPacket(SioType.CONNECT, name, {"sid": sock.sid}))
         for hook in self.hub.connect_hooks:
-            hook(sock)
+            try:
+                hook(sock)
+            except Exception:
+                log.exception("connect hook failed for %s", sock.sid)
         if user_id is not None:
             self.hub.identify(sock, user_id)
 
@@ -490,12 +500,14 @@ class ClientConnection:
             return
         event, args = packet.data[0], packet.data[1:]
         stats = self.hub.stats
-        stats.events_in[event] += 1
         handler = self.hub.handlers.get(event)
+        # client-chosen names are not counted one by one: a flood of made-up names
+        # must not grow the server's memory (or every dashboard update)
+        stats.events_in[event if handler is not None else UNKNOWN_EVENT] += 1
         started = time.perf_counter()
         try:
             if handler is None:
-                raise EventError("not_found", f"unknown event {event!r}")
+                raise EventError("not_found", f"unknown event {_shorten(event)!r}")
             if self.hub.rate_limit and not self.hub.take_token(sock, started):
                 raise EventError("rate_limited", f"more than {self.hub.rate_limit:g} events/s")
             result = await handler(sock, args)
@@ -517,7 +529,7 @@ class ClientConnection:
             return
         self._reply(sock, packet, result)
 
-    def _reply(self, sock: Socket, packet: SioPacket, result: dict[str, Any] | None) -> None:
+    def _reply(self, sock: Socket, packet: SioPacket, result: Any) -> None:
         if packet.id is not None and sock.connected:
             reply = {"ok": True}
             if result:
@@ -539,13 +551,19 @@ class ClientConnection:
             self._reply(sock, packet, reply)
 
     def _ack(self, sock: Socket, ack_id: int, reply: dict[str, Any]) -> None:
+        """Send an ack; one that cannot be encoded becomes an `internal` error, never a crash."""
         ns = sock.namespace.name
         prefix = "" if ns == "/" else ns + ","
         try:
             text = f"43{prefix}{ack_id}[{dumps(reply)}]"
         except LocalProtocolError:
-            self.send_packet(SioPacket(SioType.ACK, ns, [reply], ack_id))
-            return
+            try:  # bytes in the reply travel as a binary ack
+                self.send_packet(SioPacket(SioType.ACK, ns, [reply], ack_id))
+                return
+            except LocalProtocolError:
+                log.exception("ack of socket %s cannot be encoded", sock.sid)
+                error = {"ok": False, "error": {"code": "internal", "message": "bad reply"}}
+                text = f"43{prefix}{ack_id}[{dumps(error)}]"
         self.session.send(Outgoing(text))
 
     def _refuse(self, sock: Socket, packet: SioPacket, event: str, exc: EventError) -> None:
@@ -554,7 +572,8 @@ class ClientConnection:
         if packet.id is not None:
             self._ack(sock, packet.id, {"ok": False, "error": exc.as_dict()})
         else:
-            sock.emit("error", {"code": exc.code, "message": exc.message, "event": event})
+            payload = {"code": exc.code, "message": exc.message, "event": _shorten(event)}
+            sock.emit("error", payload)
 
     def disconnect_socket(self, sock: Socket, reason: str, notify: bool) -> None:
         if not sock.connected:

@@ -65,6 +65,9 @@ class PollingLink:
         self.sid = sid
         self.closed = False
         self._open_text = open_text
+        # one POST at a time: packets keep their order (a binary event's attachments
+        # must follow it), and the server refuses overlapping POSTs of a session
+        self._send_lock = trio.Lock()
 
     @classmethod
     async def open(cls, host: str, port: int, path: str, timeout: float) -> PollingLink:
@@ -90,7 +93,8 @@ class PollingLink:
             raise NotConnected("polling session closed")
         body = ("b" + base64.b64encode(message).decode()) if isinstance(message, bytes) else message
         try:
-            status, _ = await _request(self.host, self.port, "POST", self.base, body.encode())
+            async with self._send_lock:
+                status, _ = await _request(self.host, self.port, "POST", self.base, body.encode())
         except OSError as exc:
             self.closed = True
             raise NotConnected(str(exc)) from None

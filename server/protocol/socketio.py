@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,6 +145,14 @@ def _reject_constant(name: str) -> Any:
     raise RemoteProtocolError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    """1e999 parses as inf, which no JSON encoder will send on: refuse it at the door."""
+    value = float(text)
+    if value in (math.inf, -math.inf):
+        raise RemoteProtocolError(f"number {text[:40]} is out of range")
+    return value
+
+
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -165,9 +174,18 @@ def loads(text: str) -> Any:
     return _loads(text)
 
 
+def _sane_int(text: str) -> int:
+    """Integers of hundreds of digits cannot be encoded back (Python's int/str limit): refuse."""
+    if len(text) > 300:
+        raise RemoteProtocolError("integer too long")
+    return int(text)
+
+
 def _loads(text: str) -> Any:
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(
+            text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_sane_int
+        )
         # only an escaped surrogate can produce one: skip the walk for ordinary traffic
         if "\\ud" in text or "\\uD" in text:
             value = _scrub(value)

@@ -32,6 +32,7 @@ class PollingTransport(Transport):
         self.close_reason = ""
         self._ready = trio.Event()
         self._polling = False
+        self.posting = False  # a POST of this session is being handled
 
     def send(self, item: Outgoing) -> bool:
         if self.closed:
@@ -66,6 +67,11 @@ class PollingTransport(Transport):
         """Hand what is still queued to the transport that replaces this one."""
         items, self.queue, self.nbytes = self.queue, [], 0
         return items
+
+    @property
+    def polling(self) -> bool:
+        """A GET of this session is waiting for packets."""
+        return self._polling
 
     async def poll(self) -> str:
         """Wait for packets and return them as one payload (a CLOSE packet once closed)."""

@@ -39,6 +39,7 @@ RECEIVE_SIZE = 65536
 NORMAL_CLOSURE = 1000
 PROTOCOL_ERROR = 1002
 MESSAGE_TOO_BIG = 1009
+INTERNAL_ERROR = 1011
 
 
 class WebSocketTransport(Transport):
@@ -101,16 +102,27 @@ class WebSocketTransport(Transport):
         on_packet: Callable[[Packet], Awaitable[None]],
         on_ready: Callable[[], None] | None = None,
     ) -> str:
-        """Read until the peer leaves or `close` is called; returns the reason."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            with self._cancel:
-                if on_ready is not None:
-                    on_ready()
-                await self._read_loop(on_packet)
-            nursery.cancel_scope.cancel()
-        self._nursery = None
-        await self._finish()
+        """Read until the peer leaves or `close` is called; returns the reason.
+
+        Whatever happens above (even a bug raising out of `on_packet`), the
+        outbox forgets the fd before the socket closes: the fd number will be
+        reused by the next connection.
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                with self._cancel:
+                    if on_ready is not None:
+                        on_ready()
+                    await self._read_loop(on_packet)
+                nursery.cancel_scope.cancel()
+        except BaseException:
+            self.close_reason = self.close_reason or "internal error"
+            self._close_code = INTERNAL_ERROR
+            raise
+        finally:
+            self._nursery = None
+            await self._finish()
         return self.close_reason or "transport closed"
 
     async def _read_loop(self, on_packet: Callable[[Packet], Awaitable[None]]) -> None:
