@@ -31,25 +31,24 @@ from locust import events, task
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles.rtlab_user import (
     CALL_TIMEOUT_S,
-    CONNECT_WAIT_S,
-    FAR_FUTURE_NS,
     RtlabUser,
+    SeatedUser,
     ack_error_code,
-    error_kind,
 )
 from simulate.catalogue import (
     ADMIN_TOKEN_ENV,
+    CATALOGUE_FAMILY,
     DASHBOARD_ID,
     DashboardTracker,
     GameTracker,
     admin_token,
-    ice_candidate,
     notification_body,
     notification_sent_at,
     notify_directory,
-    sdp,
+    rtc_answer,
+    rtc_candidate,
+    rtc_offer,
 )
-from simulate.schedule import arrival_times
 
 IDLE_NS = 1_000_000_000  # listeners wake once a second (only to retry a failed join)
 STREAM_SETTLE_S = 2.0
@@ -65,36 +64,25 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-class CatalogueUser(RtlabUser):
-    """Connect, join (`join()` in subclasses), retry a failed join, rejoin after a reconnect."""
+class CatalogueUser(SeatedUser):
+    """A seat of the persona's family: connect, join (`join(label)` below), retry, rejoin."""
 
     abstract = True
-    family = ""
 
     def on_start(self) -> None:
-        self.seat = self.rtlab.take_seat(self.family)
-        self.joined = False
-        self.rejoin_on_reconnect = False
-        self.sio.on("connect", self._on_connect)
+        self.seat = self.rtlab.take_seat(CATALOGUE_FAMILY[self.persona_kind])
         self.setup_handlers()
-        self.joined = self.connect() and self.join()
-        self.rejoin_on_reconnect = self.joined
+        self.connect_and_join()
         self.next_at_ns = time.time_ns() + IDLE_NS
 
     def setup_handlers(self) -> None:
         """Register push handlers before connecting."""
 
-    def join(self, label: str = "") -> bool:
-        raise NotImplementedError
-
-    def retry_join(self) -> None:
+    def idle(self) -> None:
+        """A listener's task: retry a failed join, else only wake again in a second."""
+        if not self.joined and not self.rtlab.stopping:
+            self.retry_join()
         self.next_at_ns = time.time_ns() + IDLE_NS
-        self.joined = (self.sio.connected or self.connect()) and self.join()
-        self.rejoin_on_reconnect = self.joined
-
-    def _on_connect(self, *_: Any) -> None:
-        if self.rejoin_on_reconnect and not self.rtlab.stopping:
-            gevent.spawn(self.join, "rejoin")
 
     def record(self, kind: str) -> Callable[[str, int, int], None]:
         rtlab = self.rtlab
@@ -110,13 +98,12 @@ class NotificationReceiverUser(CatalogueUser):
     abstract = True
     persona_kind = "notification-receiver"
     scenario_name = "notifications"
-    family = "notify"
+    join_labels = ("room.join", "room.rejoin")
 
     def setup_handlers(self) -> None:
         self.sio.on("notification", self._on_notification)
 
-    def join(self, label: str = "") -> bool:
-        label = "room.rejoin" if label == "rejoin" else "room.join"
+    def join(self, label: str) -> bool:
         joined = self.call_measured(label, "join-room", (self.seat, self.user_id), time.time_ns())
         if joined:
             notify_directory(self.rtlab.run_tag).add(self.user_id, self.seat)
@@ -124,9 +111,7 @@ class NotificationReceiverUser(CatalogueUser):
 
     @task
     def listen(self) -> None:
-        if not self.joined and not self.rtlab.stopping:
-            self.retry_join()
-        self.next_at_ns = time.time_ns() + IDLE_NS
+        self.idle()
 
     def on_stop(self) -> None:
         notify_directory(self.rtlab.run_tag).remove(self.user_id)
@@ -157,33 +142,17 @@ class NotifierUser(RtlabUser):
             self.rtlab.error("ack", "notify.ack", "no_admin_token")
         elif not params.via_http:
             self.ready = self.connect_admin()
-        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
-        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
-        self.next_at_ns = next(self.schedule)
+        self.start_schedule()
 
     def connect_admin(self) -> bool:
-        began = time.time_ns()
-        try:
-            self.sio.connect(
-                self.url,
-                auth={"adminToken": self.token, "userId": self.user_id},
-                transports=["websocket"],
-                wait_timeout=CONNECT_WAIT_S,
-            )
-        except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
-            self.rtlab.error("connect", "connect", error_kind(exc), began)
-            return False
-        self.rtlab.latency("connect", "connect", began)
-        self.rtlab.clients.add(self.sio)
-        return True
+        auth = {"adminToken": self.token, "userId": self.user_id}
+        return self.connect_once("connect", auth, time.time_ns())
 
     @task
     def notify(self) -> None:
         if self.rtlab.stopping:
             return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = next(self.schedule)
+        scheduled = self.wait_for_turn()
         if not self.ready:
             return
         directory = notify_directory(self.rtlab.run_tag)
@@ -239,22 +208,19 @@ class DashboardWatcherUser(CatalogueUser):
     abstract = True
     persona_kind = "dashboard-watcher"
     scenario_name = "dashboard"
-    family = "dash"
+    join_labels = ("dashboard.subscribe", "dashboard.resubscribe")
 
     def setup_handlers(self) -> None:
         self.tracker = DashboardTracker(self.record("push"))
         self.sio.on("dashboard-update", self._on_update)
 
-    def join(self, label: str = "") -> bool:
-        label = "dashboard.resubscribe" if label == "rejoin" else "dashboard.subscribe"
+    def join(self, label: str) -> bool:
         data = (DASHBOARD_ID, {"ack": bool(self.params.ack)})
         return self.call_measured(label, "subscribe-dashboard", data, time.time_ns()) is not None
 
     @task
     def watch(self) -> None:
-        if not self.joined and not self.rtlab.stopping:
-            self.retry_join()
-        self.next_at_ns = time.time_ns() + IDLE_NS
+        self.idle()
 
     def on_stop(self) -> None:
         if self.rtlab.stopping and self.joined:
@@ -273,7 +239,7 @@ class GamePlayerUser(CatalogueUser):
     abstract = True
     persona_kind = "game-player"
     scenario_name = "game"
-    family = "game"
+    join_labels = ("game.join", "game.rejoin")
 
     def setup_handlers(self) -> None:
         self.tracker = GameTracker(self.user_id, self.record("push"))
@@ -282,13 +248,9 @@ class GamePlayerUser(CatalogueUser):
 
     def on_start(self) -> None:
         super().on_start()
-        params = self.params
-        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
-        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
-        self.next_at_ns = next(self.schedule)
+        self.start_schedule()
 
-    def join(self, label: str = "") -> bool:
-        label = "game.rejoin" if label == "rejoin" else "game.join"
+    def join(self, label: str) -> bool:
         reply = self.call_measured(label, "join-game", (self.seat, self.user_id), time.time_ns())
         if reply is not None:
             self.tracker.set_tick_rate(reply.get("tickRate"))
@@ -296,14 +258,9 @@ class GamePlayerUser(CatalogueUser):
 
     @task
     def play(self) -> None:
-        if self.rtlab.stopping:
+        if not self.ready_to_act():
             return
-        if not self.joined:
-            self.retry_join()
-            return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = next(self.schedule)
+        scheduled = self.wait_for_turn()
         seq, self.seq = self.seq, self.seq + 1
         token = self.rtlab.acks.open("push", "game.input_to_state", scheduled)
         self.tracker.on_input(seq, scheduled, token)
@@ -340,7 +297,7 @@ class RtcPeerUser(CatalogueUser):
     abstract = True
     persona_kind = "rtc-peer"
     scenario_name = "rtc"
-    family = "rtc"
+    join_labels = ("rtc.join", "rtc.rejoin")
 
     def setup_handlers(self) -> None:
         self.peers: list[str] = []
@@ -357,13 +314,9 @@ class RtcPeerUser(CatalogueUser):
 
     def on_start(self) -> None:
         super().on_start()
-        params = self.params
-        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
-        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
-        self.next_at_ns = next(self.schedule)
+        self.start_schedule()
 
-    def join(self, label: str = "") -> bool:
-        label = "rtc.rejoin" if label == "rejoin" else "rtc.join"
+    def join(self, label: str) -> bool:
         reply = self.call_measured(label, "rtc-join", self.seat, time.time_ns())
         if reply is None:
             return False
@@ -372,38 +325,22 @@ class RtcPeerUser(CatalogueUser):
 
     @task
     def call_a_peer(self) -> None:
-        if self.rtlab.stopping:
+        if not self.ready_to_act():
             return
-        if not self.joined:
-            self.retry_join()
-            return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = next(self.schedule)
+        scheduled = self.wait_for_turn()
         if not self.peers:
             return  # alone in the room (yet): nobody to call
         to = self.rng.choice(self.peers)
         self.send_offer(to, scheduled)
         for n in range(self.params.ice_burst):
-            candidate = {
-                "to": to,
-                "candidate": ice_candidate(self.rng, n),
-                "sentAt": scheduled,
-                "run": self.rtlab.run_tag,
-            }
+            candidate = rtc_candidate(self.rng, to, n, scheduled, self.rtlab.run_tag)
             self.emit_plain("rtc-ice-candidate", "rtc-ice-candidate", candidate)
 
     def send_offer(self, to: str, scheduled: int) -> None:
         run = self.rtlab
         offer_id = f"{self.user_id}-o{self.offers_sent}"
         self.offers_sent += 1
-        offer = {
-            "to": to,
-            "sdp": sdp(self.rng, self.params.sdp_bytes),
-            "id": offer_id,
-            "sentAt": scheduled,
-            "run": run.run_tag,
-        }
+        offer = rtc_offer(self.rng, self.params, to, offer_id, scheduled, run.run_tag)
         token = run.acks.open("rtt", "rtc.offer_answer", scheduled)
         self.offers[offer_id] = (token, scheduled)
 
@@ -443,12 +380,7 @@ class RtcPeerUser(CatalogueUser):
     def _on_offer(self, offer: Any = None, *_: Any) -> None:
         self.rtlab.recorder.received()
         if isinstance(offer, dict) and offer.get("run") == self.rtlab.run_tag:
-            answer = {
-                "to": offer.get("from"),
-                "sdp": sdp(self.rng, self.params.sdp_bytes),
-                "id": offer.get("id"),
-                "run": self.rtlab.run_tag,
-            }
+            answer = rtc_answer(self.rng, self.params, offer, self.rtlab.run_tag)
             self.emit_later("rtc-answer", answer)
 
     def _on_answer(self, answer: Any = None, *_: Any) -> None:

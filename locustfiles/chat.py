@@ -11,14 +11,10 @@ else's, one-way on the same host clock), `connect connect`.
 
 from __future__ import annotations
 
-import time
-
 from locust import task
 
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles.chat_room import ChatRoomUser
-from locustfiles.rtlab_user import FAR_FUTURE_NS
-from simulate.schedule import arrival_times
 
 
 class ChatUser(ChatRoomUser):
@@ -27,19 +23,9 @@ class ChatUser(ChatRoomUser):
 
     def on_start(self) -> None:
         super().on_start()
-        params = self.params
-        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
-        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
-        self.next_at_ns = next(self.schedule)
+        self.start_schedule()
 
     @task
     def send_message(self) -> None:
-        if self.rtlab.stopping:
-            return
-        if not self.joined:
-            self.retry_join()
-            return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = next(self.schedule)
-        self.send_chat_message(scheduled, self.params.message_bytes)
+        if self.ready_to_act():
+            self.send_chat_message(self.wait_for_turn(), self.params.message_bytes)

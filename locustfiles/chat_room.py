@@ -16,30 +16,27 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import gevent
 import gevent.event
 
-from locustfiles.rtlab_user import RtlabUser, filler
+from locustfiles.rtlab_user import SeatedUser, filler
 from simulate.measurement import chat_message, membership_start
 from simulate.recording import BotDelivery, Membership, RoomLedger
 
 
-class ChatRoomUser(RtlabUser):
+class ChatRoomUser(SeatedUser):
     abstract = True
+    join_labels = ("room.join", "room.rejoin")
 
     def on_start(self) -> None:
         self.room = self.rtlab.take_seat("room")
         self.ledger: RoomLedger = self.rtlab.delivery.room(self.room)
         self.record: BotDelivery = self.rtlab.delivery.bot(self.room)
         self.rejoined = gevent.event.Event()
-        self.rejoin_on_reconnect = False
         self.sent_messages = 0
         self.sio.on("receive-message", self._on_message)
         self.sio.on("user-typing", self._on_user_typing)
         self.sio.on("presence-update", self._on_presence)
-        self.sio.on("connect", self._on_connect)
-        self.joined = self.connect() and self.join()
-        self.rejoin_on_reconnect = self.joined
+        self.connect_and_join()
 
     # ---------------------------------------------------------------- room
     def join(self, label: str = "room.join", since_ns: int | None = None) -> bool:
@@ -50,12 +47,6 @@ class ChatRoomUser(RtlabUser):
         self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
         return True
 
-    def retry_join(self) -> None:
-        """After a failed connect or join: try again, at most once a second."""
-        self.next_at_ns = time.time_ns() + 1_000_000_000
-        self.joined = (self.sio.connected or self.connect()) and self.join()
-        self.rejoin_on_reconnect = self.joined
-
     def leave_membership(self) -> None:
         """End the current membership here (before a deliberate or abrupt disconnect)."""
         if self.record.memberships and self.record.memberships[-1].end_ns is None:
@@ -63,14 +54,10 @@ class ChatRoomUser(RtlabUser):
             current.end_ns = time.time_ns()
             current.end_seq = self.record.last_seq if current.start_seq is not None else None
 
-    def _on_connect(self, *_: Any) -> None:
-        """python-socketio reconnected on its own (after a drop): rejoin, off this greenlet."""
-        if self.rejoin_on_reconnect and not self.rtlab.stopping:
-            gevent.spawn(self._rejoin)
-
-    def _rejoin(self) -> None:
+    def rejoin(self) -> None:
+        """python-socketio reconnected on its own (after a drop): a new membership."""
         self.leave_membership()
-        if self.join("room.rejoin"):
+        if self.join(self.join_labels[1]):
             self.rejoined.set()
 
     # ---------------------------------------------------------------- sending

@@ -28,12 +28,11 @@ from typing import Any
 import socketio
 from locust import task
 
-from locustfiles.rtlab_user import CALL_TIMEOUT_S, FAR_FUTURE_NS, RtlabUser, ack_error_code, filler
+from locustfiles.rtlab_user import CALL_TIMEOUT_S, RtlabUser, ack_error_code, filler
 from locustfiles.run_recording import LocustRun, register_convergence_check
 from server.collab.base import CollabError, Replica
 from server.collab.registry import get_strategy
 from simulate.measurement import STAMPED_STRATEGIES, OpInstants, convergence_entry
-from simulate.schedule import arrival_times
 
 
 class EditorUser(RtlabUser):
@@ -53,10 +52,7 @@ class EditorUser(RtlabUser):
         self.sio.on("cursor-update", self._on_cursor)
         self.sio.on("connect", self._on_reconnect)
         self.joined = self.connect() and self.join_document()
-        params = self.params
-        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
-        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
-        self.next_at_ns = next(self.schedule)
+        self.start_schedule()
 
     def join_document(self) -> bool:
         began = time.time_ns()
@@ -87,9 +83,7 @@ class EditorUser(RtlabUser):
             self.next_at_ns = time.time_ns() + 1_000_000_000
             self.joined = (self.sio.connected or self.connect()) and self.join_document()
             return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = next(self.schedule)
+        scheduled = self.wait_for_turn()
         position = self._random_edit(self.replica)
         self._instants.note(scheduled)
         self.flush()

@@ -17,48 +17,23 @@ from __future__ import annotations
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles import catalogue_users as catalogue
 from locustfiles import chat, editing, presence, typing_indicators
+from locustfiles.rtlab_user import scenario_users
 
-
-class MixedChatter(chat.ChatUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedTypist(typing_indicators.TypistUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedPresenceChurner(presence.PresenceChurnUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedEditor(editing.EditorUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedNotificationReceiver(catalogue.NotificationReceiverUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedNotifier(catalogue.NotifierUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedDashboardWatcher(catalogue.DashboardWatcherUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedGamePlayer(catalogue.GamePlayerUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
-
-
-class MixedRtcPeer(catalogue.RtcPeerUser):
-    scenario_name = "mixed"
-    weight_from_scenario = True
+# Locust's user classes of this file: MixedChatter, MixedTypist, ... (weights: the scenario's).
+globals().update(
+    scenario_users(
+        "mixed",
+        {
+            "MixedChatter": chat.ChatUser,
+            "MixedTypist": typing_indicators.TypistUser,
+            "MixedPresenceChurner": presence.PresenceChurnUser,
+            "MixedEditor": editing.EditorUser,
+            "MixedNotificationReceiver": catalogue.NotificationReceiverUser,
+            "MixedNotifier": catalogue.NotifierUser,
+            "MixedDashboardWatcher": catalogue.DashboardWatcherUser,
+            "MixedGamePlayer": catalogue.GamePlayerUser,
+            "MixedRtcPeer": catalogue.RtcPeerUser,
+        },
+        __name__,
+    )
+)

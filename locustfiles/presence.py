@@ -14,15 +14,18 @@ drop to the rejoin's ack).
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 from locust import task
 
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles import chat
 from locustfiles.chat_room import ChatRoomUser
+from simulate.schedule import Distribution
 
 REJOIN_WAIT_S = 15.0  # CALL_TIMEOUT + python-socketio's longest backoff, with margin
 
@@ -35,18 +38,15 @@ class PresenceChurnUser(ChatRoomUser):
     def on_start(self) -> None:
         super().on_start()
         self.away = False
-        self.next_at_ns = time.time_ns() + self.dephase_ns(self.params.think.sample(self.rng))
+        start = time.time_ns() + self.dephase_ns(self.params.think.sample(self.rng))
+        self.schedule = think_paced(self.rng, self.params.think, start)
+        self.next_at_ns = next(self.schedule)
 
     @task
     def churn(self) -> None:
-        if self.rtlab.stopping:
+        if not self.ready_to_act():
             return
-        if not self.joined:
-            self.retry_join()
-            return
-        scheduled = self.next_at_ns
-        self.sleep_until(scheduled)
-        self.next_at_ns = scheduled + int(self.params.think.sample(self.rng) * 1e9)
+        scheduled = self.wait_for_turn()
         p = self.params
         action = self.rng.choices(
             ("away", "reconnect", "drop"), (p.away_weight, p.reconnect_weight, p.drop_weight)
@@ -89,6 +89,14 @@ class PresenceChurnUser(ChatRoomUser):
         else:
             self.rtlab.error("connect", "reconnect.abrupt", "timeout", dropped_at)
             self.joined = False
+
+
+def think_paced(rng: random.Random, think: Distribution, start_ns: int) -> Iterator[int]:
+    """Instants a seeded think time apart from `start_ns`; each drawn when the last is taken."""
+    at = start_ns
+    while True:
+        yield at
+        at += int(think.sample(rng) * 1e9)
 
 
 def drop_connection(sio: object) -> bool:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import gevent
@@ -36,11 +37,13 @@ from locustfiles.run_recording import LocustRun, run_of
 from simulate.measurement import ack_error_code as ack_error_code  # shared with the bots
 from simulate.measurement import filler as filler
 from simulate.scenarios import PersonaSpec, load_scenario
+from simulate.schedule import arrival_times
 
 CONNECT_WAIT_S = 10.0
 CALL_TIMEOUT_S = 10.0
 CONNECT_ATTEMPTS = 5
 FAR_FUTURE_NS = 2**62
+RETRY_JOIN_NS = 1_000_000_000  # a failed connect or join is retried at most once a second
 
 
 class MeasuredSocketIOClient(SocketIOClient):
@@ -108,6 +111,20 @@ class RtlabUser(SocketIOUser):
         """A seeded random offset within one interval, so that users do not fire together."""
         return int(self.rng.uniform(0, interval_s) * 1e9)
 
+    def start_schedule(self) -> None:
+        """The persona's open-model schedule (`rate`/s, `arrival`), seeded and de-phased."""
+        params = self.params
+        start = time.time_ns() + self.dephase_ns(1.0 / params.rate)
+        self.schedule = arrival_times(self.rng, params.rate, params.arrival, start, FAR_FUTURE_NS)
+        self.next_at_ns = next(self.schedule)
+
+    def wait_for_turn(self) -> int:
+        """Sleep until the scheduled instant (returned: latencies count from it); plan the next."""
+        scheduled = self.next_at_ns
+        self.sleep_until(scheduled)
+        self.next_at_ns = next(self.schedule)
+        return scheduled
+
     # ---------------------------------------------------------------- connection
     @property
     def url(self) -> str:
@@ -116,25 +133,28 @@ class RtlabUser(SocketIOUser):
 
     def connect(self, label: str = "connect", since_ns: int | None = None) -> bool:
         """Connect (websocket only), retrying a few times; the time is recorded under `label`."""
+        auth = {"userId": self.user_id, "name": self.user_id}
         for attempt in range(CONNECT_ATTEMPTS):
             began = time.time_ns() if since_ns is None else since_ns
-            try:
-                self.sio.connect(
-                    self.url,
-                    auth={"userId": self.user_id, "name": self.user_id},
-                    transports=["websocket"],
-                    wait_timeout=CONNECT_WAIT_S,
-                )
-            except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
-                self.rtlab.error("connect", label, error_kind(exc), began)
-                if self.rtlab.stopping or attempt == CONNECT_ATTEMPTS - 1:
-                    return False
-                gevent.sleep(0.5 + self.rng.random())
-                continue
-            self.rtlab.latency("connect", label, began)
-            self.rtlab.clients.add(self.sio)
-            return True
+            if self.connect_once(label, auth, began):
+                return True
+            if self.rtlab.stopping or attempt == CONNECT_ATTEMPTS - 1:
+                return False
+            gevent.sleep(0.5 + self.rng.random())
         return False
+
+    def connect_once(self, label: str, auth: dict[str, Any], began: int) -> bool:
+        """One websocket connect with `auth`, recorded under `label` from `began`."""
+        try:
+            self.sio.connect(
+                self.url, auth=auth, transports=["websocket"], wait_timeout=CONNECT_WAIT_S
+            )
+        except (socketio.exceptions.ConnectionError, ValueError, OSError) as exc:
+            self.rtlab.error("connect", label, error_kind(exc), began)
+            return False
+        self.rtlab.latency("connect", label, began)
+        self.rtlab.clients.add(self.sio)
+        return True
 
     def disconnect(self) -> None:
         self.rtlab.clients.discard(self.sio)
@@ -226,6 +246,67 @@ class RtlabUser(SocketIOUser):
             if entry is not None:
                 kind, label, since_ns = entry
                 self.rtlab.error(kind, label, "connection_lost", since_ns)
+
+
+class SeatedUser(RtlabUser):
+    """A user with a seat (room, game, ...): join once connected, retry a failed join, rejoin.
+
+    python-socketio reconnects by itself after a drop, but the server has
+    forgotten our seat: `rejoin` runs then, in its own greenlet (handlers run
+    in the reading greenlet and must not block). Subclasses set `joined` with
+    `connect_and_join()` in `on_start` and implement `join(label)`.
+    """
+
+    abstract = True
+    # the events timing a join and a rejoin after a reconnect (`room.join`, `room.rejoin`)
+    join_labels: ClassVar[tuple[str, str]] = ("", "")
+
+    def connect_and_join(self) -> None:
+        self.joined = False
+        self.rejoin_on_reconnect = False
+        self.sio.on("connect", self._on_connect)
+        self.joined = self.connect() and self.join(self.join_labels[0])
+        self.rejoin_on_reconnect = self.joined
+
+    def join(self, label: str) -> bool:
+        raise NotImplementedError
+
+    def rejoin(self) -> None:
+        self.join(self.join_labels[1])
+
+    def retry_join(self) -> None:
+        """After a failed connect or join: try again, at most once a second."""
+        self.next_at_ns = time.time_ns() + RETRY_JOIN_NS
+        self.joined = (self.sio.connected or self.connect()) and self.join(self.join_labels[0])
+        self.rejoin_on_reconnect = self.joined
+
+    def ready_to_act(self) -> bool:
+        """A task's first step: False while the run stops, or (after a retry) while not joined."""
+        if self.rtlab.stopping:
+            return False
+        if not self.joined:
+            self.retry_join()
+            return False
+        return True
+
+    def _on_connect(self, *_: Any) -> None:
+        if self.rejoin_on_reconnect and not self.rtlab.stopping:
+            gevent.spawn(self.rejoin)
+
+
+def scenario_users(
+    scenario_name: str, bases: Mapping[str, type[RtlabUser]], module: str
+) -> dict[str, type[RtlabUser]]:
+    """A subclass per `name: base`, weighted by the persona weights of `scenario_name`.
+
+    For a locustfile's `globals()`: Locust registers the User classes it finds
+    among a locustfile's module attributes.
+    """
+
+    def body(namespace: dict[str, Any]) -> None:
+        namespace.update(__module__=module, scenario_name=scenario_name, weight_from_scenario=True)
+
+    return {name: types.new_class(name, (base,), exec_body=body) for name, base in bases.items()}
 
 
 def persona_for(run: LocustRun, kind: str, fallback_scenario: str) -> PersonaSpec:

@@ -56,10 +56,7 @@ class TypistUser(ChatRoomUser):
 
     @task
     def type_or_send(self) -> None:
-        if self.rtlab.stopping:
-            return
-        if not self.joined:
-            self.retry_join()
+        if not self.ready_to_act():
             return
         scheduled, keystrokes = self.next_at_ns, self.next_keystrokes
         self.sleep_until(scheduled)

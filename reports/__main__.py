@@ -11,11 +11,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reports.budgets import BudgetError, check_run, format_verdicts, load_budgets
 from reports.compare import Tolerance, compare_runs, format_changes, parse_ratio
 from reports.summary import RunDirectoryError, describe, load_realtime_run, load_run
+
+# `compare` options, one per `Tolerance` field (--max-regression, ...): field, parser, help.
+TOLERANCE_OPTIONS: tuple[tuple[str, Callable[[str], float], str], ...] = (
+    ("max_regression", parse_ratio, "relative worsening tolerated, e.g. 20%% (default 20%%)"),
+    ("min_delta_ms", float, "latency increases up to this many ms are noise (default %(default)s)"),
+    (
+        "min_delta_rate",
+        float,
+        "throughput drops up to this many events/s are noise (default %(default)s)",
+    ),
+    (
+        "min_delta_error_rate",
+        parse_ratio,
+        "error-rate increases up to this absolute share are noise (default 0.5%%)",
+    ),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,30 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("base_run")
     compare.add_argument("new_run")
     defaults = Tolerance()
-    compare.add_argument(
-        "--max-regression",
-        type=parse_ratio,
-        default=defaults.max_regression,
-        help="relative worsening tolerated, e.g. 20%% (default 20%%)",
-    )
-    compare.add_argument(
-        "--min-delta-ms",
-        type=float,
-        default=defaults.min_delta_ms,
-        help="latency increases up to this many ms are noise (default %(default)s)",
-    )
-    compare.add_argument(
-        "--min-delta-rate",
-        type=float,
-        default=defaults.min_delta_rate,
-        help="throughput drops up to this many events/s are noise (default %(default)s)",
-    )
-    compare.add_argument(
-        "--min-delta-error-rate",
-        type=parse_ratio,
-        default=defaults.min_delta_error_rate,
-        help="error-rate increases up to this absolute share are noise (default 0.5%%)",
-    )
+    for field, parse, help_text in TOLERANCE_OPTIONS:
+        compare.add_argument(
+            "--" + field.replace("_", "-"),
+            type=parse,
+            default=getattr(defaults, field),
+            help=help_text,
+        )
     return parser
 
 
@@ -93,12 +92,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0 if all(v.passed for v in verdicts) else 1
     base = load_realtime_run(args.base_run, "compare")
     new = load_realtime_run(args.new_run, "compare")
-    tolerance = Tolerance(
-        max_regression=args.max_regression,
-        min_delta_ms=args.min_delta_ms,
-        min_delta_rate=args.min_delta_rate,
-        min_delta_error_rate=args.min_delta_error_rate,
-    )
+    tolerance = Tolerance(**{field: getattr(args, field) for field, _, _ in TOLERANCE_OPTIONS})
     changes = compare_runs(base, new, tolerance)
     print(format_changes(changes, base, new), end="")
     return 1 if any(c.regressed for c in changes) else 0

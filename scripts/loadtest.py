@@ -301,17 +301,22 @@ def reports_cli_available() -> bool:
     return importlib.util.find_spec("reports.__main__") is not None
 
 
-def build_report(run_dir: Path) -> str | None:
-    if not reports_cli_available():
-        print("note: no `python -m reports` here: no report.html (the run directory is complete)")
-        return None
-    result = subprocess.run(
-        [sys.executable, "-m", "reports", "build", str(run_dir)],
+def run_reports_cli(command: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m reports COMMAND RUN_DIR`, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "reports", command, str(run_dir)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=REPORT_TIMEOUT_S,
     )
+
+
+def build_report(run_dir: Path) -> str | None:
+    if not reports_cli_available():
+        print("note: no `python -m reports` here: no report.html (the run directory is complete)")
+        return None
+    result = run_reports_cli("build", run_dir)
     if result.returncode != 0:
         print(f"note: `python -m reports build` failed:\n{result.stdout}{result.stderr}")
         return None
@@ -322,13 +327,7 @@ def build_report(run_dir: Path) -> str | None:
 def print_summary(run_dir: Path) -> None:
     """The reports package's table if it has one, else ours from summary.json."""
     if reports_cli_available():
-        result = subprocess.run(
-            [sys.executable, "-m", "reports", "summary", str(run_dir)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=REPORT_TIMEOUT_S,
-        )
+        result = run_reports_cli("summary", run_dir)
         if result.returncode == 0 and result.stdout.strip():
             print(result.stdout, end="")
             return
