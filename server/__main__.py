@@ -25,6 +25,11 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     p.add_argument("--ping-timeout", type=float, help="seconds (default 20)")
     p.add_argument("--max-payload", type=int, help="bytes (default 1000000)")
     p.add_argument(
+        "--connect-timeout",
+        type=float,
+        help="seconds for a Socket.IO CONNECT after the handshake (45)",
+    )
+    p.add_argument(
         "--cors-origin", action="append", dest="cors_origins", help="repeatable; * for any"
     )
     p.add_argument("--namespace", action="append", dest="namespaces", help="repeatable")
