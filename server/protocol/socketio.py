@@ -181,11 +181,22 @@ def _sane_int(text: str) -> int:
     return int(text)
 
 
+# Only a number with a 3-digit exponent can overflow to inf, and only a long digit run
+# can be an over-long integer: ordinary traffic skips the per-number Python hooks.
+_RISKY_NUMBER = re.compile(r"\d[eE][+-]?\d{3}|\d{301}")
+
+
 def _loads(text: str) -> Any:
     try:
-        value = json.loads(
-            text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_sane_int
-        )
+        if _RISKY_NUMBER.search(text):
+            value = json.loads(
+                text,
+                parse_constant=_reject_constant,
+                parse_float=_finite_float,
+                parse_int=_sane_int,
+            )
+        else:
+            value = json.loads(text, parse_constant=_reject_constant)
         # only an escaped surrogate can produce one: skip the walk for ordinary traffic
         if "\\ud" in text or "\\uD" in text:
             value = _scrub(value)
