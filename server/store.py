@@ -177,3 +177,35 @@ class Store:
                     item.error = exc
         self.commits += 1
         self.rows += len(batch)
+
+
+class WriteFence:
+    """The newest pending write per key (a room, a document), to reload after eviction safely.
+
+    A feature may drop its in-memory state for a key while rows for it are
+    still queued; reading the key back from SQLite before they commit would
+    miss them (and hand out sequence numbers that collide with theirs).
+    `await fence.wait(key)` returns once every write tracked for `key` so far
+    is done; entries disappear with their commit, so the map stays small.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, PendingWrite] = {}
+
+    def track(self, key: str, write: PendingWrite) -> PendingWrite:
+        self._last[key] = write
+
+        def release(error: BaseException | None) -> None:
+            if self._last.get(key) is write:
+                del self._last[key]
+
+        write.on_commit(release)
+        return write
+
+    async def wait(self, key: str) -> None:
+        write = self._last.get(key)
+        if write is not None:
+            await write.done.wait()
+
+    def __len__(self) -> int:
+        return len(self._last)

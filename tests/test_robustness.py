@@ -361,12 +361,11 @@ def test_lone_surrogate_does_not_crash_the_server(server_process, chatters) -> N
     bad.ws.send('42["send-message","surrogate",{"id":"s1","text":"\\ud800 broken"}]')
     time.sleep(0.3)
     # a fresh client joins the room: its join ack carries the room's history
-    try:
-        late = RawClient(server_process.ws_url)
-        late.call("join-room", "surrogate", "carol", timeout=3)
-    except Exception:
-        pass
-    time.sleep(0.3)
+    late = RawClient(server_process.ws_url)
+    joined = late.call("join-room", "surrogate", "carol", timeout=3)
+    assert joined["ok"] is True, joined
+    assert [m["text"] for m in joined["history"]] == ["\ufffd broken"]
+    late.close()
     assert server_process.proc.poll() is None, (
         "server process died:\n" + server_process.log()[-3000:]
     )

@@ -21,12 +21,18 @@ from server.features.presence import PresenceRegistry, chat_room, now_ms
 from server.hub import DeferredAck, EventError, Socket
 from server.protocol.errors import ProtocolError
 from server.protocol.socketio import dumps
-from server.store import PendingWrite, Store, StoreBusy
+from server.store import PendingWrite, Store, StoreBusy, WriteFence
 
 if TYPE_CHECKING:
     from server.app import ReferenceServer
 
 MAX_TEXT = 10_000
+# a stored message, encoded: the whole text in 4-byte characters plus room for the rest.
+# Join acks carry the history (50 messages by default): 50 × 48 KiB stays well under a
+# connection's 4 MiB outbox, so a few fat messages cannot make every joiner a "slow consumer".
+MAX_MESSAGE_BYTES = 48 * 1024
+# chat rooms one connection may be in at once
+MAX_ROOMS_PER_SOCKET = 100
 
 
 def install(server: ReferenceServer, presence: PresenceRegistry) -> ChatRooms:
@@ -48,6 +54,8 @@ class ChatRooms:
         self.history_size = server.config.history_size
         self.users_limit = server.config.room_users_limit
         self.histories: dict[str, RoomHistory] = {}
+        # rows of an evicted history may still be queued: its reload waits for them
+        self.fence = WriteFence()
 
     # ---------------------------------------------------------------- events
     async def on_join_room(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
@@ -55,6 +63,14 @@ class ChatRooms:
         user_id = identifier(arg(args, 1, "userId"), "userId")
         bind_user(sock, user_id)
         room = chat_room(room_id)
+        if room not in sock.rooms:
+            joined = sum(1 for r in sock.rooms if r.startswith("chat:"))
+            if joined >= MAX_ROOMS_PER_SOCKET:
+                raise EventError(
+                    "rate_limited",
+                    f"a connection may be in at most {MAX_ROOMS_PER_SOCKET} chat rooms:"
+                    " leave one first",
+                )
         history = await self._history(room)
         first_tab = not self._user_in_room(sock, room, user_id)
         record = self.presence.attach(sock)
@@ -100,11 +116,18 @@ class ChatRooms:
             "timestamp": body.get("timestamp", now_ms()),
         }
         history = await self._history(room)
-        duplicate = history.find(message["id"], user_id) if message["id"] else None
-        if duplicate is not None:
-            # A client retrying after a lost ack: confirm, but do not deliver twice.
-            return {"seq": duplicate["seq"], "id": message["id"], "duplicate": True}
+        entry = history.find(message["id"], user_id) if message["id"] else None
+        if entry is not None:
+            # A client retrying after a lost ack: do not deliver twice, and confirm only
+            # what is stored — a retry of a message still being saved waits for its commit.
+            duplicate = {"seq": entry.message["seq"], "id": message["id"], "duplicate": True}
+            if entry.write is None or entry.write.done.is_set():
+                return duplicate
+            reply = DeferredAck()
+            entry.write.on_commit(_settle_with(reply, duplicate))
+            return reply
         write, body_json = history.append(message, self.store)
+        self.fence.track(room, write)
         # the stored row's JSON is the broadcast's argument: encoded once for both
         self.hub.emit_to_room_encoded(sock.namespace, room, "receive-message", body_json)
         # Broadcast now, ack once committed: the ack is the durability promise,
@@ -132,9 +155,13 @@ class ChatRooms:
     # ------------------------------------------------------------------ state
     def _leave(self, sock: Socket, room: str) -> None:
         sock.leave(room)
+        if not any(room in ns.rooms for ns in self.hub.namespaces.values()):
+            # nobody left in the room, in any namespace: its history reloads on the next join
+            self.histories.pop(room, None)
         user_id = sock.user_id
         if user_id is None or self._user_in_room(sock, room, user_id):
             return  # another tab of this user is still in the room
+        self.presence.left_room(user_id, room)
         users = self.presence.users_in(sock.namespace, room)
         self.hub.emit_to_room(
             sock.namespace, room, "user-left", self._membership(user_id, users), skip=sock
@@ -158,9 +185,24 @@ class ChatRooms:
         if history is None:
             history = RoomHistory(self.history_size)
             self.histories[room] = history
-            await history.load(room, self.store)
+            try:
+                await history.load(room, self.store, self.fence)
+            except BaseException:
+                if self.histories.get(room) is history:
+                    del self.histories[room]
+                raise
         await history.loaded.wait()
+        if self.histories.get(room) is not history:
+            raise EventError("internal", f"the history of {room!r} could not be loaded")
         return history
+
+
+@dataclass(slots=True)
+class _Kept:
+    """A kept message and the write that stores it (None once read back from the store)."""
+
+    message: dict[str, Any]
+    write: PendingWrite | None = None
 
 
 @dataclass(slots=True)
@@ -171,14 +213,17 @@ class RoomHistory:
     last_seq: int = 0
     loaded: trio.Event = field(default_factory=trio.Event)
     # (userId, id) of the kept messages: retries are recognised in O(1)
-    _ids: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict, init=False)
+    _ids: dict[tuple[str, str], _Kept] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.messages = deque(maxlen=self.size)
 
-    async def load(self, room: str, store: Store) -> None:
+    async def load(self, room: str, store: Store, fence: WriteFence | None = None) -> None:
         self.room = room
         try:
+            if fence is not None:
+                # rows queued by an evicted history of this room land first
+                await fence.wait(room)
             rows = await store.query(
                 "SELECT seq, body FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?",
                 (room, self.size),
@@ -186,38 +231,69 @@ class RoomHistory:
             for seq, body in reversed(rows):
                 message = json.loads(body)
                 self.messages.append(message)
-                self._ids[(message.get("userId"), message.get("id"))] = message
+                self._ids[(message.get("userId"), message.get("id"))] = _Kept(message)
                 self.last_seq = max(self.last_seq, seq)
         finally:
             self.loaded.set()
 
     def append(self, message: dict[str, Any], store: Store) -> tuple[PendingWrite, str]:
-        """Give the message the room's next seq, keep it, queue its row; returns its JSON."""
+        """Give the message the room's next seq, keep it, queue its row; returns its JSON.
+
+        If the row does not commit, the message is forgotten again: a retry
+        of it is then stored anew instead of being confirmed as a duplicate.
+        """
         seq = self.last_seq + 1
-        if message["id"] is None:
+        generated = message["id"] is None
+        if generated:
             message["id"] = f"{self.room.removeprefix('chat:')}#{seq}"
         message["seq"] = seq
         try:
             body = dumps(message)
-        except ProtocolError as exc:
-            del message["seq"]
-            raise EventError("bad_request", f"message is not JSON: {exc}") from None
-        try:
+            if len(body.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
+                raise EventError(
+                    "too_large", f"the message exceeds {MAX_MESSAGE_BYTES} bytes as JSON"
+                )
             write = store.submit(
                 "INSERT INTO messages (room, seq, body) VALUES (?, ?, ?)", (self.room, seq, body)
             )
+        except ProtocolError as exc:
+            self._unstamp(message, generated)
+            raise EventError("bad_request", f"message is not JSON: {exc}") from None
         except StoreBusy:
-            del message["seq"]
+            self._unstamp(message, generated)
             raise EventError("rate_limited", "the server is saving too many messages") from None
+        except EventError:
+            self._unstamp(message, generated)
+            raise
         self.last_seq = seq
         if len(self.messages) == self.messages.maxlen:
             oldest = self.messages[0]
             self._ids.pop((oldest["userId"], oldest["id"]), None)
         self.messages.append(message)
-        self._ids[(message["userId"], message["id"])] = message
+        key = (message["userId"], message["id"])
+        kept = self._ids[key] = _Kept(message, write)
+
+        def stored(error: BaseException | None) -> None:
+            if error is None:
+                kept.write = None  # committed: nothing to wait for any more
+                return
+            if self._ids.get(key) is kept:
+                del self._ids[key]
+            for i, kept_message in enumerate(self.messages):
+                if kept_message is message:
+                    del self.messages[i]
+                    break
+
+        write.on_commit(stored)
         return write, body
 
-    def find(self, message_id: str, user_id: str) -> dict[str, Any] | None:
+    @staticmethod
+    def _unstamp(message: dict[str, Any], generated: bool) -> None:
+        del message["seq"]
+        if generated:
+            message["id"] = None
+
+    def find(self, message_id: str, user_id: str) -> _Kept | None:
         return self._ids.get((user_id, message_id))
 
 

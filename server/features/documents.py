@@ -16,6 +16,7 @@ strategy's format is a `bad_request` from the strategy itself.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,17 @@ from server.collab.base import CollabError, DocumentServer
 from server.collab.registry import get_strategy
 from server.features.arguments import arg, bind_user, identifier, mapping
 from server.hub import DeferredAck, EventError, Socket
-from server.store import PendingWrite, Store, StoreBusy
+from server.protocol.errors import ProtocolError
+from server.protocol.socketio import dumps
+from server.store import PendingWrite, Store, StoreBusy, WriteFence
+
+log = logging.getLogger(__name__)
+
+# documents one connection may have joined at once
+MAX_DOCUMENTS_PER_SOCKET = 100
+# a cursor position is a number, null, or a small JSON value (a CRDT item id)
+MAX_CURSOR_BYTES = 1024
+RELOADED = "document reloaded: rejoin"
 
 if TYPE_CHECKING:
     from server.app import ReferenceServer
@@ -51,6 +62,9 @@ class Document:
     cursors: dict[str, Any] = field(default_factory=dict)
     loaded: trio.Event = field(default_factory=trio.Event)
     load_error: str | None = None
+    # a change of the op log failed to commit: memory is ahead of the log, so the
+    # document is dropped (members are told to rejoin) and reloads from the log
+    broken: bool = False
 
     @property
     def room(self) -> str:
@@ -63,6 +77,8 @@ class Documents:
         self.store: Store = server.store
         self.default_strategy = server.config.default_strategy
         self.documents: dict[str, Document] = {}
+        # a document evicted with rows still queued reloads only after they are done
+        self.fence = WriteFence()
 
     # ---------------------------------------------------------------- events
     async def on_join_document(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
@@ -77,14 +93,22 @@ class Documents:
             except CollabError as exc:
                 raise EventError(exc.code, exc.message) from None
         bind_user(sock, user_id)
+        joined = sock.state.setdefault("documents", set())
+        if document_id not in joined and len(joined) >= MAX_DOCUMENTS_PER_SOCKET:
+            raise EventError(
+                "rate_limited",
+                f"a connection may join at most {MAX_DOCUMENTS_PER_SOCKET} documents:"
+                " leave one first",
+            )
         doc = await self._document(document_id, wanted)
         if wanted is not None and wanted != doc.strategy:
+            self._evict_if_unused(doc)
             raise EventError(
                 "conflict",
                 f"document {document_id!r} uses strategy {doc.strategy!r}, not {wanted!r}",
             )
         sock.join(doc.room)
-        sock.state.setdefault("documents", set()).add(document_id)
+        joined.add(document_id)
         snapshot = doc.server.snapshot()
         return {
             "documentId": document_id,
@@ -110,16 +134,24 @@ class Documents:
         sender = sock.user_id or sock.sid
         if isinstance(change, dict) and "userId" in change and change["userId"] != sender:
             raise EventError("forbidden", f"this connection edits as {sender!r}")
+        # Everything that can refuse the change comes before `apply`: once the
+        # document has changed in memory, the log row must follow it.
         try:
-            encoded = json.dumps(change, separators=(",", ":"))
-        except (TypeError, ValueError):
-            raise EventError("bad_request", "change must be JSON") from None
+            encoded = dumps(change)
+        except ProtocolError:
+            raise EventError("bad_request", "change must be JSON (finite numbers only)") from None
+        if not self.store.has_room(1):
+            raise EventError("rate_limited", "the server is saving too many changes")
         try:
             applied = doc.server.apply(change, sender)
         except CollabError as exc:
             raise EventError(exc.code, exc.message) from None
         doc.seq += 1
-        write = self._log(doc, sender, encoded)
+        try:
+            write = self._log(doc, sender, encoded)
+        except StoreBusy:  # has_room said yes, and nothing ran since: cannot happen
+            self._break(doc, "the op log is full")
+            raise EventError("internal", RELOADED) from None
         reply = DeferredAck()
         payload = applied.broadcast
         if isinstance(payload, dict) and "documentId" not in payload:
@@ -129,12 +161,24 @@ class Documents:
         def committed(error: BaseException | None) -> None:
             # Broadcast and ack together, in commit order: every client sees
             # changes in the server's order, and its own ack in its place.
-            if payload is not None:
-                self.hub.emit_to_room(namespace, doc.room, "document-change", payload, skip=sock)
-            if error is None:
+            try:
+                if error is not None and not doc.broken:
+                    self._break(doc, f"change not stored: {error}")
+                if doc.broken:
+                    # this change, or one before it, is not in the log: nobody may build on it
+                    reply.reject(EventError("internal", RELOADED))
+                    return
+                if payload is not None:
+                    try:
+                        self.hub.emit_to_room(
+                            namespace, doc.room, "document-change", payload, skip=sock
+                        )
+                    except Exception:
+                        log.exception("document-change broadcast failed")
                 reply.resolve({"documentId": document_id, **applied.ack})
-            else:
-                reply.reject(EventError("internal", f"change not stored: {error}"))
+            finally:
+                # whatever happened above, the client hears about its change (no-op if settled)
+                reply.reject(EventError("internal", "change outcome unknown: rejoin"))
 
         write.on_commit(committed)
         return reply
@@ -148,11 +192,7 @@ class Documents:
         if "position" not in body:
             raise EventError("bad_request", "cursor.position is required")
         # null is a position too: CRDT cursors at the very start name no character
-        position = body["position"]
-        if isinstance(position, bool):
-            raise EventError("bad_request", "cursor.position must not be a boolean")
-        if isinstance(position, int) and position < 0:
-            raise EventError("bad_request", "cursor.position must not be negative")
+        position = _cursor_position(body["position"])
         doc.cursors[user_id] = position
         update = {"documentId": document_id, "userId": user_id, "position": position}
         self.hub.emit_to_room(
@@ -179,28 +219,69 @@ class Documents:
         sock.leave(doc.room)
         sock.state.get("documents", set()).discard(doc.id)
         user_id = sock.user_id
-        if user_id is None:
+        if user_id is not None:
+            still_there = any(m.user_id == user_id for m in sock.namespace.members(doc.room))
+            if not still_there and doc.cursors.pop(user_id, _ABSENT) is not _ABSENT:
+                # left: true tells every other editor to remove this cursor
+                gone = {"documentId": doc.id, "userId": user_id, "position": None, "left": True}
+                self.hub.emit_to_room(sock.namespace, doc.room, "cursor-update", gone)
+        self._evict_if_unused(doc)
+
+    def _has_members(self, doc: Document) -> bool:
+        return any(doc.room in ns.rooms for ns in self.hub.namespaces.values())
+
+    def _evict_if_unused(self, doc: Document) -> None:
+        """Nobody edits it: forget it (its queued rows are fenced; the next join reloads)."""
+        if doc.loaded.is_set() and not self._has_members(doc):
+            self._evict(doc)
+
+    def _evict(self, doc: Document) -> None:
+        if self.documents.get(doc.id) is doc:
+            del self.documents[doc.id]
+
+    def _break(self, doc: Document, reason: str) -> None:
+        """A change did not reach the log: drop the document, its members must rejoin.
+
+        Every change accepted after the lost one was built on it: their acks
+        are refused too (see `committed`), and the reload keeps only the
+        log's contiguous prefix, deleting the rows after the gap.
+        """
+        if doc.broken:
             return
-        still_there = any(m.user_id == user_id for m in sock.namespace.members(doc.room))
-        if not still_there and doc.cursors.pop(user_id, _ABSENT) is not _ABSENT:
-            # left: true tells every other editor to remove this cursor
-            gone = {"documentId": doc.id, "userId": user_id, "position": None, "left": True}
-            self.hub.emit_to_room(sock.namespace, doc.room, "cursor-update", gone)
+        doc.broken = True
+        log.warning("document %r dropped from memory: %s", doc.id, reason)
+        self._evict(doc)
+        notice = {
+            "code": "internal",
+            "message": f"{RELOADED} ({reason})",
+            "documentId": doc.id,
+            "event": "document-change",
+        }
+        for ns in self.hub.namespaces.values():
+            for member in list(ns.members(doc.room)):
+                member.leave(doc.room)
+                member.state.get("documents", set()).discard(doc.id)
+                member.emit("error", notice)
 
     async def _document(self, document_id: str, wanted: str | None) -> Document:
-        doc = self.documents.get(document_id)
-        if doc is None:
-            doc = await self._load_or_create(document_id, wanted)
-        await doc.loaded.wait()
-        if doc.load_error is not None:
-            raise EventError("internal", doc.load_error)
-        return doc
+        while True:
+            doc = self.documents.get(document_id)
+            if doc is None:
+                doc = await self._load_or_create(document_id, wanted)
+            await doc.loaded.wait()
+            if doc.load_error is not None:
+                raise EventError("internal", doc.load_error)
+            if not doc.broken and self.documents.get(document_id) is doc:
+                return doc
+            # dropped while we waited for it: load it again
 
     async def _load_or_create(self, document_id: str, wanted: str | None) -> Document:
         # Registered before the first await, so concurrent joiners share one load.
         placeholder = Document(document_id, wanted or self.default_strategy, _Loading())
         self.documents[document_id] = placeholder
         try:
+            # rows of an evicted copy of this document may still be queued
+            await self.fence.wait(document_id)
             rows = await self.store.query(
                 "SELECT strategy FROM documents WHERE document = ?", (document_id,)
             )
@@ -208,34 +289,93 @@ class Documents:
                 placeholder.strategy = rows[0][0]
                 placeholder.server = get_strategy(placeholder.strategy).create_document()
                 ops = await self.store.query(
-                    "SELECT sender, change FROM document_ops WHERE document = ? ORDER BY seq",
+                    "SELECT seq, sender, change FROM document_ops WHERE document = ? ORDER BY seq",
                     (document_id,),
                 )
-                for sender, change in ops:
-                    placeholder.server.apply(json.loads(change), sender)
-                placeholder.seq = len(ops)
+                placeholder.seq = self._replay(placeholder, ops)
+                if len(ops) > placeholder.seq:
+                    # rows after a gap were built on a change that is not in the log
+                    self.fence.track(
+                        document_id,
+                        self.store.submit(
+                            "DELETE FROM document_ops WHERE document = ? AND seq > ?",
+                            (document_id, placeholder.seq),
+                        ),
+                    )
             else:
                 placeholder.server = get_strategy(placeholder.strategy).create_document()
-                # not awaited: the op log's rows queue behind it, and acks wait for those
-                self.store.submit(
-                    "INSERT OR IGNORE INTO documents (document, strategy) VALUES (?, ?)",
-                    (document_id, placeholder.strategy),
+                # not awaited: the op log's rows queue behind it, and acks wait for those.
+                # Rows of a document whose own row never committed are orphans: drop them.
+                self.fence.track(
+                    document_id,
+                    self.store.submit(
+                        "DELETE FROM document_ops WHERE document = ?", (document_id,)
+                    ),
                 )
+                created = self.fence.track(
+                    document_id,
+                    self.store.submit(
+                        "INSERT OR IGNORE INTO documents (document, strategy) VALUES (?, ?)",
+                        (document_id, placeholder.strategy),
+                    ),
+                )
+
+                def stored(error: BaseException | None) -> None:
+                    if error is not None:
+                        self._break(placeholder, f"document not stored: {error}")
+
+                created.on_commit(stored)
         except Exception as exc:
-            self.documents.pop(document_id, None)
+            if self.documents.get(document_id) is placeholder:
+                del self.documents[document_id]
             placeholder.load_error = f"document {document_id!r} could not be loaded: {exc}"
         finally:
             placeholder.loaded.set()
         return placeholder
 
+    @staticmethod
+    def _replay(doc: Document, ops: list[tuple[Any, ...]]) -> int:
+        """Apply the log's contiguous prefix (seq 1, 2, ...); returns the last seq applied."""
+        last = 0
+        for seq, sender, change in ops:
+            if seq != last + 1:
+                log.warning("document %r: op log gap after seq %d", doc.id, last)
+                break
+            try:
+                doc.server.apply(json.loads(change), sender)
+            except (CollabError, ValueError) as exc:
+                log.warning("document %r: op %d does not apply (%s)", doc.id, seq, exc)
+                break
+            last = seq
+        return last
+
     def _log(self, doc: Document, sender: str, change: str) -> PendingWrite:
-        try:
-            return self.store.submit(
+        return self.fence.track(
+            doc.id,
+            self.store.submit(
                 "INSERT INTO document_ops (document, seq, sender, change) VALUES (?, ?, ?, ?)",
                 (doc.id, doc.seq, sender, change),
-            )
-        except StoreBusy:
-            raise EventError("rate_limited", "the server is saving too many changes") from None
+            ),
+        )
+
+
+def _cursor_position(position: Any) -> Any:
+    """A position is a number, null, a string or a small JSON value; anything else is refused.
+
+    It is stored and sent back in every later join's ack: a value that cannot
+    be encoded, or a huge one, would break those acks for everybody.
+    """
+    if isinstance(position, bool):
+        raise EventError("bad_request", "cursor.position must not be a boolean")
+    if isinstance(position, int) and position < 0:
+        raise EventError("bad_request", "cursor.position must not be negative")
+    try:
+        encoded = dumps(position)
+    except ProtocolError:
+        raise EventError("bad_request", "cursor.position must be JSON (finite numbers)") from None
+    if len(encoded.encode("utf-8", "surrogatepass")) > MAX_CURSOR_BYTES:
+        raise EventError("too_large", f"cursor.position exceeds {MAX_CURSOR_BYTES} bytes")
+    return position
 
 
 class _Loading(DocumentServer):

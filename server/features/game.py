@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 ARENA = 100.0
 SPEED = 1.0
 MAX_QUEUED_INPUTS = 64
+# games one connection may play at once (each game runs a tick loop)
+MAX_GAMES_PER_SOCKET = 10
 
 
 def install(server: ReferenceServer) -> Games:
@@ -89,14 +91,19 @@ class Games:
         game_id = identifier(arg(args, 0, "gameId"), "gameId")
         player_id = identifier(arg(args, 1, "playerId"), "playerId")
         bind_user(sock, player_id)
+        playing = sock.state.get("games", {})
+        if game_id not in playing and len(playing) >= MAX_GAMES_PER_SOCKET:
+            raise EventError(
+                "rate_limited",
+                f"a connection may play at most {MAX_GAMES_PER_SOCKET} games: leave one first",
+            )
         game = self.games.get(game_id)
-        if game is None:
-            game = self.games[game_id] = Game(game_id)
-            assert self.server.nursery is not None
-            self.server.nursery.start_soon(self._run, game)
-        existing = game.players.get(player_id)
+        existing = game.players.get(player_id) if game is not None else None
         if existing is not None and existing.sock is not sock and existing.sock.connected:
             raise EventError("conflict", f"player {player_id!r} is already in game {game_id!r}")
+        if game is None:
+            game = self.games[game_id] = Game(game_id)
+            self.server.start_task(self._run, game)
         game.players[player_id] = Player(player_id, sock)
         sock.join(game.room)
         sock.state.setdefault("games", {})[game_id] = player_id

@@ -11,6 +11,7 @@ offline gets the backlog once, and a second tab does not get it again.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import time
@@ -37,6 +38,7 @@ def install(server: ReferenceServer) -> Notifications:
     notifications = Notifications(server)
     server.hub.on("notify")(notifications.on_notify)
     server.hub.on_identify(notifications.on_identify)
+    server.hub.on_disconnect(notifications.on_disconnect)
     server.route("POST", "/notify")(notifications.post_notify)
     return notifications
 
@@ -128,16 +130,25 @@ class Notifications:
         backlog = await self._backlog(user_id)
         backlog.last_seq += 1
         note = {**note, "userId": user_id, "seq": backlog.last_seq}
+        # kept before the write: while it is undelivered, the backlog is not evicted
         backlog.kept.append(note)
-        await self.store.write(
-            "INSERT INTO notifications (user_id, id, seq, body) VALUES (?, ?, ?, ?)",
-            (user_id, note["id"], note["seq"], json.dumps(note, separators=(",", ":"))),
-        )
+        try:
+            await self.store.write(
+                "INSERT INTO notifications (user_id, id, seq, body) VALUES (?, ?, ?, ?)",
+                (user_id, note["id"], note["seq"], json.dumps(note, separators=(",", ":"))),
+            )
+        except Exception as exc:
+            # not stored: not kept either (a replay must not hand out what a restart loses)
+            with contextlib.suppress(ValueError):
+                backlog.kept.remove(note)
+            self._evict_if_idle(user_id)
+            raise EventError("internal", f"notification not stored: {exc}") from None
         delivered = 0
         for sock in self._sockets_of(user_id):
             delivered += sock.emit("notification", note)
         if delivered:
-            backlog.delivered_seq = note["seq"]
+            backlog.delivered_seq = max(backlog.delivered_seq, note["seq"])
+        self._evict_if_idle(user_id)
         return {"id": note["id"], "seq": note["seq"], "delivered": delivered}
 
     def on_identify(self, sock: Socket) -> None:
@@ -146,15 +157,20 @@ class Notifications:
         backlog = self.backlogs.get(sock.user_id)
         if backlog is None or not backlog.loaded.is_set():
             if self.server.nursery is not None:
-                self.server.nursery.start_soon(self._replay_after_load, sock)
+                self.server.start_task(self._replay_after_load, sock)
             return
         self._replay(sock, backlog)
+
+    def on_disconnect(self, sock: Socket, reason: str) -> None:
+        if sock.user_id is not None:
+            self._evict_if_idle(sock.user_id, leaving=sock)
 
     async def _replay_after_load(self, sock: Socket) -> None:
         assert sock.user_id is not None
         backlog = await self._backlog(sock.user_id)
         if sock.connected:
             self._replay(sock, backlog)
+        self._evict_if_idle(sock.user_id)
 
     def _replay(self, sock: Socket, backlog: UserBacklog) -> None:
         seen = sock.auth.get("lastNotificationSeq")
@@ -170,9 +186,12 @@ class Notifications:
     # ------------------------------------------------------------------ state
     async def _backlog(self, user_id: str) -> UserBacklog:
         backlog = self.backlogs.get(user_id)
-        if backlog is not None:
+        while backlog is not None:
             await backlog.loaded.wait()
-            return backlog
+            current = self.backlogs.get(user_id)
+            if current is backlog:
+                return backlog
+            backlog = current  # evicted meanwhile (its user left): use, or make, the new one
         backlog = self.backlogs[user_id] = UserBacklog()
         try:
             rows = await self.store.query(
@@ -182,12 +201,31 @@ class Notifications:
             for seq, body in reversed(rows):
                 backlog.kept.append(json.loads(body))
                 backlog.last_seq = max(backlog.last_seq, seq)
+            # Read back after an eviction, everything was delivered (see _evict_if_idle).
             # After a restart we cannot know what was delivered: replay then needs the
             # client's `lastNotificationSeq`, rather than risk duplicates.
             backlog.delivered_seq = backlog.last_seq
+        except BaseException:
+            if self.backlogs.get(user_id) is backlog:
+                del self.backlogs[user_id]
+            raise
         finally:
             backlog.loaded.set()
         return backlog
+
+    def _evict_if_idle(self, user_id: str, leaving: Socket | None = None) -> None:
+        """Forget a backlog nobody needs in memory: the user has no connection left and was
+        handed everything kept. It reloads from the store, where `delivered_seq = last_seq`
+        is then exactly right. A backlog with undelivered notes stays: that is the mailbox
+        the user's next connection replays from (once)."""
+        backlog = self.backlogs.get(user_id)
+        if backlog is None or not backlog.loaded.is_set():
+            return
+        if backlog.kept and backlog.kept[-1]["seq"] > backlog.delivered_seq:
+            return
+        if any(s is not leaving for s in self._sockets_of(user_id)):
+            return
+        del self.backlogs[user_id]
 
     def _sockets_of(self, user_id: str) -> list[Socket]:
         record = self.server.presence.users.get(user_id)

@@ -67,6 +67,9 @@ class PresenceRegistry:
         bind_user(sock, user_id)
         record = self.attach(sock)
         if room is not None:
+            # only a room the user is in hears from them (one of their tabs must be a member)
+            if not any(room in s.rooms for s in record.sockets):
+                raise EventError("forbidden", f"join room {room_id!r} before updating it")
             record.rooms.add(room)
         if status == "offline":
             # A client announcing offline while connected means "appear offline": treat as away
@@ -95,6 +98,15 @@ class PresenceRegistry:
                 for ns in self.hub.namespaces.values():
                     self.hub.emit_to_room(ns, room, "presence-update", update, skip=sock)
             record.rooms.clear()
+            # an offline user is nobody's business any more: the next socket starts afresh
+            if self.users.get(record.id) is record:
+                del self.users[record.id]
+
+    def left_room(self, user_id: str, room: str) -> None:
+        """The user's last socket in `room` left it: the room stops hearing their status."""
+        record = self.users.get(user_id)
+        if record is not None and not any(room in s.rooms for s in record.sockets):
+            record.rooms.discard(room)
 
     # ------------------------------------------------------------------ state
     def attach(self, sock: Socket) -> UserRecord:

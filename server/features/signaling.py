@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from server.app import ReferenceServer
 
 MAX_SIGNAL_BYTES = 64 * 1024
+# RTC rooms one connection may be in at once
+MAX_ROOMS_PER_SOCKET = 100
 RELAYED = {"rtc-offer": "sdp", "rtc-answer": "sdp", "rtc-ice-candidate": "candidate"}
 
 
@@ -42,6 +44,12 @@ class Signaling:
         room = rtc_room(room_id)
         peers = [m.sid for m in sock.namespace.members(room) if m is not sock]
         if room not in sock.rooms:
+            if sum(1 for r in sock.rooms if r.startswith("rtc:")) >= MAX_ROOMS_PER_SOCKET:
+                raise EventError(
+                    "rate_limited",
+                    f"a connection may be in at most {MAX_ROOMS_PER_SOCKET} RTC rooms:"
+                    " leave one first",
+                )
             sock.join(room)
             self.hub.emit_to_room(sock.namespace, room, "rtc-peer-joined", _peer(sock), skip=sock)
         return {"roomId": room_id, "peerId": sock.sid, "peers": peers}
