@@ -40,6 +40,7 @@ from simulate.catalogue import (
     rtc_offer,
 )
 from simulate.client import Endpoint, NotConnected, SocketIOClient, connect
+from simulate.http_request import http_request
 from simulate.personas import (
     CALL_TIMEOUT,
     CONNECT_ERRORS,
@@ -186,35 +187,10 @@ async def post_json(
 ) -> tuple[int, Any]:
     """One HTTP/1.1 POST of a JSON body on a fresh connection; (status, decoded JSON body)."""
     payload = json.dumps(body, separators=(",", ":")).encode()
-    conn = h11.Connection(h11.CLIENT)
-    headers = [
-        ("host", f"{host}:{port}"),
-        ("content-type", "application/json"),
-        ("authorization", f"Bearer {token}"),
-        ("content-length", str(len(payload))),
-        ("connection", "close"),
-    ]
-    status = 0
-    chunks: list[bytes] = []
+    headers = [("content-type", "application/json"), ("authorization", f"Bearer {token}")]
     with trio.fail_after(timeout):
-        stream = await trio.open_tcp_stream(host, port)
-        async with stream:
-            await stream.send_all(
-                conn.send(h11.Request(method="POST", target=path, headers=headers))
-                + conn.send(h11.Data(data=payload))
-                + conn.send(h11.EndOfMessage())
-            )
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.Data):
-                    chunks.append(bytes(event.data))
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    break
-    return status, json.loads(b"".join(chunks) or b"null")
+        status, raw = await http_request(host, port, "POST", path, payload, headers)
+    return status, json.loads(raw or b"null")
 
 
 # ------------------------------------------------------------------ dashboard

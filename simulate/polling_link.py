@@ -13,11 +13,11 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 
-import h11
 import trio
 
 from server.protocol.engineio import Packet, PacketType, decode_payload, encode_packet
 from server.protocol.errors import ProtocolError
+from simulate.http_request import http_request
 
 
 class PollingError(Exception):
@@ -27,32 +27,8 @@ class PollingError(Exception):
 async def _request(
     host: str, port: int, method: str, target: str, body: bytes = b""
 ) -> tuple[int, bytes]:
-    conn = h11.Connection(h11.CLIENT)
-    headers = [("host", f"{host}:{port}"), ("connection", "close")]
-    if method == "POST":
-        headers += [
-            ("content-type", "text/plain;charset=UTF-8"),
-            ("content-length", str(len(body))),
-        ]
-    stream = await trio.open_tcp_stream(host, port)
-    async with stream:
-        data = conn.send(h11.Request(method=method, target=target, headers=headers))
-        if body:
-            data += conn.send(h11.Data(data=body))
-        data += conn.send(h11.EndOfMessage())
-        await stream.send_all(data)
-        status = 0
-        chunks: list[bytes] = []
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                conn.receive_data(await stream.receive_some(65536))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                return status, b"".join(chunks)
+    headers = [("content-type", "text/plain;charset=UTF-8")] if method == "POST" else []
+    return await http_request(host, port, method, target, body, headers)
 
 
 class PollingLink:
