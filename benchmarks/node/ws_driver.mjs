@@ -42,6 +42,7 @@ for (let r = 0; r < ROOMS; r++) {
   sockets.push(...(await Promise.all(batch)));
 }
 const senders = sockets.filter((ws) => ws.index < SENDERS);
+console.log("ready");  // every client joined: the sending window starts now
 const cpu0 = process.cpuUsage();
 const t0 = nowMs();
 const end = t0 + SECONDS * 1000;
