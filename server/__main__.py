@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import trio
@@ -62,11 +63,24 @@ def main(argv: list[str] | None = None) -> int:
         level=config.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    try:
-        trio.run(ReferenceServer(config).serve)
-    except KeyboardInterrupt:
-        logging.getLogger("rtlab.server").info("stopped")
+    trio.run(serve_until_signalled, ReferenceServer(config))
+    logging.getLogger("rtlab.server").info("stopped")
     return 0
+
+
+async def serve_until_signalled(server: ReferenceServer) -> None:
+    """Serve until SIGINT (Ctrl-C) or SIGTERM, then shut down cleanly: sessions are
+    closed with a reason, a commit in progress finishes (what was not committed yet
+    was never acknowledged), and the process exits 0."""
+    async with trio.open_nursery() as nursery:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            await nursery.start(server.serve)
+            async for signum in signals:
+                logging.getLogger("rtlab.server").info(
+                    "%s: shutting down", signal.Signals(signum).name
+                )
+                nursery.cancel_scope.cancel()
+                break
 
 
 if __name__ == "__main__":

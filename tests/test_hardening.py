@@ -154,3 +154,16 @@ def test_codec_refuses_numbers_that_cannot_be_sent_on():
             decode_text(text)
     # the same characters inside strings, and ordinary numbers, are fine
     assert decode_text('2["x","1e999",1.5e10,' + "7" * 300 + "]").data[1:3] == ["1e999", 1.5e10]
+
+
+def test_sigterm_and_sigint_shut_the_server_down_cleanly(server_factory):
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        server = server_factory()
+        ws = _ws(server)
+        _handshake(ws)
+        server.proc.send_signal(signum)
+        assert server.proc.wait(timeout=10) == 0
+        assert "shutting down" in server.log() and "Traceback" not in server.log()
+        assert _until_closed(ws)
