@@ -174,7 +174,7 @@ def reference_server(workdir: Path) -> Iterator[str]:
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc, log_path)
         print(f"server: pid {proc.pid} on ws://127.0.0.1:{port} (log {log_path})", flush=True)
-        print(f"watch it live: http://127.0.0.1:{port}/ (chat room and server dashboard)", flush=True)
+        print(f"watch it live: http://127.0.0.1:{port}/ (chat and dashboard)", flush=True)
         yield f"ws://127.0.0.1:{port}"
     finally:
         stop_process(proc)
