@@ -186,17 +186,17 @@ def _sane_int(text: str) -> int:
 _RISKY_NUMBER = re.compile(r"\d[eE][+-]?\d{3}|\d{301}")
 
 
+# Built once: json.loads(text, **hooks) would construct a decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_CHECKING_DECODER = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_sane_int
+)
+
+
 def _loads(text: str) -> Any:
     try:
-        if _RISKY_NUMBER.search(text):
-            value = json.loads(
-                text,
-                parse_constant=_reject_constant,
-                parse_float=_finite_float,
-                parse_int=_sane_int,
-            )
-        else:
-            value = json.loads(text, parse_constant=_reject_constant)
+        decoder = _CHECKING_DECODER if _RISKY_NUMBER.search(text) else _DECODER
+        value = decoder.decode(text)
         # only an escaped surrogate can produce one: skip the walk for ordinary traffic
         if "\\ud" in text or "\\uD" in text:
             value = _scrub(value)
