@@ -72,9 +72,13 @@ class PendingWrite:
         """Run `callback(error)` right after the commit, in the order writes were submitted.
 
         Callbacks run synchronously in the writer task, one batch after the
-        other, so effects made there (acks, broadcasts) keep commit order.
+        other, so effects made there (acks, broadcasts) keep commit order. On a
+        write that is already settled, the callback runs at once.
         """
-        self.callbacks.append(callback)
+        if self.done.is_set():
+            callback(self.error)
+        else:
+            self.callbacks.append(callback)
 
     async def committed(self) -> None:
         await self.done.wait()
