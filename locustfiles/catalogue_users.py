@@ -163,11 +163,11 @@ class NotifierUser(RtlabUser):
         if body is None:
             return  # no receiver has joined yet
         self.sent_notifications += 1
-        self.rtlab.recorder.sent()
         if self.params.via_http:
+            self.rtlab.recorder.sent()
             gevent.spawn(self._post, body, scheduled)
-        else:
-            self.emit_acked("notify.ack", "notify", body, scheduled)
+        elif self.emit_acked("notify.ack", "notify", body, scheduled):
+            self.rtlab.recorder.sent()  # counted only once it left
 
     def _post(self, body: dict[str, Any], scheduled: int) -> None:
         run = self.rtlab
@@ -265,9 +265,10 @@ class GamePlayerUser(CatalogueUser):
         token = self.rtlab.acks.open("push", "game.input_to_state", scheduled)
         self.tracker.on_input(seq, scheduled, token)
         move = {"dx": self.rng.uniform(-1, 1), "dy": self.rng.uniform(-1, 1)}
-        self.rtlab.recorder.sent()
         data = (self.seat, {"seq": seq, "input": move})
-        if not self.emit_acked("game.input", "player-input", data, scheduled):
+        if self.emit_acked("game.input", "player-input", data, scheduled):
+            self.rtlab.recorder.sent()  # counted only once it left
+        else:
             tag = self.tracker.drop(seq)
             if tag is not None:
                 self.rtlab.acks.close(tag)
@@ -349,11 +350,12 @@ class RtcPeerUser(CatalogueUser):
             if not (isinstance(body, dict) and body.get("ok")):
                 self._settle(offer_id, ack_error_code(body))
 
-        run.recorder.sent()
         try:
             self.sio.emit("rtc-offer", offer, callback=relayed)
         except socketio.exceptions.SocketIOError:
             self._settle(offer_id, "not_connected")
+            return
+        run.recorder.sent()  # counted only once it left
 
     def _settle(self, offer_id: str, error: str | None = None, now: int | None = None) -> None:
         entry = self.offers.pop(offer_id, None)

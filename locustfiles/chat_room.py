@@ -45,6 +45,8 @@ class ChatRoomUser(SeatedUser):
         if reply is None:
             return False
         self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
+        # broadcasts of acts from the join request on reach this user (PeerClock)
+        self.rtlab.peers.listen(self.user_id, began)
         return True
 
     def leave_membership(self) -> None:
@@ -69,10 +71,11 @@ class ChatRoomUser(SeatedUser):
         )
         self.sent_messages += 1
         ledger.note_sent(time.time_ns())
-        self.rtlab.recorder.sent()
-        if not self.emit_acked(
+        if self.emit_acked(
             "chat.ack", "send-message", (self.room, message), scheduled_ns, ledger.note_ack
         ):
+            self.rtlab.recorder.sent()  # counted only once it left: the series and the ledger agree
+        else:
             ledger.unsend()
 
     # ---------------------------------------------------------------- incoming
@@ -96,7 +99,7 @@ class ChatRoomUser(SeatedUser):
         now = time.time_ns()
         self.rtlab.recorder.received()
         if isinstance(user_id, str):
-            since = self.rtlab.peers.since("typing", user_id, "", now)
+            since = self.rtlab.peers.since("typing", user_id, "", now, receiver=self.user_id)
             if since is not None:
                 self.rtlab.latency("push", "typing.delivery", since, now_ns=now)
 
@@ -105,6 +108,8 @@ class ChatRoomUser(SeatedUser):
         self.rtlab.recorder.received()
         if isinstance(update, dict) and isinstance(update.get("userId"), str):
             status = str(update.get("status"))
-            since = self.rtlab.peers.since("presence", update["userId"], status, now)
+            since = self.rtlab.peers.since(
+                "presence", update["userId"], status, now, receiver=self.user_id
+            )
             if since is not None:
                 self.rtlab.latency("push", "presence.delivery", since, now_ns=now)

@@ -117,23 +117,31 @@ class EditorUser(RtlabUser):
         for op, scheduled in zip(ops, self._instants.for_ops(len(ops), time.time_ns), strict=True):
             token = self.rtlab.acks.open("ack", "doc.ack", scheduled)
             self._in_flight.append((scheduled, token))
-            self.sent_ops += 1
-            self.rtlab.recorder.sent()
+            # a disconnect expires it as connection_lost (RtlabUser._on_disconnect)
+            self._open_acks.add(token)
             wire = {**op, "sentAt": scheduled} if stamp else op
             try:
                 self.sio.emit("document-change", (self.document, wire), callback=self._on_ack)
             except socketio.exceptions.SocketIOError:
                 self._in_flight.pop()
+                self._open_acks.discard(token)
                 self.rtlab.acks.close(token)
                 self.rtlab.error("ack", "doc.ack", "not_connected", scheduled)
                 self.broken = True
                 return
+            self.sent_ops += 1
+            self.rtlab.recorder.sent()  # counted only once it left
 
     # ---------------------------------------------------------------- incoming
     def _on_ack(self, reply: Any = None, *_: Any) -> None:
+        # ops in flight when the link dropped were expired by the disconnect: their
+        # acks never come, so this ack answers the oldest op still open
+        while self._in_flight and self._in_flight[0][1] not in self._open_acks:
+            self._in_flight.popleft()
         if not self._in_flight:
             return
         scheduled, token = self._in_flight.popleft()
+        self._open_acks.discard(token)
         if not self.rtlab.acks.close(token):
             return
         if isinstance(reply, dict) and reply.get("ok"):

@@ -219,13 +219,13 @@ class RtlabUser(SocketIOUser):
         return reply
 
     def emit_plain(self, label: str, event: str, data: Any) -> bool:
-        """A fire-and-forget emit (typing, cursor): counted as sent, errors recorded."""
-        self.rtlab.recorder.sent()
+        """A fire-and-forget emit (typing, cursor): counted as sent once it left; errors counted."""
         try:
             self.sio.emit(event, data)
         except socketio.exceptions.SocketIOError:
             self.rtlab.error("emit", label, "not_connected")
             return False
+        self.rtlab.recorder.sent()
         return True
 
     # ---------------------------------------------------------------- incoming

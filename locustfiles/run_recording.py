@@ -30,6 +30,17 @@ Lifecycle, and why:
   stopped it first). The master merges them with `merge_payloads` (keyed
   by worker index, so a payload sent twice counts once) and writes the one
   directory.
+
+Locust's numbers and ours: every measured event is fired once into Locust
+(`LocustRun.latency`: a request with its latency; `LocustRun.error`: a
+failure), so Locust's request and failure counts agree with summary.json
+(requests = count + errors). Latencies never include failures: the run
+directory's histograms hold successes only, and a failure is fired with no
+response time (`response_time=None`, which Locust counts as a request but
+leaves out of its average, min/max and percentiles) rather than with its
+elapsed time — a timeout's 5 s would otherwise be Locust's p99. So both
+sides' latency percentiles describe successful events; the time to a
+failure is in the request's context (`elapsed_ms`) only, for listeners.
 """
 
 from __future__ import annotations
@@ -219,17 +230,24 @@ class LocustRun:
         )
 
     def error(self, kind: str, event: str, code: str, since_ns: int | None = None) -> None:
+        """One failed event: counted in our errors, fired into Locust as a failure.
+
+        Fired with response_time None (Locust's "no duration"), so Locust's
+        response times hold no failure, as our histograms do (see the module
+        docstring); the time until the error was noticed (ms, None if
+        unknown) goes in the request's context as `elapsed_ms`.
+        """
         if self.closed:
             return
         self.recorder.error(event, code)
-        elapsed = 0.0 if since_ns is None else max(0.0, (time.time_ns() - since_ns) / 1e6)
+        elapsed = None if since_ns is None else max(0.0, (time.time_ns() - since_ns) / 1e6)
         self.environment.events.request.fire(
             request_type=kind,
             name=event,
-            response_time=elapsed,
+            response_time=None,
             response_length=0,
             exception=RtlabError(code),
-            context={},
+            context={"elapsed_ms": elapsed},
         )
 
     # -- lifecycle --
@@ -263,6 +281,7 @@ class LocustRun:
             "convergence": convergence,
             "cpu": self.saturation.as_dict(),
             "started_ns": self.started_ns,
+            "stopping_ns": self.stopping_ns or self.ended_ns,  # sending stopped
             "ended_ns": self.ended_ns,
             "peak_users": self.peak_users,
             "worker_index": self.worker_index,
@@ -501,6 +520,8 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
     options = _options(environment)
     started_ns = min(r["started_ns"] for r in results)
     ended_ns = max(r["ended_ns"] for r in results)
+    # the sending window: rates are per second of it, not of the drain and checks after it
+    sending_stopped_ns = max(r.get("stopping_ns") or r["ended_ns"] for r in results)
     payload = merge_payloads([r["recorder"] for r in results])
     delivery = delivery_report([r["delivery"] for r in results])
     documents = [d for r in results for d in r["convergence"]["documents"]]
@@ -536,6 +557,8 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
         "ended_at": _iso(ended_ns),
         "started_ns": started_ns,
         "ended_ns": ended_ns,
+        "sending_started_ns": started_ns,
+        "sending_stopped_ns": sending_stopped_ns,
         "generator_saturated": any(c["saturated"] for c in cpu),
         "generator_peak_cpu_percent": max(c["peak_percent"] for c in cpu),
         "generator_saturated_seconds": sum(c["saturated_seconds"] for c in cpu),

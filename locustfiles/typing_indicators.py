@@ -65,4 +65,5 @@ class TypistUser(ChatRoomUser):
             self.send_chat_message(scheduled, keystrokes)
             return
         self.rtlab.peers.note("typing", self.user_id, "", scheduled)
-        self.emit_plain("typing", "typing", (self.room, self.user_id))
+        if not self.emit_plain("typing", "typing", (self.room, self.user_id)):
+            self.rtlab.peers.retract("typing", self.user_id, "", scheduled)

@@ -262,32 +262,79 @@ def connected_users(run: RealtimeRun) -> Plot | None:
     return _render(figure, "connected", "Connected users")
 
 
+def saturated_seconds(run: RealtimeRun) -> list[float]:
+    """Seconds in which a generator process may have been saturated (≥ the per-process threshold).
+
+    The series' `cpu_percent` is summed over processes, so one saturated
+    process among several hides under `threshold × procs`; the series holds
+    no per-process CPU. A second is marked when the sum reaches one process's
+    threshold (necessary for any process to be saturated, so none is missed;
+    exact with one process), unless meta's per-process data
+    (`generator_cpu_per_process`: `saturated_seconds`, `peak_percent`) says
+    that no process ever reached it.
+    """
+    threshold = run.saturation_percent
+    per_process = run.meta.get("generator_cpu_per_process")
+    if isinstance(per_process, list) and per_process:
+        entries = [entry for entry in per_process if isinstance(entry, dict)]
+        counts = [entry.get("saturated_seconds") for entry in entries]
+        peaks = [entry.get("peak_percent") for entry in entries]
+        if counts and all(isinstance(n, int) for n in counts):
+            never = not any(counts)
+        else:
+            never = bool(peaks) and all(isinstance(p, int | float) and p < threshold for p in peaks)
+        if never:
+            return []
+    return [
+        x
+        for x, row in zip(_seconds(run.series), run.series, strict=True)
+        if row.get("saturated") or (row.get("cpu_percent") or 0.0) >= threshold
+    ]
+
+
 def generator_cpu(run: RealtimeRun) -> Plot | None:
-    """The generator's own CPU, with the saturation zone in red: generator honesty."""
+    """The generator's own CPU, saturated seconds in red: generator honesty.
+
+    The curve is summed over processes; a second is red when any process may
+    have been saturated (`saturated_seconds`), not only when all were.
+    """
     if not run.series or all(r.get("cpu_percent") is None for r in run.series):
         return None
     procs = run.meta.get("procs") if isinstance(run.meta.get("procs"), int) else 1
-    threshold = run.saturation_percent * max(1, procs)
+    procs = max(1, procs)
+    threshold = run.saturation_percent
     xs = _seconds(run.series)
     cpu = [r.get("cpu_percent") or 0.0 for r in run.series]
+    hot = set(saturated_seconds(run))
     figure = Figure(figsize=WIDE)
     ax = figure.subplots()
     top = max(threshold * 1.25, max(cpu, default=0) * 1.1)
-    ax.axhspan(
+    ax.axhline(
         threshold,
-        top,
         color=SATURATED_COLOR,
-        alpha=0.12,
-        label=f"saturation zone (≥ {run.saturation_percent:.0f}% of a core × {procs} proc)",
+        linestyle="--",
+        linewidth=1,
+        label=f"one process saturated ({threshold:.0f}% of a core)",
     )
-    ax.plot(xs, cpu, marker=".", color="#1565c0", label="generator CPU")
-    hot = [(x, c) for x, c in zip(xs, cpu, strict=True) if c >= threshold]
-    if hot:
-        hx, hy = zip(*hot, strict=True)
-        ax.scatter(hx, hy, color=SATURATED_COLOR, zorder=3, label="saturated seconds")
+    if procs > 1 and threshold * procs <= top:
+        ax.axhline(
+            threshold * procs,
+            color=SATURATED_COLOR,
+            linestyle=":",
+            linewidth=1,
+            label=f"all {procs} processes saturated",
+        )
+    for x in sorted(hot):  # shade whole seconds: visible even when the sum looks modest
+        ax.axvspan(x - 0.5, x + 0.5, color=SATURATED_COLOR, alpha=0.12, linewidth=0)
+    ax.plot(xs, cpu, marker=".", color="#1565c0", label="generator CPU (summed)")
+    marked = [(x, c) for x, c in zip(xs, cpu, strict=True) if x in hot]
+    if marked:
+        hx, hy = zip(*marked, strict=True)
+        label = "saturated seconds" if procs == 1 else "a process may be saturated"
+        ax.scatter(hx, hy, color=SATURATED_COLOR, zorder=3, label=label)
     ax.set_ylim(0, top)
     ax.set_xlabel("time since start (s)")
-    ax.set_ylabel("CPU (% of one core, summed over processes)")
+    ax.set_ylabel(f"CPU (% of one core, summed over {procs} proc{'s' if procs > 1 else ''})")
     if run.generator_saturated:
         ax.set_title("Generator CPU — SATURATED", color=SATURATED_COLOR, fontweight="bold")
         ax.text(

@@ -199,11 +199,12 @@ def _load_realtime(path: Path, meta: dict[str, Any]) -> RealtimeRun:
         if encoded:
             histograms[name] = HdrHistogram.decode(encoded)
     duration = _duration_s(meta, summary)
+    sending = _sending_s(meta, summary) or duration  # rates are per second of sending
     events: dict[str, EventStats] = {}
     summary_events = summary.get("events") or {}
     for name in sorted(set(summary_events) | set(histograms)):
         events[name] = _event_stats(
-            name, summary_events.get(name) or {}, histograms.get(name), duration
+            name, summary_events.get(name) or {}, histograms.get(name), sending
         )
     return RealtimeRun(
         path=path,
@@ -260,6 +261,16 @@ def _event_stats(
         max_ms=pick("max_ms", None),
         error_kinds=dict(kinds),
     )
+
+
+def _sending_s(meta: dict[str, Any], summary: dict[str, Any]) -> float | None:
+    """The sending window (summary.json `sending_s`, else meta's), None if not recorded."""
+    if isinstance(summary.get("sending_s"), int | float) and summary["sending_s"] > 0:
+        return float(summary["sending_s"])
+    began, stopped = meta.get("sending_started_ns"), meta.get("sending_stopped_ns")
+    if isinstance(began, int) and isinstance(stopped, int) and stopped > began:
+        return (stopped - began) / 1e9
+    return None
 
 
 def _duration_s(meta: dict[str, Any], summary: dict[str, Any]) -> float | None:

@@ -18,8 +18,11 @@ duration + `HARD_MARGIN_S` at the latest.
 Options come from flags, else environment variables (`SCENARIO`, `USERS`,
 `SPAWN_RATE`, `DURATION`, `ENGINE`, `TARGET`, `WORKERS`, `STRATEGY`,
 `SEED`, `OUT`, `BUDGETS`), else the defaults below; they end up in one
-frozen `LoadtestConfig`. The server we start gets a random admin token per
-run (`RTLAB_ADMIN_TOKEN`, inherited by the engines: notifiers POST /notify);
+frozen `LoadtestConfig`. `--smoke` only changes defaults: its scenario,
+users, spawn rate and duration replace the environment's and the built-in
+ones, and an explicit flag still wins (`--smoke --users 30` runs 30 users).
+The server we start gets a random admin token per run
+(`RTLAB_ADMIN_TOKEN`, inherited by the engines: notifiers POST /notify);
 with TARGET, set `RTLAB_ADMIN_TOKEN` to that server's token yourself.
 """
 
@@ -42,7 +45,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,10 +103,19 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
     p = argparse.ArgumentParser(
         prog="python -m scripts.loadtest", description=__doc__.split("\n")[0]
     )
-    p.add_argument("--scenario", default=env.get("SCENARIO", "mixed"))
-    p.add_argument("--users", type=int, default=int(env.get("USERS", 200)))
-    p.add_argument("--spawn-rate", type=float, default=float(env.get("SPAWN_RATE", 20)))
-    p.add_argument("--duration", default=env.get("DURATION", "60s"), help="e.g. 60s, 2m")
+    # scenario, users, spawn rate, duration: flag, else --smoke's value, else env, else default
+    defaults: dict[str, Any] = {
+        "scenario": env.get("SCENARIO", "mixed"),
+        "users": int(env.get("USERS", 200)),
+        "spawn_rate": float(env.get("SPAWN_RATE", 20)),
+        "duration": env.get("DURATION", "60s"),
+    }
+    p.add_argument("--scenario", help=f"default {defaults['scenario']} (SCENARIO)")
+    p.add_argument("--users", type=int, help=f"default {defaults['users']} (USERS)")
+    p.add_argument(
+        "--spawn-rate", type=float, help=f"default {defaults['spawn_rate']:g}/s (SPAWN_RATE)"
+    )
+    p.add_argument("--duration", help=f"e.g. 60s, 2m; default {defaults['duration']} (DURATION)")
     p.add_argument("--engine", choices=("locust", "bots"), default=env.get("ENGINE", "locust"))
     p.add_argument("--target", default=env.get("TARGET", ""), help="ws:// or http:// URL")
     p.add_argument("--workers", type=int, default=int(env.get("WORKERS", 0)))
@@ -113,17 +125,21 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
     p.add_argument("--out", default=env.get("OUT", "reports/runs"), help="parent of run dirs")
     p.add_argument("--budgets", default=env.get("BUDGETS", ""), help="check the run (exit 1)")
     p.add_argument(
-        "--smoke", action="store_true", help="CI: scenario smoke, 12 users, 3 s (budgets.toml)"
+        "--smoke",
+        action="store_true",
+        help=(
+            "CI (budgets.toml): scenario smoke, 12 users, 3 s, all spawned at once (Locust). "
+            "These are defaults only: an explicit --scenario/--users/--spawn-rate/--duration "
+            "still applies (the environment variables do not)"
+        ),
     )
     ns = p.parse_args(list(argv))
-    values: dict[str, Any] = {
-        "scenario": ns.scenario,
-        "users": ns.users,
-        "spawn_rate": ns.spawn_rate,
-        "duration": ns.duration,
-    }
     if ns.smoke:
-        values |= SMOKE
+        defaults |= SMOKE
+    given = {key: getattr(ns, key) for key in defaults}
+    values = {key: defaults[key] if given[key] is None else given[key] for key in defaults}
+    if ns.smoke and ns.engine == "locust" and given["spawn_rate"] is None:
+        values["spawn_rate"] = float(values["users"])  # everyone at once: 3 s is short
     if values["users"] < 1 or values["spawn_rate"] <= 0 or ns.workers < 0:
         p.error("need users >= 1, spawn rate > 0, workers >= 0")
     if ns.engine == "bots" and ns.workers:
@@ -416,8 +432,6 @@ def new_run_id(config: LoadtestConfig) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     config = parse_config(sys.argv[1:] if argv is None else argv, os.environ)
-    if config.engine == "locust" and config.smoke:
-        config = replace(config, spawn_rate=float(config.users))  # everyone at once: 3 s is short
     try:
         return run(config)
     except KeyboardInterrupt:

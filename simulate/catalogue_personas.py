@@ -79,11 +79,12 @@ def _rejoin_on_reconnect(
 
 
 async def _emit_quietly(ctx: BotContext, client: SocketIOClient, event: str, *args: Any) -> None:
-    ctx.recorder.sent()
     try:
         await client.emit(event, *args)
     except NotConnected:
         ctx.recorder.error(event, "not_connected")
+    else:
+        ctx.recorder.sent()  # counted only once it left
 
 
 # ------------------------------------------------------------------ notifications
@@ -154,11 +155,11 @@ async def notifier(ctx: BotContext) -> None:
             )
             if body is None:
                 continue  # no receiver has joined yet
-            recorder.sent()
             if client is None:
+                recorder.sent()
                 nursery.start_soon(_post_notify, ctx, body, scheduled, token)
-            else:
-                await acks.emit(client, "notify.ack", scheduled, "notify", body)
+            elif await acks.emit(client, "notify.ack", scheduled, "notify", body):
+                recorder.sent()  # counted only once it left
         await stay_until_finished(ctx, acks)
         nursery.cancel_scope.cancel()
 
@@ -235,6 +236,18 @@ async def game_player(ctx: BotContext) -> None:
             recorder.pending -= 1
             recorder.latency("game.input_to_state", scheduled, now)
 
+    def forget(seq: int) -> None:
+        """An input that will never show in a state (not sent, refused, link lost)."""
+        if tracker.drop(seq):  # the tag is True: found, still pending
+            recorder.pending -= 1
+
+    def expire_inputs() -> None:
+        """Inputs no state showed: timeouts (once), and no longer awaited by the drain."""
+        for _ in tracker.pending:
+            recorder.pending -= 1
+            recorder.error("game.input_to_state", "timeout")
+        tracker.pending.clear()
+
     async def join(label: str = "game.join") -> bool:
         reply = await call_measured(
             recorder, client, label, time.time_ns(), "join-game", ctx.room, ctx.user_id
@@ -250,7 +263,7 @@ async def game_player(ctx: BotContext) -> None:
             for seq, scheduled in enumerate(_sending_schedule(ctx, params)):
                 await ctx.sleep_until_ns(scheduled)
                 move = {"dx": ctx.rng.uniform(-1, 1), "dy": ctx.rng.uniform(-1, 1)}
-                tracker.on_input(seq, scheduled)
+                tracker.on_input(seq, scheduled, True)
                 recorder.pending += 1
                 if await acks.emit(
                     client,
@@ -259,20 +272,19 @@ async def game_player(ctx: BotContext) -> None:
                     "player-input",
                     ctx.room,
                     {"seq": seq, "input": move},
+                    # a refused (or lost) input is a game.input error, not also a timeout
+                    on_error=lambda _kind, seq=seq: forget(seq),
                 ):
                     recorder.sent()
                 else:
-                    tracker.drop(seq)
-                    recorder.pending -= 1
+                    forget(seq)
             with trio.move_on_after(STREAM_SETTLE_S):
                 while tracker.pending:
                     await trio.sleep(0.02)
             await _emit_quietly(ctx, client, "leave-game", ctx.room)  # the stream stops
+        expire_inputs()  # before the drain, which waits for recorder.pending to reach 0
         await stay_until_finished(ctx, acks)
-        for _ in tracker.pending:
-            recorder.pending -= 1
-            recorder.error("game.input_to_state", "timeout")
-        tracker.pending.clear()
+        expire_inputs()
         nursery.cancel_scope.cancel()
 
 
@@ -378,11 +390,12 @@ async def _send_offer(
 
     offers[offer_id] = scheduled
     ctx.recorder.pending += 1
-    ctx.recorder.sent()
     try:
         await client.emit("rtc-offer", offer, ack=relayed)
     except NotConnected:
         settle(offer_id, "not_connected")
+    else:
+        ctx.recorder.sent()  # counted only once it left
 
 
 CATALOGUE_PERSONAS: dict[str, Persona] = {

@@ -235,6 +235,9 @@ def run(options: FleetOptions) -> Path:
         "ended_at": _iso(ended_ns),
         "started_ns": started_ns,
         "ended_ns": ended_ns,
+        # the sending window (rates are per second of it); started..ended adds the drain
+        "sending_started_ns": started_ns,
+        "sending_stopped_ns": started_ns + int(scenario.duration * 1e9),
         "generator_saturated": saturated,
         "generator_peak_cpu_percent": cpu_peak,
         "generator_saturated_seconds": sum(r["cpu"]["saturated_seconds"] for r in results),

@@ -48,21 +48,78 @@ class PeerClock:
     (the server builds them): the sender notes when it acted, receivers in
     the same process look the act up here; receivers in other processes
     skip the measurement.
+
+    Every act is kept (per sender, oldest first, at most `MAX_NOTES` and
+    `MAX_AGE_NS` old), and every receiver has its own read position: the
+    n-th broadcast a receiver hears is timed from the n-th act it could hear,
+    i.e. the oldest note it has not used yet (notes older than the one it
+    matched last are skipped). Keeping only the latest note would time a
+    broadcast from a later act whenever delivery is slower than the acts'
+    pace, and read far too low. A receiver calls `listen` when it joins:
+    acts before that are not broadcast to it. A broadcast the server dropped
+    (`user-typing` is volatile) leaves the receiver one act behind until the
+    notes age out; a receiver that has used every note measures nothing.
     """
 
     MAX_AGE_NS = PEER_NOTE_MAX_AGE_NS
+    MAX_NOTES = 1024  # per sender and detail
 
     def __init__(self) -> None:
-        self._notes: dict[tuple[str, str, str], int] = {}
+        # (event, user, detail) -> (number of the first kept note, kept instants oldest first)
+        self._notes: dict[tuple[str, str, str], tuple[int, deque[int]]] = {}
+        # (event, user, detail, receiver) -> number of the next note that receiver may use
+        self._positions: dict[tuple[str, str, str, str], int] = {}
+        # receiver -> instant from which it hears broadcasts (its join)
+        self._listening: dict[str, int] = {}
 
     def note(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
-        self._notes[(event, user_id, detail)] = at_ns
+        key = (event, user_id, detail)
+        first, instants = self._notes.get(key) or (0, deque())
+        instants.append(at_ns)
+        while instants and (
+            len(instants) > self.MAX_NOTES or at_ns - instants[0] > self.MAX_AGE_NS
+        ):
+            instants.popleft()
+            first += 1
+        self._notes[key] = (first, instants)
 
-    def since(self, event: str, user_id: str, detail: str, now_ns: int) -> int | None:
-        at = self._notes.get((event, user_id, detail))
-        if at is None or now_ns - at > self.MAX_AGE_NS:
+    def retract(self, event: str, user_id: str, detail: str, at_ns: int) -> None:
+        """The act just noted did not leave after all (its emit failed): nobody will hear it."""
+        entry = self._notes.get((event, user_id, detail))
+        if entry is not None and entry[1] and entry[1][-1] == at_ns:
+            entry[1].pop()
+
+    def listen(self, receiver: str, at_ns: int) -> None:
+        """`receiver` (re)joined at `at_ns`: it hears only acts from then on."""
+        self._listening[receiver] = at_ns
+
+    def since(
+        self, event: str, user_id: str, detail: str, now_ns: int, receiver: str = ""
+    ) -> int | None:
+        """The instant of the act a broadcast heard by `receiver` at `now_ns` announces.
+
+        None when there is no such act in this process (too old, or all used).
+        """
+        key = (event, user_id, detail)
+        entry = self._notes.get(key)
+        if entry is None:
             return None
-        return at
+        first, instants = entry
+        position = (*key, receiver)
+        index = max(self._positions.get(position, first), first)
+        floor = max(
+            self._listening.get(receiver, now_ns - self.MAX_AGE_NS), now_ns - self.MAX_AGE_NS
+        )
+        while index - first < len(instants):
+            at = instants[index - first]
+            if at > now_ns:
+                return None  # not acted yet: this broadcast is not ours to time
+            index += 1
+            if at >= floor:
+                self._positions[position] = index
+                return at
+        self._positions[position] = index
+        return None
 
 
 @dataclass

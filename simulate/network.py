@@ -181,13 +181,23 @@ class Path:
         net = self.network
         now = net.scheduler.now()
         arrival = now + net.latency.sample(self.rng)
-        for partition in net.partitions:
-            if (
-                partition.affects(self.client)
-                and partition.start <= arrival
-                and now < partition.end
-            ):
-                arrival = max(arrival, partition.end + net.latency.sample(self.rng))
+        # a partition that holds the message may push it into another one (they may
+        # overlap, in any order): repeat until no partition moves it. Each partition
+        # moves it at most once (its arrival is then past that partition's end).
+        held: set[int] = set()
+        moved = True
+        while moved:
+            moved = False
+            for index, partition in enumerate(net.partitions):
+                if (
+                    index not in held
+                    and partition.affects(self.client)
+                    and partition.start <= arrival
+                    and now < partition.end
+                ):
+                    held.add(index)
+                    arrival = max(arrival, partition.end + net.latency.sample(self.rng))
+                    moved = True
         arrival = max(arrival, self.last_arrival)
         self.last_arrival = arrival
         if message is not None:

@@ -243,8 +243,11 @@ class BotContext:
         client.on("error", self._on_server_error)
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
+            # timed from before the limiter: waiting for a connect slot is part of the
+            # connect latency (the queueing a user would see); the wait alone is `connect.queue`
+            began = clock.now_ns()
             async with shared.connect_limiter:
-                began = clock.now_ns()
+                self.recorder.latency("connect.queue", began, clock.now_ns())
                 try:
                     await nursery.start(client.run)
                 except CONNECT_ERRORS as exc:
@@ -290,8 +293,13 @@ class AckTracker:
         event: str,
         *args: Any,
         on_ok: Callable[[dict[str, Any]], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> bool:
-        """Emit with an ack request; False if it could not even be sent."""
+        """Emit with an ack request; False if it could not even be sent.
+
+        `on_ok` gets an accepting reply, `on_error` the error kind of a refused
+        or lost one (not of a failed emit: the caller sees False).
+        """
         token = self._next
         self._next += 1
         self._outstanding[token] = label
@@ -301,14 +309,15 @@ class AckTracker:
             if self._outstanding.pop(token, None) is None:
                 return
             self.recorder.pending -= 1
-            if reply is None:
-                self.recorder.error(label, "connection_lost")
-            elif isinstance(reply, dict) and reply.get("ok"):
+            if isinstance(reply, dict) and reply.get("ok"):
                 self.recorder.latency(label, scheduled_ns)
                 if on_ok is not None:
                     on_ok(reply)
-            else:
-                self.recorder.error(label, ack_error_code(reply))
+                return
+            kind = "connection_lost" if reply is None else ack_error_code(reply)
+            self.recorder.error(label, kind)
+            if on_error is not None:
+                on_error(kind)
 
         try:
             await client.emit(event, *args, ack=resolve)
@@ -390,6 +399,8 @@ class ChatMembership:
         if reply is None:
             return False
         self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
+        # broadcasts of acts from the join request on reach this bot (PeerClock)
+        self.ctx.shared.peers.listen(self.ctx.user_id, began)
         return True
 
     def leave(self) -> None:
@@ -425,7 +436,9 @@ class ChatMembership:
         now = time.time_ns()
         self.ctx.recorder.received()
         if isinstance(user_id, str):
-            since = self.ctx.shared.peers.since("typing", user_id, "", now)
+            since = self.ctx.shared.peers.since(
+                "typing", user_id, "", now, receiver=self.ctx.user_id
+            )
             if since is not None:
                 self.ctx.recorder.latency("typing.delivery", since, now)
 
@@ -434,7 +447,11 @@ class ChatMembership:
         self.ctx.recorder.received()
         if isinstance(update, dict) and isinstance(update.get("userId"), str):
             since = self.ctx.shared.peers.since(
-                "presence", update["userId"], str(update.get("status")), now
+                "presence",
+                update["userId"],
+                str(update.get("status")),
+                now,
+                receiver=self.ctx.user_id,
             )
             if since is not None:
                 self.ctx.recorder.latency("presence.delivery", since, now)
@@ -518,11 +535,13 @@ async def _type_messages(
                 return
             await ctx.sleep_until_ns(at)
             ctx.shared.peers.note("typing", ctx.user_id, "", at)
-            ctx.recorder.sent()
             try:
                 await client.emit("typing", ctx.room, ctx.user_id)
             except NotConnected:
+                ctx.shared.peers.retract("typing", ctx.user_id, "", at)
                 ctx.recorder.error("typing", "not_connected")
+            else:
+                ctx.recorder.sent()  # counted only once it left
             at += int(params.keystroke.sample(ctx.rng) * 1e9)
         if not ctx.sending(at):
             return
@@ -633,10 +652,8 @@ class MeasuredDocumentSession(DocumentSession):
         ops = replica.take_outgoing()
         stamp = self.stamp and self.strategy in STAMPED_STRATEGIES
         for op, scheduled in zip(ops, self._instants.for_ops(len(ops), self.now_ns), strict=True):
-            self.sent += 1
             self._in_flight.append(scheduled)
             self.recorder.pending += 1
-            self.recorder.sent()
             wire = {**op, "sentAt": scheduled} if stamp else op
             try:
                 await self.client.emit("document-change", self.document_id, wire, ack=self._on_ack)
@@ -646,6 +663,9 @@ class MeasuredDocumentSession(DocumentSession):
                 self.recorder.error("doc.ack", "not_connected")
                 self.broken = True
                 self.errors.append(None)
+            else:
+                self.sent += 1
+                self.recorder.sent()  # counted only once it left
 
     def _on_ack(self, reply: Any) -> None:
         """A lost link breaks the session (the bot stops typing); a refused op is only counted.
@@ -755,11 +775,12 @@ async def _type_words(
         if keyboard.keystroke():
             session.note_edit(scheduled)
         if ctx.rng.random() < params.cursor_ratio:
-            ctx.recorder.sent()
             try:
                 await session.move_cursor(keyboard.caret)
             except NotConnected:
                 ctx.recorder.error("cursor", "not_connected")
+            else:
+                ctx.recorder.sent()  # counted only once it left
 
 
 def _exception_code(exc: BaseException) -> str:

@@ -23,7 +23,9 @@ Realtime run directory:
     scenario: {name, ...every resolved parameter},
     target, seed, users, duration, procs, versions: {python, trio, rtlab,
     hdrhistogram}, host: {hostname, platform, cpu_count}, command, started_at,
-    ended_at (ISO 8601 UTC), started_ns, ended_ns, main_event,
+    ended_at (ISO 8601 UTC), started_ns, ended_ns (the wall time, drain and
+    checks included), sending_started_ns, sending_stopped_ns (the sending
+    window, which rates are per second of), main_event,
     generator_saturated (bool), generator_peak_cpu_percent,
     generator_saturated_seconds}`.
 `histograms.json`
@@ -32,14 +34,17 @@ Realtime run directory:
     (`HdrHistogram.encode()`, decodable by every HdrHistogram library) of
     latencies in **microseconds**, range 1 µs..60 s, 3 significant digits.
     Latencies are measured from the *scheduled* instant (coordinated
-    omission). Event names: `connect`, `reconnect.clean`, `reconnect.abrupt`,
+    omission). Event names: `connect` (timed from before the wait for a
+    connect slot), `connect.queue` (that wait, trio fleet), `reconnect.clean`, `reconnect.abrupt`,
     `room.join`, `chat.ack`, `chat.echo` (own message back), `chat.delivery`
     (another bot's message, one-way, same host clock), `typing.delivery`,
     `presence.ack`, `presence.delivery`, `doc.join`, `doc.ack`, `doc.remote`.
 `summary.json`
-    `{duration_s, events: {event: {count, errors, error_kinds: {kind: n},
+    `{duration_s, sending_s, events: {event: {count, errors, error_kinds: {kind: n},
     rate_per_s, p50_ms, p95_ms, p99_ms, max_ms}}, totals: {sent, received,
     errors}}`; an event with only errors has count 0 and null percentiles.
+    `duration_s` is the wall time (ended_ns - started_ns), `sending_s` the
+    sending window: `rate_per_s = count / sending_s`.
 `series.csv`
     one row per second since the run's start: `second, sent, received,
     errors, connected, cpu_percent, main_p50_ms, main_p99_ms`
@@ -55,7 +60,9 @@ Realtime run directory:
     `expected` counts, for each bot, the run's messages that the room got
     while the bot was a member: with `method: "seq"` from the server's
     per-room `seq` (join-room ack history marks where membership starts),
-    otherwise by send time. `lost = expected - received`.
+    otherwise by send time. `received` counts what each bot heard inside
+    its memberships (with seqs: the seqs in the membership's window), and
+    `lost` adds up, per bot and membership, `max(0, expected - received)`.
 `convergence.json` (runs with editors)
     `{documents: [{document, strategy, editors, converged, idle, server_length,
     texts_equal}], converged: bool}`.
@@ -318,31 +325,54 @@ def merge_payloads(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------ delivery
 @dataclass
 class Membership:
-    """One stretch of a bot's membership of a room: from its join to its leave (or the end)."""
+    """One stretch of a bot's membership of a room: from its join to its leave (or the end).
+
+    `received`: messages heard while it was open (the by-send-time count;
+    with seqs, the report counts the seqs heard inside the window instead).
+    """
 
     start_seq: int | None
     start_ns: int
     end_seq: int | None = None
     end_ns: int | None = None
+    received: int = 0
 
 
 @dataclass
 class BotDelivery:
     room: str
     memberships: list[Membership] = field(default_factory=list)
-    received: int = 0
+    received: int = 0  # heard inside an open membership
     duplicates: int = 0
+    outside: int = 0  # heard with no membership open (after leave(), before a join's ack)
     last_seq: int = 0
+    # seqs heard, as ascending inclusive ranges [first, last] (they arrive in order)
+    heard: list[list[int]] = field(default_factory=list)
 
     def take(self, ledger: RoomLedger, seq: Any) -> bool:
-        """Count a chat message heard; False for a duplicate (its `seq` was seen already)."""
+        """Note a chat message heard; False for a duplicate (its `seq` was seen already).
+
+        Only messages heard inside an open membership count as received: a
+        bot that has ended its membership (`leave()` before a close) still
+        hears the room until the close completes, and those messages were not
+        expected of it.
+        """
         if isinstance(seq, int):
             if seq <= self.last_seq:
                 self.duplicates += 1
                 return False
             self.last_seq = seq
             ledger.seqs.add(seq)
-        self.received += 1
+            if self.heard and self.heard[-1][1] == seq - 1:
+                self.heard[-1][1] = seq
+            else:
+                self.heard.append([seq, seq])
+        current = self.memberships[-1] if self.memberships else None
+        if current is None or current.end_ns is not None:
+            self.outside += 1
+        else:
+            current.received += 1
+            self.received += 1
         return True
 
 
@@ -402,10 +432,13 @@ class DeliveryLog:
                 {
                     "room": b.room,
                     "memberships": [
-                        [m.start_seq, m.start_ns, m.end_seq, m.end_ns] for m in b.memberships
+                        [m.start_seq, m.start_ns, m.end_seq, m.end_ns, m.received]
+                        for m in b.memberships
                     ],
                     "received": b.received,
                     "duplicates": b.duplicates,
+                    "outside": b.outside,
+                    "heard": [list(r) for r in b.heard],
                 }
                 for b in self.bots
             ],
@@ -413,7 +446,15 @@ class DeliveryLog:
 
 
 def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Expected vs received vs lost per room, from one or several processes' delivery logs."""
+    """Expected vs received vs lost per room, from one or several processes' delivery logs.
+
+    Loss is counted per bot and membership, `max(0, expected - received)`
+    each, then added up: one bot's extra receptions cannot hide another's
+    losses. A membership receives what it heard inside its window: with seqs,
+    the seqs heard in `(start_seq, end_seq]`; otherwise the messages heard
+    while it was open. (Logs without per-membership counts, from before,
+    fall back to one count per bot.)
+    """
     rooms: dict[str, dict[str, Any]] = {}
     bots: list[dict[str, Any]] = []
     for payload in payloads:
@@ -432,20 +473,32 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
         # messages nobody saw a seq for (never acked, never delivered) are lost for every member
         unseen = max(0, room["sent"] - len(seqs)) if uses_seq else 0
         members = [b for b in bots if b["room"] == name]
-        expected = received = duplicates = 0
+        expected = received = lost = duplicates = 0
         for bot in members:
-            for start_seq, start_ns, end_seq, end_ns in bot["memberships"]:
+            windows = []  # (expected, received or None) per membership
+            for membership in bot["memberships"]:
+                start_seq, start_ns, end_seq, end_ns = membership[:4]
                 if uses_seq and start_seq is not None:
                     lo = bisect.bisect_right(seqs, start_seq)
                     hi = len(seqs) if end_seq is None else bisect.bisect_right(seqs, end_seq)
-                    expected += max(0, hi - lo)
+                    heard = bot.get("heard")
+                    got = None if heard is None else _count_heard(heard, start_seq, end_seq)
                 else:
                     lo = bisect.bisect_left(sent_ns, start_ns)
                     hi = len(sent_ns) if end_ns is None else bisect.bisect_right(sent_ns, end_ns)
-                    expected += max(0, hi - lo)
-            if bot["memberships"]:
-                expected += unseen
-            received += bot["received"]
+                    got = membership[4] if len(membership) > 4 else None
+                windows.append((max(0, hi - lo), got))
+            bot_unseen = unseen if bot["memberships"] else 0
+            bot_expected = sum(e for e, _ in windows) + bot_unseen
+            if all(got is not None for _, got in windows):
+                bot_received = sum(got for _, got in windows)
+                bot_lost = sum(max(0, e - got) for e, got in windows) + bot_unseen
+            else:  # an older log: one count per bot
+                bot_received = bot["received"]
+                bot_lost = max(0, bot_expected - bot_received)
+            expected += bot_expected
+            received += bot_received
+            lost += bot_lost
             duplicates += bot["duplicates"]
         out[name] = {
             "sent": room["sent"],
@@ -453,7 +506,7 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "members": len(members),
             "expected": expected,
             "received": received,
-            "lost": max(0, expected - received),
+            "lost": lost,
             "duplicates": duplicates,
         }
     totals = {
@@ -463,13 +516,31 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return {"method": "seq" if uses_seq else "time", "rooms": out, "totals": totals}
 
 
+def _count_heard(heard: list[list[int]], after: int, upto: int | None) -> int:
+    """How many seqs of the ranges `heard` lie in `(after, upto]` (`upto` None: no end)."""
+    total = 0
+    for first, last in heard:
+        lo = max(first, after + 1)
+        hi = last if upto is None else min(last, upto)
+        if hi >= lo:
+            total += hi - lo + 1
+    return total
+
+
 # ------------------------------------------------------------------ run directory
 def new_run_id(scenario: str, seed: int) -> str:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{stamp}-{scenario}-s{seed}-{secrets.token_hex(2)}"
 
 
-def summarize(payload: dict[str, Any], duration_s: float) -> dict[str, Any]:
+def summarize(
+    payload: dict[str, Any], sending_s: float, wall_s: float | None = None
+) -> dict[str, Any]:
+    """summary.json: rates over the sending window `sending_s` (not the drain after it).
+
+    `duration_s` is the run's wall time (`wall_s`, start to end, drain and
+    checks included), `sending_s` the window the rates are per second of.
+    """
     events: dict[str, Any] = {}
     for name, entry in sorted(payload["events"].items()):
         histogram = HdrHistogram.decode(entry["encoded"])
@@ -478,7 +549,7 @@ def summarize(payload: dict[str, Any], duration_s: float) -> dict[str, Any]:
             "count": count,
             "errors": sum(entry["errors"].values()),
             "error_kinds": entry["errors"],
-            "rate_per_s": round(count / duration_s, 3) if duration_s > 0 else None,
+            "rate_per_s": round(count / sending_s, 3) if sending_s > 0 else None,
             "p50_ms": percentile_ms(histogram, 50),
             "p95_ms": percentile_ms(histogram, 95),
             "p99_ms": percentile_ms(histogram, 99),
@@ -486,7 +557,8 @@ def summarize(payload: dict[str, Any], duration_s: float) -> dict[str, Any]:
         }
     rows = payload["rows"]
     return {
-        "duration_s": duration_s,
+        "duration_s": sending_s if wall_s is None else wall_s,
+        "sending_s": sending_s,
         "events": events,
         "totals": {
             "sent": sum(r["sent"] for r in rows),
@@ -518,7 +590,8 @@ class RunDirectory:
         convergence: dict[str, Any] | None = None,
     ) -> Path:
         path.mkdir(parents=True, exist_ok=True)
-        duration_s = max(1e-9, (meta["ended_ns"] - meta["started_ns"]) / 1e9)
+        wall_s = max(1e-9, (meta["ended_ns"] - meta["started_ns"]) / 1e9)
+        sending_s = sending_window_s(meta) or wall_s
         histograms = {}
         for name, entry in sorted(payload["events"].items()):
             histogram = HdrHistogram.decode(entry["encoded"])
@@ -532,7 +605,10 @@ class RunDirectory:
             }
         _write_json(path / "meta.json", {"format_version": 1, "kind": "realtime", **meta})
         _write_json(path / "histograms.json", histograms)
-        _write_json(path / "summary.json", summarize(payload, round(duration_s, 3)))
+        _write_json(
+            path / "summary.json",
+            summarize(payload, round(sending_s, 3), wall_s=round(wall_s, 3)),
+        )
         with open(path / "series.csv", "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=SERIES_COLUMNS)
             writer.writeheader()
@@ -581,6 +657,14 @@ class RunDirectory:
             optional["delivery"],
             optional["convergence"],
         )
+
+
+def sending_window_s(meta: dict[str, Any]) -> float | None:
+    """Seconds from the start to the stop of sending (meta.json), None if not recorded."""
+    began, stopped = meta.get("sending_started_ns"), meta.get("sending_stopped_ns")
+    if isinstance(began, int) and isinstance(stopped, int) and stopped > began:
+        return (stopped - began) / 1e9
+    return None
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -93,6 +93,7 @@ class TypingEditor:
         self.plan: list[str | None] = []  # planned keystrokes; None = backspace
         if self.last_text and not self.last_text.endswith(metrics.SEPARATOR):
             self.plan = [metrics.SEPARATOR]  # not glued to the last word
+        self.keystrokes = 0  # keystrokes made (typed, deleted or skipped): the budget spent
         self.typed = 0
         self.deleted = 0
         self.skipped = 0
@@ -100,6 +101,11 @@ class TypingEditor:
     @property
     def kept(self) -> int:
         return self.typed - self.deleted
+
+    @property
+    def applied(self) -> int:
+        """Keystrokes that changed the text (an editor that stopped early counts what it typed)."""
+        return self.keystrokes - self.skipped
 
     @property
     def done(self) -> bool:
@@ -127,6 +133,7 @@ class TypingEditor:
         key = self.plan.pop(0)
         text = self.last_text
         self.caret = min(self.caret, len(text))
+        self.keystrokes += 1
         if self.budget is not None:
             self.budget -= 1
         if key is None:

@@ -213,7 +213,7 @@ class _Run:
 
     def begin(self, shared: FleetShared) -> None:
         """Every editor has joined: editing starts now, and partitions count from here."""
-        order = {f"{RUN_TAG}-u{i}": i for i in range(self.config.editors)}
+        order = self.user_order
         joined = shared.documents.sessions[self.document]
         self.sessions = sorted(joined, key=lambda session: order[session.user_id])
         self.start = self.scheduler.now()
@@ -223,8 +223,19 @@ class _Run:
         ]
 
     @property
-    def editors(self) -> list[TypingEditor]:
-        return [session.typist for session in self.sessions if session.typist is not None]
+    def user_order(self) -> dict[str, int]:
+        """Editor index by the session's user id."""
+        return {f"{RUN_TAG}-u{i}": i for i in range(self.config.editors)}
+
+    @property
+    def editors(self) -> dict[str, TypingEditor]:
+        """Who typed, by editor name (from the session's user id, not its list position)."""
+        order = self.user_order
+        return {
+            editor_name(order[session.user_id]): session.typist
+            for session in self.sessions
+            if session.typist is not None
+        }
 
     @property
     def last_op(self) -> float:
@@ -345,10 +356,12 @@ def _result(
     reference = run.server_text()
     texts = run.texts()
     distinct, distance = metrics.divergence(texts, reference)
-    alphabets = {editor_name(i): editor.alphabet for i, editor in enumerate(run.editors)}
-    kept = {editor_name(i): editor.kept for i, editor in enumerate(run.editors)}
+    editors = run.editors
+    alphabets = {name: editor.alphabet for name, editor in editors.items()}
+    kept = {name: editor.kept for name, editor in editors.items()}
     survival = metrics.survival(reference, alphabets, kept)
-    ops = sum(config.ops - editor.skipped for editor in run.editors)
+    # what was typed, not the budget: an editor whose session broke stopped early
+    ops = sum(editor.applied for editor in editors.values())
     return SimulationResult(
         strategy=config.strategy,
         seed=config.seed,
@@ -360,7 +373,7 @@ def _result(
         last_op_s=_round(run.last_op - run.start),
         duration_s=_round(run.scheduler.now() - run.start),
         ops=ops,
-        skipped_ops=sum(editor.skipped for editor in run.editors),
+        skipped_ops=sum(editor.skipped for editor in editors.values()),
         rejected_ops=sum(len(session.errors) for session in run.sessions),
         bytes=sum(path.bytes for path in run.network.paths),
         bytes_up=sum(path.bytes for path in run.network.paths if not _towards_client(path)),

@@ -122,3 +122,68 @@ def test_loadtest_driver_runs_the_bot_fleet_too(tmp_path):
     assert run.meta["producer"] == "simulate.fleet"
     assert run.summary["events"]["chat.echo"]["count"] > 0
     assert "report: " in result.stdout
+
+
+FIRING_CHECK = """
+import time
+from pathlib import Path
+from locust.env import Environment
+from locust.stats import RequestStats
+from locustfiles.run_recording import LocustRun, RtlabError
+from simulate.scenarios import load_scenario
+
+env = Environment()
+stats = RequestStats()
+fired = []
+
+def on_request(request_type, name, response_time, response_length, exception=None, **kw):
+    fired.append((name, response_time, exception, kw["context"]))
+    stats.log_request(request_type, name, response_time, response_length)
+    if exception:
+        stats.log_error(request_type, name, exception)
+
+env.events.request.add_listener(on_request)
+run = LocustRun(env, load_scenario("chat"), "t", Path("unused"))
+now = time.time_ns()
+for ms in (10, 20, 30):
+    run.latency("ack", "chat.ack", now - ms * 1_000_000, now_ns=now)
+run.error("ack", "chat.ack", "timeout", now - 5_000_000_000)  # 5 s: a timeout
+run.error("ack", "chat.ack", "not_connected")
+
+failures = [f for f in fired if f[2] is not None]
+assert [f[1] for f in failures] == [None, None], failures
+assert isinstance(failures[0][2], RtlabError) and str(failures[0][2]) == "timeout"
+assert failures[0][3]["elapsed_ms"] >= 5000 and failures[1][3]["elapsed_ms"] is None
+entry = stats.get("chat.ack", "ack")
+assert (entry.num_requests, entry.num_failures) == (5, 2)
+# Locust's latencies are the successes' only, as in our histogram
+assert entry.max_response_time == 30 and entry.min_response_time == 10
+assert entry.get_response_time_percentile(0.99) == 30 and entry.avg_response_time == 20
+run.recorder.fold()
+ours = run.recorder.events["chat.ack"]
+assert ours.histogram.get_total_count() == 3 and sum(ours.errors.values()) == 2
+print("ok")
+"""
+
+
+def test_failures_are_fired_into_locust_without_a_response_time():
+    """Errors count as Locust failures but stay out of its percentiles (as ours)."""
+    result = run_command([sys.executable, "-c", FIRING_CHECK], timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_smoke_values_are_defaults_that_explicit_flags_override():
+    from scripts.loadtest import parse_config
+
+    env = {"USERS": "500", "DURATION": "60s", "SCENARIO": "chat"}
+    smoke = parse_config(["--smoke"], env)
+    assert (smoke.scenario, smoke.users, smoke.duration_s) == ("smoke", 12, 3.0)
+    assert smoke.spawn_rate == 12.0  # Locust: everyone at once
+    mine = parse_config(["--smoke", "--users", "30", "--duration", "10s"], env)
+    assert (mine.scenario, mine.users, mine.duration_s) == ("smoke", 30, 10.0)
+    assert mine.spawn_rate == 30.0
+    chat = parse_config(["--smoke", "--scenario", "chat", "--spawn-rate", "5"], env)
+    assert (chat.scenario, chat.users, chat.spawn_rate) == ("chat", 12, 5.0)
+    plain = parse_config([], env)
+    assert (plain.scenario, plain.users, plain.spawn_rate) == ("chat", 500, 20.0)

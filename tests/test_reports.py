@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from reports import plots
 from reports.budgets import BudgetError, parse_budgets
 from reports.compare import Tolerance, compare_runs, parse_ratio
 from reports.summary import load_realtime_run
@@ -66,6 +67,8 @@ def write_realtime_run(
     saturated: bool = False,
     seconds: int = 10,
     per_event_series: bool = False,
+    cpu_percent: dict[int, float] | None = None,
+    meta_extra: dict[str, Any] | None = None,
 ) -> Path:
     """A 12-user smoke-like run: lognormal latencies, a few errors, delivery and convergence."""
     rng = random.Random(seed)
@@ -99,6 +102,7 @@ def write_realtime_run(
         if second == 4:
             recorder.error("chat.ack", "timeout")
         cpu = 97.0 if saturated and second > 3 else 25.0 + rng.random() * 10
+        cpu = (cpu_percent or {}).get(second, cpu)
         recorder.tick(start + second * 1_000_000_000, cpu)
     meta = {
         "run_id": path.name,
@@ -120,6 +124,7 @@ def write_realtime_run(
         "generator_saturated": saturated,
         "generator_peak_cpu_percent": 97.0 if saturated else 35.0,
         "generator_saturated_seconds": seconds - 3 if saturated else 0,
+        **(meta_extra or {}),
     }
     delivery = {
         "method": "seq",
@@ -280,6 +285,43 @@ def test_saturated_generator_is_reported_in_red(runs: dict[str, Path]) -> None:
     summary = reports_cli("summary", runs["saturated"])
     assert SATURATION_PHRASE in summary.stdout
     assert SATURATION_PHRASE not in reports_cli("summary", runs["same"]).stdout
+
+
+def per_process(*saturated_seconds: int) -> list[dict[str, Any]]:
+    return [
+        {"peak_percent": 97.0 if n else 40.0, "saturated": n >= 3, "saturated_seconds": n}
+        for n in saturated_seconds
+    ]
+
+
+def test_one_saturated_process_among_several_is_marked(tmp_path: Path) -> None:
+    # 3 processes: in seconds 5-8 one of them runs at 97 % and two at 20 % (sum 137 %,
+    # far below 3 × 90 %); elsewhere all three idle along at ~25 % (sum ≤ 75 %)
+    hot = {second: 137.0 for second in range(5, 9)}
+    cold = {second: 60.0 + second for second in range(1, 11) if second not in hot}
+    path = write_realtime_run(
+        tmp_path / "procs",
+        cpu_percent=hot | cold,
+        meta_extra={"procs": 3, "generator_cpu_per_process": per_process(4, 0, 0)},
+    )
+    run = load_realtime_run(path, "build")
+    assert plots.saturated_seconds(run) == [5.0, 6.0, 7.0, 8.0]
+    plot = plots.generator_cpu(run)
+    assert plot is not None and plot.png.startswith(b"\x89PNG")
+
+    # the same sums, but every process stayed below the threshold (spread load): no mark
+    calm = write_realtime_run(
+        tmp_path / "calm",
+        cpu_percent=hot | cold,
+        meta_extra={"procs": 3, "generator_cpu_per_process": per_process(0, 0, 0)},
+    )
+    assert plots.saturated_seconds(load_realtime_run(calm, "build")) == []
+
+
+def test_one_process_is_saturated_at_its_own_threshold(runs: dict[str, Path]) -> None:
+    saturated = load_realtime_run(runs["saturated"], "build")
+    assert plots.saturated_seconds(saturated) == [float(s) for s in range(4, 11)]
+    assert plots.saturated_seconds(load_realtime_run(runs["base"], "build")) == []
 
 
 def test_build_experiment_report(runs: dict[str, Path]) -> None:

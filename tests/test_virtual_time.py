@@ -97,6 +97,30 @@ def test_partition_holds_messages_then_releases_them() -> None:
     assert free_log == [(pytest.approx(1.6), "online edit")]
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-time-order", "reversed"])
+def test_overlapping_partitions_hold_a_message_until_the_last_one_heals(reverse: bool) -> None:
+    # --partition 3s@10s --partition 5s@12s: a message sent at 10.5 s is held by the
+    # first until 13 s, which is inside the second: it arrives after 17 s, in either order
+    partitions = [Partition(10.0, 3.0), Partition(12.0, 5.0)]
+    if reverse:
+        partitions.reverse()
+
+    async def main() -> list[tuple[float, Any]]:
+        scheduler = Scheduler()
+        network = Network(scheduler, ConstantLatency(0.08), seed=1, partitions=partitions)
+        log: list[tuple[float, Any]] = []
+        path = path_for(network, "editor-1", log, "p")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run)
+            await scheduler.sleep(10.5)
+            path.send("held twice")
+            await scheduler.sleep(10)
+            nursery.cancel_scope.cancel()
+        return log
+
+    assert run_virtual(main) == [(pytest.approx(17.08), "held twice")]
+
+
 @pytest.mark.parametrize(
     "latency",
     [
@@ -297,6 +321,37 @@ def test_experiments_drive_the_fleets_editor_persona(monkeypatch: pytest.MonkeyP
     assert all(isinstance(ctx.clock, VirtualClock) and ctx.link_factory for ctx in seen)
     assert result.converged and result.ops == 90 - result.skipped_ops
     assert result.survival == {f"editor-{i}": 1.0 for i in (1, 2, 3)}
+
+
+def test_results_count_what_was_typed_and_name_editors_by_user(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """editor-1's session breaks after 10 keystrokes; editor-2 types with no typist recorded."""
+    make_typist = personas._typist
+
+    def typist(ctx: Any, session: Any, params: Any) -> TypingEditor:
+        keyboard = make_typist(ctx, session, params)
+        if ctx.plan.index == 0:
+            keystroke = keyboard.keystroke
+
+            def breaking() -> bool:
+                changed = keystroke()
+                if keyboard.keystrokes >= 10:
+                    session.broken = True  # as a reconnect does: the editor stops typing
+                return changed
+
+            monkeypatch.setattr(keyboard, "keystroke", breaking)
+        elif ctx.plan.index == 1:
+            session.typist = None
+        return keyboard
+
+    monkeypatch.setattr(personas, "_typist", typist)
+    config = SimulationConfig("fugue", 1, LATENCY, editors=3, ops=30)
+    result = run_simulation(config).result
+    # editor-1 typed 10 of its 30, editor-3 all 30 (editor-2 is not counted)
+    assert result.ops == 40 - result.skipped_ops
+    assert set(result.survival) == {"editor-1", "editor-3"}
+    assert result.survival["editor-1"] == result.survival["editor-3"] == 1.0
 
 
 def test_a_late_joiner_types_after_the_text_not_glued_to_its_last_word() -> None:
