@@ -7,9 +7,7 @@ python-socketio's reader thread; every wait is bounded.
 
 from __future__ import annotations
 
-import queue
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,7 +15,9 @@ import pytest
 import socketio
 import socketio.exceptions
 
-WAIT = 5.0
+from tests.sio_peer import WAIT
+from tests.sio_peer import SioPeer as Peer
+
 QUIET = 0.4
 NS = "/api/socket"
 
@@ -26,90 +26,6 @@ TRANSPORTS = {
     "websocket": ["websocket"],
     "upgrade": ["polling", "websocket"],
 }
-EVENTS = (
-    "user-joined",
-    "user-left",
-    "receive-message",
-    "user-typing",
-    "presence-update",
-    "error",
-)
-
-
-class Peer:
-    """One python-socketio client in one namespace, with its events queued."""
-
-    def __init__(
-        self,
-        url: str,
-        user: str,
-        transports: list[str],
-        namespace: str = NS,
-        probe_reply: Callable[[Any], Any] | None = None,
-    ) -> None:
-        self.user = user
-        self.ns = namespace
-        self.client = socketio.Client(reconnection=False)
-        self.queues: dict[str, queue.Queue[Any]] = defaultdict(queue.Queue)
-        self.probes: list[Any] = []
-        for event in EVENTS:
-            self.client.on(event, self._pusher(event), namespace=namespace)
-
-        def on_probe(data: Any) -> Any:
-            self.probes.append(data)
-            return probe_reply(data) if probe_reply else None
-
-        self.client.on("rtt-probe", on_probe, namespace=namespace)
-        self.client.connect(
-            url,
-            transports=transports,
-            namespaces=[namespace],
-            auth={"userId": user, "name": user.title()},
-            wait_timeout=WAIT,
-        )
-
-    def _pusher(self, event: str) -> Callable[..., None]:
-        def push(*args: Any) -> None:
-            self.queues[event].put(args[0] if len(args) == 1 else args)
-
-        return push
-
-    def call(self, event: str, *args: Any, timeout: float = WAIT) -> Any:
-        return self.client.call(event, args or None, namespace=self.ns, timeout=timeout)
-
-    def emit(self, event: str, *args: Any) -> None:
-        self.client.emit(event, args or None, namespace=self.ns)
-
-    def wait_for(
-        self, event: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = WAIT
-    ) -> Any:
-        deadline = time.monotonic() + timeout
-        seen = []
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                item = self.queues[event].get(timeout=max(remaining, 0.001))
-            except queue.Empty:
-                raise AssertionError(
-                    f"{self.user}: no matching {event!r} within {timeout}s (saw {seen!r})"
-                ) from None
-            if predicate(item):
-                return item
-            seen.append(item)
-
-    def drain(self, event: str, wait: float = QUIET) -> list[Any]:
-        """Everything `event` delivered within `wait` seconds from now."""
-        time.sleep(wait)
-        items = []
-        while True:
-            try:
-                items.append(self.queues[event].get_nowait())
-            except queue.Empty:
-                return items
-
-    def close(self) -> None:
-        if self.client.connected:
-            self.client.disconnect()
 
 
 @pytest.fixture
@@ -188,7 +104,7 @@ def test_chat_flow(server_process, peers, transport: str) -> None:
 
     bob.emit("typing", room, "bob")
     assert alice.wait_for("user-typing") == "bob"
-    assert bob.drain("user-typing") == []  # only the others
+    assert bob.drain("user-typing", QUIET) == []  # only the others
 
     assert bob.call("leave-room", room, "bob")["ok"] is True
     left = alice.wait_for("user-left")
@@ -222,7 +138,7 @@ def test_namespaces_are_separate(server_process, peers) -> None:
     assert_users(ack["users"], ["bob"])
     api.emit("send-message", "same", {"text": "api only"})
     assert api.wait_for("receive-message")["text"] == "api only"
-    assert root.drain("receive-message") == []
+    assert root.drain("receive-message", QUIET) == []
 
 
 # --------------------------------------------------------------------- acks

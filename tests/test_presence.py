@@ -8,81 +8,20 @@ The server runs with a short heartbeat (`--ping-interval 0.2 --ping-timeout
 from __future__ import annotations
 
 import json
-import queue
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import socketio
 import websocket
 
-WAIT = 5.0
+from tests.sio_peer import WAIT
+from tests.sio_peer import SioPeer as Peer
+
 PING = ("--ping-interval", "0.2", "--ping-timeout", "0.3")
 # A silent client must be declared gone within interval + timeout; allow generous slack.
 HEARTBEAT_BOUND_S = 3.0
 ROOM = "presence"
-
-
-class Peer:
-    """A python-socketio client (one tab) on `/api/socket`, its events queued."""
-
-    def __init__(self, url: str, user: str, transports: list[str] | None = None) -> None:
-        self.user = user
-        self.client = socketio.Client(reconnection=False)
-        self.queues: dict[str, queue.Queue[Any]] = defaultdict(queue.Queue)
-        self.disconnects = 0
-        for event in ("user-joined", "user-left", "presence-update", "receive-message"):
-            self.client.on(event, self._pusher(event), namespace="/api/socket")
-        self.client.on("disconnect", self._on_disconnect, namespace="/api/socket")
-        self.client.connect(
-            url,
-            transports=transports or ["websocket"],
-            namespaces=["/api/socket"],
-            auth={"userId": user, "name": user.title()},
-            wait_timeout=WAIT,
-        )
-
-    def _on_disconnect(self, *args: Any) -> None:
-        self.disconnects += 1
-
-    def _pusher(self, event: str) -> Callable[..., None]:
-        def push(*args: Any) -> None:
-            self.queues[event].put((time.monotonic(), args[0] if len(args) == 1 else args))
-
-        return push
-
-    def call(self, event: str, *args: Any) -> Any:
-        return self.client.call(event, args, namespace="/api/socket", timeout=WAIT)
-
-    def wait_for(
-        self, event: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = WAIT
-    ) -> tuple[float, Any]:
-        deadline = time.monotonic() + timeout
-        seen = []
-        while True:
-            try:
-                at, item = self.queues[event].get(timeout=max(deadline - time.monotonic(), 0.001))
-            except queue.Empty:
-                raise AssertionError(
-                    f"{self.user}: no matching {event!r} within {timeout}s (saw {seen!r})"
-                ) from None
-            if predicate(item):
-                return at, item
-            seen.append(item)
-
-    def drain(self, event: str) -> list[Any]:
-        items = []
-        while True:
-            try:
-                items.append(self.queues[event].get_nowait()[1])
-            except queue.Empty:
-                return items
-
-    def close(self) -> None:
-        if self.client.connected:
-            self.client.disconnect()
 
 
 @pytest.fixture
@@ -131,14 +70,14 @@ def test_user_stays_online_while_any_tab_is_open(server, peers) -> None:
 
     closed_at = time.monotonic()
     tab2.close()
-    at, update = watcher.wait_for("presence-update", lambda p: p["userId"] == "alice")
+    at, update = watcher.wait_for_at("presence-update", lambda p: p["userId"] == "alice")
     assert update["status"] == "offline"
     assert isinstance(update["lastSeen"], int)
     assert abs(update["lastSeen"] / 1000 - time.time()) < 10
     assert at - closed_at < HEARTBEAT_BOUND_S
-    _, left = watcher.wait_for("user-left", lambda p: p["userId"] == "alice")
+    left = watcher.wait_for("user-left", lambda p: p["userId"] == "alice")
     assert sorted(by_id(left["users"])) == ["bob", "carol"]
-    _, left_at_carol = fresh.wait_for("user-left", lambda p: p["userId"] == "alice")
+    left_at_carol = fresh.wait_for("user-left", lambda p: p["userId"] == "alice")
     assert sorted(by_id(left_at_carol["users"])) == ["bob", "carol"]
     # the watchers themselves survived every heartbeat round
     assert watcher.client.connected and watcher.disconnects == 0
@@ -153,7 +92,7 @@ def test_away_reaches_the_room_but_not_the_sender(server, peers) -> None:
 
     reply = alice.call("presence-update", {"roomId": ROOM, "userId": "alice", "status": "away"})
     assert reply["ok"] is True
-    _, update = bob.wait_for("presence-update")
+    update = bob.wait_for("presence-update")
     assert update["userId"] == "alice" and update["status"] == "away"
     assert isinstance(update["lastSeen"], int)
     time.sleep(0.3)
@@ -167,7 +106,7 @@ def test_away_reaches_the_room_but_not_the_sender(server, peers) -> None:
     assert alice.call("presence-update", {"roomId": ROOM, "userId": "alice", "status": "online"})[
         "ok"
     ]
-    _, back = bob.wait_for("presence-update", lambda p: p["status"] == "online")
+    back = bob.wait_for("presence-update", lambda p: p["status"] == "online")
     assert back["userId"] == "alice"
 
     bad = alice.call("presence-update", {"roomId": ROOM, "userId": "alice", "status": "asleep"})
@@ -198,15 +137,15 @@ def test_missed_heartbeat_marks_user_offline(server, peers) -> None:
             elif packet.startswith("43/api/socket,0["):
                 assert json.loads(packet[len("43/api/socket,0") :])[0]["ok"] is True
                 break
-        _, joined = watcher.wait_for("user-joined", lambda p: p["userId"] == "ghost")
+        joined = watcher.wait_for("user-joined", lambda p: p["userId"] == "ghost")
         assert by_id(joined["users"])["ghost"]["status"] == "online"
         silent_since = time.monotonic()
 
-        at_left, left = watcher.wait_for(
+        at_left, left = watcher.wait_for_at(
             "user-left", lambda p: p["userId"] == "ghost", timeout=HEARTBEAT_BOUND_S + 1
         )
         assert sorted(by_id(left["users"])) == ["bob"]
-        at_off, update = watcher.wait_for(
+        at_off, update = watcher.wait_for_at(
             "presence-update", lambda p: p["userId"] == "ghost", timeout=1
         )
         assert update["status"] == "offline"
