@@ -14,7 +14,7 @@ from typing import Any
 
 import jwt
 
-from server.hub import EventError
+from server.errors import EventError
 
 Authenticator = Callable[[dict[str, Any] | None], dict[str, Any]]
 

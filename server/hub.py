@@ -27,6 +27,7 @@ import trio
 
 from server.config import ServerConfig
 from server.engine import EngineSession
+from server.errors import EventError
 from server.protocol.errors import LocalProtocolError, ProtocolError
 from server.protocol.socketio import (
     SioDecoder,
@@ -39,32 +40,6 @@ from server.protocol.socketio import (
 from server.transport.base import Outgoing
 
 log = logging.getLogger(__name__)
-
-ERROR_CODES = frozenset(
-    {
-        "bad_request",
-        "unauthorized",
-        "forbidden",
-        "rate_limited",
-        "too_large",
-        "not_found",
-        "conflict",
-        "internal",
-    }
-)
-
-
-class EventError(Exception):
-    """A handler refuses an event; the client gets `code` and `message`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        assert code in ERROR_CODES, code
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "message": self.message}
 
 
 class DeferredAck:
