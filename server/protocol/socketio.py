@@ -60,11 +60,13 @@ class SioPacket:
     @property
     def event(self) -> str:
         """The event name of an EVENT packet."""
-        return self.data[0]
+        name: str = self.data[0]
+        return name
 
     @property
     def args(self) -> list[Any]:
-        return self.data[1:]
+        rest: list[Any] = self.data[1:]
+        return rest
 
 
 # --------------------------------------------------------------------- encode
