@@ -70,6 +70,7 @@ _PROBE_PING = encode_text(Packet(PacketType.PING, PROBE))
 _PROBE_PONG = encode_text(Packet(PacketType.PONG, PROBE))
 _UPGRADE = encode_text(Packet(PacketType.UPGRADE))
 
+PING = _PING  # the heartbeat's packet (`ping()` returns it; drivers may share one encoded copy)
 NOOP = _NOOP  # what a transport answers to release a long-poll with nothing to say
 CLOSE = _CLOSE  # what a transport answers once the session is closed by us
 

@@ -99,6 +99,15 @@ def encode_payload(packets: list[Packet]) -> str:
     return RECORD_SEPARATOR.join(records)
 
 
+def join_payload(encoded: list[str | bytes]) -> str:
+    """The long-polling form of packets already in their WebSocket form (`encode_packet`):
+    the server queues encoded packets once and a poll joins whatever is queued."""
+    return RECORD_SEPARATOR.join(
+        "b" + base64.b64encode(item).decode("ascii") if isinstance(item, bytes) else item
+        for item in encoded
+    )
+
+
 def decode_payload(payload: str | bytes, max_payload: int | None = None) -> list[Packet]:
     """Parse a polling request body into packets (POST bodies are UTF-8 text)."""
     if isinstance(payload, bytes | bytearray):
@@ -125,6 +134,35 @@ def decode_payload(payload: str | bytes, max_payload: int | None = None) -> list
         else:
             packets.append(decode_packet(record))
     return packets
+
+
+class HttpError(enum.IntEnum):
+    """The `code` of engine.io's JSON error answers (`{"code": n, "message": ...}`)."""
+
+    UNKNOWN_TRANSPORT = 0
+    UNKNOWN_SID = 1
+    BAD_HANDSHAKE_METHOD = 2
+    BAD_REQUEST = 3
+    FORBIDDEN = 4
+    UNSUPPORTED_PROTOCOL_VERSION = 5
+
+    @property
+    def message(self) -> str:
+        return _HTTP_ERROR_MESSAGES[self]
+
+    @property
+    def status(self) -> int:
+        return 403 if self is HttpError.FORBIDDEN else 400
+
+
+_HTTP_ERROR_MESSAGES = {
+    HttpError.UNKNOWN_TRANSPORT: "Transport unknown",
+    HttpError.UNKNOWN_SID: "Session ID unknown",
+    HttpError.BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    HttpError.BAD_REQUEST: "Bad request",
+    HttpError.FORBIDDEN: "Forbidden",
+    HttpError.UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,6 +96,15 @@ def encode_event_text(
     return f"2{_namespace_prefix(namespace)}{ack}{dumps([event, *args])}"
 
 
+def encode_event_text_json(
+    namespace: str, event: str, args_json: str, ack_id: int | None = None
+) -> str:
+    """Like `encode_event_text`, with the arguments already JSON (comma-separated, no
+    brackets): for a sender that encoded its payload anyway (to store it)."""
+    ack = "" if ack_id is None else str(ack_id)
+    return f"2{_namespace_prefix(namespace)}{ack}[{dumps(event)},{args_json}]"
+
+
 def encode(packet: SioPacket) -> list[str | bytes]:
     """Text part first, then the binary attachments in order."""
     attachments: list[bytes] = []

@@ -186,6 +186,10 @@ class _Connection:
         self._local_move(namespace, SioInput.LEAVE)
         return _packet_payloads(SioPacket(SioType.DISCONNECT, namespace))
 
+    def forget(self, namespace: str) -> None:
+        """A namespace ended without a packet (the connection is going away)."""
+        self._local_move(namespace, SioInput.FORGET)
+
     def forget_all(self) -> list[str]:
         """The Engine.IO session ended: every namespace is gone (no packet). Returns those
         that were connected, for the driver's cleanup."""
