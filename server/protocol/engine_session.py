@@ -28,6 +28,7 @@ from server.protocol.engineio import (
     Handshake,
     Packet,
     PacketType,
+    decode_packet,
     encode_message,
     encode_text,
 )
@@ -73,6 +74,8 @@ _UPGRADE = encode_text(Packet(PacketType.UPGRADE))
 PING = _PING  # the heartbeat's packet (`ping()` returns it; drivers may share one encoded copy)
 NOOP = _NOOP  # what a transport answers to release a long-poll with nothing to say
 CLOSE = _CLOSE  # what a transport answers once the session is closed by us
+
+_MESSAGE_CHAR = str(int(PacketType.MESSAGE))
 
 _BY_TYPE = {
     PacketType.MESSAGE: EngineInput.MESSAGE,
@@ -281,6 +284,30 @@ class EngineClientSession(_Session):
     @property
     def sid(self) -> str | None:
         return None if self.handshake is None else self.handshake.sid
+
+    def receive_frame(
+        self, frame: str | bytes, now: float, channel: Channel = Channel.PRIMARY
+    ) -> list[EngineEvent]:
+        """One packet in its WebSocket form (a text or binary frame, a polling record).
+
+        The bulk of a client's traffic is MESSAGE packets on an open session:
+        those skip the Packet object on their way to `MessageReceived`.
+        """
+        if (
+            channel is Channel.PRIMARY
+            and self.state is not EngineState.OPENING
+            and self.state is not EngineState.CLOSED
+        ):
+            if isinstance(frame, bytes):
+                return [MessageReceived(frame)]
+            if frame[:1] == _MESSAGE_CHAR:
+                return [MessageReceived(frame[1:])]
+        try:
+            packet = decode_packet(frame)
+        except RemoteProtocolError as exc:
+            self._remote_error(exc)
+            raise
+        return self.receive(packet, now, channel)
 
     def receive(
         self, packet: Packet, now: float, channel: Channel = Channel.PRIMARY

@@ -136,6 +136,16 @@ def decode_payload(payload: str | bytes, max_payload: int | None = None) -> list
     return packets
 
 
+PROTOCOL_VERSION = "4"
+
+
+def request_target(path: str, transport: str, sid: str | None = None) -> str:
+    """The path and query of a client's Engine.IO request (`/socket.io/?EIO=4&transport=...`)."""
+    base = path if path.endswith("/") else path + "/"
+    target = f"{base}?EIO={PROTOCOL_VERSION}&transport={transport}"
+    return target if sid is None else f"{target}&sid={sid}"
+
+
 class HttpError(enum.IntEnum):
     """The `code` of engine.io's JSON error answers (`{"code": n, "message": ...}`)."""
 

@@ -12,12 +12,10 @@ rules) or `WebSocketEndpoint` (the upgrade handshake).
 from __future__ import annotations
 
 from server.engine import EngineServer
-from server.protocol.engineio import HttpError
+from server.protocol.engineio import PROTOCOL_VERSION, HttpError
 from server.transport.http import HttpConnection, Request
 from server.transport.polling import PollingEndpoint
 from server.transport.websocket import WebSocketEndpoint
-
-PROTOCOL_VERSION = "4"
 
 
 class EngineEndpoint:
