@@ -109,8 +109,10 @@ class DocumentLog(Protocol):
 
         Returns `(orphans_dropped, created)` in commit order. Ops can be
         orphans when a document's row failed to commit while some of its ops
-        did; a new document must not inherit them. Creating a document that
-        exists already leaves its row (and strategy) as it is.
+        did; a new document must not inherit them. Call it for a document
+        that `load` did not find: every op stored under its id is dropped. An
+        existing row (and its strategy) is left as it is.
+        Raises `StoreBusy` without queueing either write if both do not fit.
         """
         ...
 

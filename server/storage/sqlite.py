@@ -160,6 +160,7 @@ class QueuedWrite:
     rows: list[Row] = field(default_factory=list)
 
     def runs(self, statement: Statement) -> bool:
+        """Whether this write applies `statement` (how a fault injection picks its batch)."""
         return any(bound.statement is statement for bound in self.statements)
 
 
@@ -277,8 +278,7 @@ class SqliteStorage:
                 except Exception as exc:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
-                    item.rows = []
-                    item.error = exc
+                    item.error = exc  # `committed()` raises it: `rows` are not read
         self.commits += 1
         self.writes += len(batch)
 
