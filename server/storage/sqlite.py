@@ -295,10 +295,14 @@ def _apply(db: sqlite3.Connection, item: QueuedWrite) -> None:
 # ------------------------------------------------------------------- the ports
 
 
-class SqliteChatLog:
+class _Port:
+    """A port over the storage's one connection and one write queue."""
+
     def __init__(self, storage: SqliteStorage) -> None:
         self._storage = storage
 
+
+class SqliteChatLog(_Port):
     async def recent(self, room: str, limit: int) -> list[StoredMessage]:
         rows = await self._storage.query(RECENT_MESSAGES, room, limit)
         return [StoredMessage(seq, body) for seq, body in reversed(rows)]
@@ -307,10 +311,7 @@ class SqliteChatLog:
         return self._storage.submit(APPEND_MESSAGE, room, message.seq, message.body)
 
 
-class SqliteDocumentLog:
-    def __init__(self, storage: SqliteStorage) -> None:
-        self._storage = storage
-
+class SqliteDocumentLog(_Port):
     async def load(self, document: str) -> DocumentRecord | None:
         def read(db: sqlite3.Connection) -> DocumentRecord | None:
             found = db.execute(DOCUMENT_STRATEGY.sql, (document,)).fetchone()
@@ -338,10 +339,7 @@ class SqliteDocumentLog:
         return self._storage.has_room(n)
 
 
-class SqliteNotificationBacklog:
-    def __init__(self, storage: SqliteStorage) -> None:
-        self._storage = storage
-
+class SqliteNotificationBacklog(_Port):
     async def recent(self, user_id: str, limit: int) -> list[StoredNotification]:
         rows = await self._storage.query(RECENT_NOTIFICATIONS, user_id, limit)
         return [StoredNotification(seq, id_, body) for seq, id_, body in reversed(rows)]
@@ -351,15 +349,12 @@ class SqliteNotificationBacklog:
         return self._storage.submit(APPEND_NOTIFICATION, user_id, n.id, n.seq, n.body)
 
 
-class SqliteSessionStore:
+class SqliteSessionStore(_Port):
     """Sessions in a table keyed by pid; `expires_at` is in the caller's milliseconds.
 
     `take` is a write (a DELETE ... RETURNING through the writer's queue), so
     it is ordered after every save submitted before it and is one-shot.
     """
-
-    def __init__(self, storage: SqliteStorage) -> None:
-        self._storage = storage
 
     def save(self, session: RecoverySession, *, now_ms: int, ttl_ms: int) -> PendingWrite:
         rooms = json.dumps(sorted(session.rooms), separators=(",", ":"))
