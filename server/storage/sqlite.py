@@ -30,7 +30,7 @@ import functools
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import trio
@@ -140,10 +140,8 @@ TAKE_SESSION = Statement(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class BoundStatement:
-    statement: Statement
-    params: tuple[object, ...]
+# a statement with its parameters (a plain tuple: one is made per write, on the hot path)
+Bound = tuple[Statement, tuple[object, ...]]
 
 
 @dataclass(slots=True, eq=False)
@@ -154,14 +152,14 @@ class QueuedWrite:
     then settles `write` with `error` on the trio thread.
     """
 
-    statements: tuple[BoundStatement, ...]
-    write: PendingWrite = field(default_factory=PendingWrite)
+    statements: tuple[Bound, ...]
+    write: PendingWrite
     error: BaseException | None = None
-    rows: list[Row] = field(default_factory=list)
+    rows: list[Row] | None = None  # what its `returns_rows` statement returned
 
     def runs(self, statement: Statement) -> bool:
         """Whether this write applies `statement` (how a fault injection picks its batch)."""
-        return any(bound.statement is statement for bound in self.statements)
+        return any(bound[0] is statement for bound in self.statements)
 
 
 class SqliteStorage:
@@ -222,17 +220,23 @@ class SqliteStorage:
         """Whether `n` more writes can be queued now (check before changing memory state)."""
         return self._send.statistics().current_buffer_used + n <= self.max_queued
 
-    def enqueue(self, *statements: BoundStatement) -> QueuedWrite:
+    def enqueue(self, *statements: Bound) -> QueuedWrite:
         """Queue one write without waiting; its statements are applied in one transaction."""
-        item = QueuedWrite(statements)
+        item = QueuedWrite(statements, PendingWrite())
         try:
             self._send.send_nowait(item)
         except trio.WouldBlock:
             raise StoreBusy("the store's write queue is full") from None
         return item
 
-    def submit(self, statement: Statement, *params: object) -> PendingWrite:
-        return self.enqueue(BoundStatement(statement, params)).write
+    def submit(self, statement: Statement, params: tuple[object, ...]) -> PendingWrite:
+        """`enqueue` for one statement, cut short: every chat message and op comes here."""
+        write = PendingWrite()
+        try:
+            self._send.send_nowait(QueuedWrite(((statement, params),), write))
+        except trio.WouldBlock:
+            raise StoreBusy("the store's write queue is full") from None
+        return write
 
     async def read(self, read: Callable[[sqlite3.Connection], T]) -> T:
         """Run `read(connection)` where the connection may be used (sees settled writes only)."""
@@ -243,7 +247,7 @@ class SqliteStorage:
 
         return await self._in_thread(run)
 
-    async def query(self, statement: Statement, *params: object) -> list[Row]:
+    async def query(self, statement: Statement, params: tuple[object, ...]) -> list[Row]:
         return await self.read(lambda db: db.execute(statement.sql, params).fetchall())
 
     # --------------------------------------------------------------- private
@@ -284,12 +288,10 @@ class SqliteStorage:
 
 
 def _apply(db: sqlite3.Connection, item: QueuedWrite) -> None:
-    rows: list[Row] = []
-    for bound in item.statements:
-        cursor = db.execute(bound.statement.sql, bound.params)
-        if bound.statement.returns_rows:
-            rows.extend(cursor.fetchall())
-    item.rows = rows
+    for statement, params in item.statements:
+        cursor = db.execute(statement.sql, params)
+        if statement.returns_rows:
+            item.rows = cursor.fetchall()
 
 
 # ------------------------------------------------------------------- the ports
@@ -304,11 +306,11 @@ class _Port:
 
 class SqliteChatLog(_Port):
     async def recent(self, room: str, limit: int) -> list[StoredMessage]:
-        rows = await self._storage.query(RECENT_MESSAGES, room, limit)
+        rows = await self._storage.query(RECENT_MESSAGES, (room, limit))
         return [StoredMessage(seq, body) for seq, body in reversed(rows)]
 
     def append(self, room: str, message: StoredMessage) -> PendingWrite:
-        return self._storage.submit(APPEND_MESSAGE, room, message.seq, message.body)
+        return self._storage.submit(APPEND_MESSAGE, (room, message.seq, message.body))
 
 
 class SqliteDocumentLog(_Port):
@@ -325,15 +327,15 @@ class SqliteDocumentLog(_Port):
     def create(self, document: str, strategy: str) -> tuple[PendingWrite, PendingWrite]:
         if not self._storage.has_room(2):
             raise StoreBusy("the store's write queue is full")
-        dropped = self._storage.submit(DROP_ORPHAN_OPS, document)
-        created = self._storage.submit(CREATE_DOCUMENT, document, strategy)
+        dropped = self._storage.submit(DROP_ORPHAN_OPS, (document,))
+        created = self._storage.submit(CREATE_DOCUMENT, (document, strategy))
         return dropped, created
 
     def append(self, document: str, op: StoredOp) -> PendingWrite:
-        return self._storage.submit(APPEND_OP, document, op.seq, op.sender, op.change)
+        return self._storage.submit(APPEND_OP, (document, op.seq, op.sender, op.change))
 
     def truncate(self, document: str, after_seq: int) -> PendingWrite:
-        return self._storage.submit(TRUNCATE_OPS, document, after_seq)
+        return self._storage.submit(TRUNCATE_OPS, (document, after_seq))
 
     def has_room(self, n: int = 1) -> bool:
         return self._storage.has_room(n)
@@ -341,12 +343,12 @@ class SqliteDocumentLog(_Port):
 
 class SqliteNotificationBacklog(_Port):
     async def recent(self, user_id: str, limit: int) -> list[StoredNotification]:
-        rows = await self._storage.query(RECENT_NOTIFICATIONS, user_id, limit)
+        rows = await self._storage.query(RECENT_NOTIFICATIONS, (user_id, limit))
         return [StoredNotification(seq, id_, body) for seq, id_, body in reversed(rows)]
 
     def append(self, user_id: str, notification: StoredNotification) -> PendingWrite:
         n = notification
-        return self._storage.submit(APPEND_NOTIFICATION, user_id, n.id, n.seq, n.body)
+        return self._storage.submit(APPEND_NOTIFICATION, (user_id, n.id, n.seq, n.body))
 
 
 class SqliteSessionStore(_Port):
@@ -360,12 +362,12 @@ class SqliteSessionStore(_Port):
         rooms = json.dumps(sorted(session.rooms), separators=(",", ":"))
         data = json.dumps(session.data, separators=(",", ":"))
         return self._storage.enqueue(
-            BoundStatement(PURGE_SESSIONS, (now_ms,)),
-            BoundStatement(SAVE_SESSION, (session.pid, session.sid, rooms, data, now_ms + ttl_ms)),
+            (PURGE_SESSIONS, (now_ms,)),
+            (SAVE_SESSION, (session.pid, session.sid, rooms, data, now_ms + ttl_ms)),
         ).write
 
     async def take(self, pid: str, *, now_ms: int) -> RecoverySession | None:
-        item = self._storage.enqueue(BoundStatement(TAKE_SESSION, (pid,)))
+        item = self._storage.enqueue((TAKE_SESSION, (pid,)))
         await item.write.committed()
         if not item.rows:
             return None
