@@ -238,12 +238,12 @@ class SqliteStorage:
             raise StoreBusy("the store's write queue is full") from None
         return write
 
-    async def read(self, read: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `read(connection)` where the connection may be used (sees settled writes only)."""
+    async def read(self, reader: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `reader(connection)` where the connection may be used; it sees settled writes."""
 
         def run() -> T:
             assert self._db is not None, "open the storage first"
-            return read(self._db)
+            return reader(self._db)
 
         return await self._in_thread(run)
 
