@@ -1,7 +1,7 @@
 """The reference server: one TCP port for WebSocket, long-polling, health and static files.
 
 `ReferenceServer.serve` runs everything in one nursery: the listener, the
-broadcast flusher, the shared heartbeat, the store's writer and every
+broadcast flusher, the shared heartbeat, the storage's writer and every
 connection. Routing reads the request head with h11: Engine.IO requests
 under `config.path`, `GET /healthz`, feature HTTP routes (e.g. `POST
 /notify`), then static files.
@@ -29,7 +29,8 @@ from server.features.presence import PresenceRegistry
 from server.features.signaling import Signaling
 from server.hub import Hub
 from server.protocol.errors import PayloadTooLarge
-from server.store import Store
+from server.storage.ports import Storage
+from server.storage.sqlite import SqliteStorage
 from server.transport.endpoint import EngineEndpoint
 from server.transport.http import HttpConnection, Request
 from server.transport.memory import ToClient, open_memory_session
@@ -69,7 +70,7 @@ class ReferenceServer:
             ),
             config.cors_origins,
         )
-        self.store = Store(config.db_path, inline=inline_store)
+        self.storage: Storage = SqliteStorage(config.db_path, inline=inline_store)
         self.routes: dict[tuple[str, str], HttpRoute] = {}
         self.started = time.time()
         self.port: int | None = None
@@ -115,11 +116,11 @@ class ReferenceServer:
         raise_open_files_limit()
         listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
         self.port = listeners[0].socket.getsockname()[1]
-        await self.store.open()
+        await self.storage.open()
         try:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
-                nursery.start_soon(self.store.run_writer)
+                nursery.start_soon(self.storage.run)
                 nursery.start_soon(self.flusher.run)
                 nursery.start_soon(self.engine.run_heartbeat)
                 for feature_task in self.background_tasks:
@@ -134,7 +135,7 @@ class ReferenceServer:
                 task_status.started(self.port)
         finally:
             self.engine.close_all("server shutting down")
-            await self.store.close()
+            await self.storage.close()
 
     async def serve_in_memory(
         self,
@@ -145,14 +146,14 @@ class ReferenceServer:
     ) -> None:
         """Serve connections made with `connect_in_memory` only: no socket, no thread.
 
-        For virtual-time simulation: with an inline store nothing here leaves
+        For virtual-time simulation: with inline storage nothing here leaves
         the trio thread, so a run under MockClock is deterministic.
         """
-        await self.store.open()
+        await self.storage.open()
         try:
             async with trio.open_nursery() as nursery:
                 self.nursery = nursery
-                nursery.start_soon(self.store.run_writer)
+                nursery.start_soon(self.storage.run)
                 if heartbeat:
                     nursery.start_soon(self.engine.run_heartbeat)
                 # periodic publishers own deadlines of their own: off unless asked for,
@@ -163,7 +164,7 @@ class ReferenceServer:
                 task_status.started()
         finally:
             self.engine.close_all("server shutting down")
-            await self.store.close()
+            await self.storage.close()
 
     def connect_in_memory(self, to_client: ToClient) -> Callable[[str | bytes | None], None]:
         """Open a simulated connection; returns the function that delivers client packets."""

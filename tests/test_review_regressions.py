@@ -1,7 +1,7 @@
 """Regressions from a review: durability of acked writes, state that must shrink, caps.
 
 Real sockets, an in-process server, a real SQLite file. The only fake is a
-commit failure: `Store._commit` is replaced to fail one chosen batch (as a
+commit failure: `SqliteStorage._commit` is replaced to fail one chosen batch (as a
 full disk would), the database itself is untouched. A commit that is merely
 slow is made by holding SQLite's write lock from a second connection.
 """
@@ -21,7 +21,7 @@ import trio
 from server.app import ReferenceServer
 from server.config import ServerConfig
 from server.hub import EventError
-from server.store import PendingWrite, Store
+from server.storage.sqlite import APPEND_MESSAGE, APPEND_OP, QueuedWrite, SqliteStorage, Statement
 from simulate.client import connect
 
 ADMIN = "review-admin"
@@ -43,27 +43,29 @@ async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
 
 
 class FailOneBatch:
-    """Make the store's next batch holding a statement that starts with `sql` fail.
+    """Make the storage's next batch holding a write of `statement` fail.
 
     Every write of that batch fails, as with a full disk, and nothing of it
     reaches the database. With `hold`, the failing commit waits for it first
-    (from the store's worker thread), so that later writes queue meanwhile.
+    (from the storage's worker thread), so that later writes queue meanwhile.
     """
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
-        self.original = store._commit
-        self.sql: str | None = None
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, server: ReferenceServer) -> None:
+        storage = server.storage
+        assert isinstance(storage, SqliteStorage)
+        self.original = storage._commit
+        self.statement: Statement | None = None
         self.hold: threading.Event | None = None
         self.failed = 0
-        monkeypatch.setattr(store, "_commit", self._commit)
+        monkeypatch.setattr(storage, "_commit", self._commit)
 
-    def arm(self, sql: str, hold: threading.Event | None = None) -> None:
-        self.sql, self.hold = sql, hold
+    def arm(self, statement: Statement, hold: threading.Event | None = None) -> None:
+        self.statement, self.hold = statement, hold
 
-    def _commit(self, batch: list[PendingWrite]) -> None:
-        sql = self.sql
-        if sql is not None and any(item.sql.startswith(sql) for item in batch):
-            self.sql = None
+    def _commit(self, batch: list[QueuedWrite]) -> None:
+        statement = self.statement
+        if statement is not None and any(item.runs(statement) for item in batch):
+            self.statement = None
             if self.hold is not None:
                 self.hold.wait(10)
             for item in batch:
@@ -90,7 +92,7 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
 ):
     db = tmp_path / "docs.sqlite3"
     async with running_server(db) as (server, url):
-        faults = FailOneBatch(monkeypatch, server.store)
+        faults = FailOneBatch(monkeypatch, server)
         async with connect(url) as a, connect(url) as b:
             errors: list[Any] = []
             b.on("error", errors.append)
@@ -100,7 +102,7 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
 
             # change 2's batch fails; change 3 is accepted meanwhile and commits after it
             hold = threading.Event()
-            faults.arm("INSERT INTO document_ops", hold)
+            faults.arm(APPEND_OP, hold)
             acks: dict[int, Any] = {}
             await a.emit(
                 "document-change",
@@ -184,10 +186,10 @@ async def test_poisoned_cursor_is_refused_and_joiners_still_work(tmp_path):
 async def test_chat_retry_of_a_message_whose_commit_failed_is_stored_again(tmp_path, monkeypatch):
     db = tmp_path / "chat.sqlite3"
     async with running_server(db) as (server, url):
-        faults = FailOneBatch(monkeypatch, server.store)
+        faults = FailOneBatch(monkeypatch, server)
         async with connect(url) as a:
             assert (await a.call("join-room", "lobby", "ann"))["ok"]
-            faults.arm("INSERT INTO messages")
+            faults.arm(APPEND_MESSAGE)
             first = await a.call("send-message", "lobby", {"id": "m1", "text": "important"})
             assert first["ok"] is False and first["error"]["code"] == "internal"
             # forgotten: the history does not show what the database does not have

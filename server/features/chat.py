@@ -21,7 +21,8 @@ from server.features.presence import PresenceRegistry, chat_room, now_ms
 from server.hub import DeferredAck, EventError, Socket
 from server.protocol.errors import ProtocolError
 from server.protocol.socketio import dumps
-from server.store import PendingWrite, Store, StoreBusy, WriteFence
+from server.storage.ports import ChatLog, StoredMessage
+from server.storage.writes import PendingWrite, StoreBusy, WriteFence
 
 if TYPE_CHECKING:
     from server.app import ReferenceServer
@@ -49,7 +50,7 @@ def install(server: ReferenceServer, presence: PresenceRegistry) -> ChatRooms:
 class ChatRooms:
     def __init__(self, server: ReferenceServer, presence: PresenceRegistry) -> None:
         self.hub = server.hub
-        self.store = server.store
+        self.chat_log = server.storage.chat_log
         self.presence = presence
         self.history_size = server.config.history_size
         self.users_limit = server.config.room_users_limit
@@ -126,7 +127,7 @@ class ChatRooms:
             reply = DeferredAck()
             entry.write.on_commit(_settle_with(reply, duplicate))
             return reply
-        write, body_json = history.append(message, self.store)
+        write, body_json = history.append(message, self.chat_log)
         self.fence.track(room, write)
         # the stored row's JSON is the broadcast's argument: encoded once for both
         self.hub.emit_to_room_encoded(sock.namespace, room, "receive-message", body_json)
@@ -186,7 +187,7 @@ class ChatRooms:
             history = RoomHistory(self.history_size)
             self.histories[room] = history
             try:
-                await history.load(room, self.store, self.fence)
+                await history.load(room, self.chat_log, self.fence)
             except BaseException:
                 if self.histories.get(room) is history:
                     del self.histories[room]
@@ -218,25 +219,21 @@ class RoomHistory:
     def __post_init__(self) -> None:
         self.messages = deque(maxlen=self.size)
 
-    async def load(self, room: str, store: Store, fence: WriteFence | None = None) -> None:
+    async def load(self, room: str, chat_log: ChatLog, fence: WriteFence | None = None) -> None:
         self.room = room
         try:
             if fence is not None:
                 # rows queued by an evicted history of this room land first
                 await fence.wait(room)
-            rows = await store.query(
-                "SELECT seq, body FROM messages WHERE room = ? ORDER BY seq DESC LIMIT ?",
-                (room, self.size),
-            )
-            for seq, body in reversed(rows):
-                message = json.loads(body)
+            for stored in await chat_log.recent(room, self.size):
+                message = json.loads(stored.body)
                 self.messages.append(message)
                 self._ids[(message.get("userId"), message.get("id"))] = _Kept(message)
-                self.last_seq = max(self.last_seq, seq)
+                self.last_seq = max(self.last_seq, stored.seq)
         finally:
             self.loaded.set()
 
-    def append(self, message: dict[str, Any], store: Store) -> tuple[PendingWrite, str]:
+    def append(self, message: dict[str, Any], chat_log: ChatLog) -> tuple[PendingWrite, str]:
         """Give the message the room's next seq, keep it, queue its row; returns its JSON.
 
         If the row does not commit, the message is forgotten again: a retry
@@ -253,9 +250,7 @@ class RoomHistory:
                 raise EventError(
                     "too_large", f"the message exceeds {MAX_MESSAGE_BYTES} bytes as JSON"
                 )
-            write = store.submit(
-                "INSERT INTO messages (room, seq, body) VALUES (?, ?, ?)", (self.room, seq, body)
-            )
+            write = chat_log.append(self.room, StoredMessage(seq, body))
         except ProtocolError as exc:
             self._unstamp(message, generated)
             raise EventError("bad_request", f"message is not JSON: {exc}") from None

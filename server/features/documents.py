@@ -28,7 +28,8 @@ from server.features.arguments import arg, bind_user, identifier, mapping
 from server.hub import DeferredAck, EventError, Socket
 from server.protocol.errors import ProtocolError
 from server.protocol.socketio import dumps
-from server.store import PendingWrite, Store, StoreBusy, WriteFence
+from server.storage.ports import DocumentLog, StoredOp
+from server.storage.writes import PendingWrite, StoreBusy, WriteFence
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Document:
 class Documents:
     def __init__(self, server: ReferenceServer) -> None:
         self.hub = server.hub
-        self.store: Store = server.store
+        self.document_log: DocumentLog = server.storage.document_log
         self.default_strategy = server.config.default_strategy
         self.documents: dict[str, Document] = {}
         # a document evicted with rows still queued reloads only after they are done
@@ -140,7 +141,7 @@ class Documents:
             encoded = dumps(change)
         except ProtocolError:
             raise EventError("bad_request", "change must be JSON (finite numbers only)") from None
-        if not self.store.has_room(1):
+        if not self.document_log.has_room(1):
             raise EventError("rate_limited", "the server is saving too many changes")
         try:
             applied = doc.server.apply(change, sender)
@@ -282,43 +283,23 @@ class Documents:
         try:
             # rows of an evicted copy of this document may still be queued
             await self.fence.wait(document_id)
-            rows = await self.store.query(
-                "SELECT strategy FROM documents WHERE document = ?", (document_id,)
-            )
-            if rows:
-                placeholder.strategy = rows[0][0]
+            record = await self.document_log.load(document_id)
+            if record is not None:
+                placeholder.strategy = record.strategy
                 placeholder.server = get_strategy(placeholder.strategy).create_document()
-                ops = await self.store.query(
-                    "SELECT seq, sender, change FROM document_ops WHERE document = ? ORDER BY seq",
-                    (document_id,),
-                )
-                placeholder.seq = self._replay(placeholder, ops)
-                if len(ops) > placeholder.seq:
+                placeholder.seq = self._replay(placeholder, record.ops)
+                if len(record.ops) > placeholder.seq:
                     # rows after a gap were built on a change that is not in the log
                     self.fence.track(
-                        document_id,
-                        self.store.submit(
-                            "DELETE FROM document_ops WHERE document = ? AND seq > ?",
-                            (document_id, placeholder.seq),
-                        ),
+                        document_id, self.document_log.truncate(document_id, placeholder.seq)
                     )
             else:
                 placeholder.server = get_strategy(placeholder.strategy).create_document()
                 # not awaited: the op log's rows queue behind it, and acks wait for those.
-                # Rows of a document whose own row never committed are orphans: drop them.
-                self.fence.track(
-                    document_id,
-                    self.store.submit(
-                        "DELETE FROM document_ops WHERE document = ?", (document_id,)
-                    ),
-                )
-                created = self.fence.track(
-                    document_id,
-                    self.store.submit(
-                        "INSERT OR IGNORE INTO documents (document, strategy) VALUES (?, ?)",
-                        (document_id, placeholder.strategy),
-                    ),
-                )
+                # Rows of a document whose own row never committed are orphans: dropped first.
+                dropped, created = self.document_log.create(document_id, placeholder.strategy)
+                self.fence.track(document_id, dropped)
+                self.fence.track(document_id, created)
 
                 def stored(error: BaseException | None) -> None:
                     if error is not None:
@@ -334,28 +315,24 @@ class Documents:
         return placeholder
 
     @staticmethod
-    def _replay(doc: Document, ops: list[tuple[Any, ...]]) -> int:
+    def _replay(doc: Document, ops: tuple[StoredOp, ...]) -> int:
         """Apply the log's contiguous prefix (seq 1, 2, ...); returns the last seq applied."""
         last = 0
-        for seq, sender, change in ops:
-            if seq != last + 1:
+        for op in ops:
+            if op.seq != last + 1:
                 log.warning("document %r: op log gap after seq %d", doc.id, last)
                 break
             try:
-                doc.server.apply(json.loads(change), sender)
+                doc.server.apply(json.loads(op.change), op.sender)
             except (CollabError, ValueError) as exc:
-                log.warning("document %r: op %d does not apply (%s)", doc.id, seq, exc)
+                log.warning("document %r: op %d does not apply (%s)", doc.id, op.seq, exc)
                 break
-            last = seq
+            last = op.seq
         return last
 
     def _log(self, doc: Document, sender: str, change: str) -> PendingWrite:
         return self.fence.track(
-            doc.id,
-            self.store.submit(
-                "INSERT INTO document_ops (document, seq, sender, change) VALUES (?, ?, ?, ?)",
-                (doc.id, doc.seq, sender, change),
-            ),
+            doc.id, self.document_log.append(doc.id, StoredOp(doc.seq, sender, change))
         )
 
 

@@ -24,6 +24,7 @@ import trio
 from server.features.arguments import identifier, mapping, text
 from server.features.presence import chat_room
 from server.hub import EventError, Socket
+from server.storage.ports import StoredNotification
 from server.transport.http import HttpConnection, Request
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Notifications:
     def __init__(self, server: ReferenceServer) -> None:
         self.server = server
         self.hub = server.hub
-        self.store = server.store
+        self.notification_backlog = server.storage.notification_backlog
         self.admin_token = server.config.admin_token
         self.backlogs: dict[str, UserBacklog] = {}
         self.sent = 0
@@ -133,10 +134,9 @@ class Notifications:
         # kept before the write: while it is undelivered, the backlog is not evicted
         backlog.kept.append(note)
         try:
-            await self.store.write(
-                "INSERT INTO notifications (user_id, id, seq, body) VALUES (?, ?, ?, ?)",
-                (user_id, note["id"], note["seq"], json.dumps(note, separators=(",", ":"))),
-            )
+            body = json.dumps(note, separators=(",", ":"))
+            stored = StoredNotification(note["seq"], note["id"], body)
+            await self.notification_backlog.append(user_id, stored).committed()
         except Exception as exc:
             # not stored: not kept either (a replay must not hand out what a restart loses)
             with contextlib.suppress(ValueError):
@@ -194,13 +194,9 @@ class Notifications:
             backlog = current  # evicted meanwhile (its user left): use, or make, the new one
         backlog = self.backlogs[user_id] = UserBacklog()
         try:
-            rows = await self.store.query(
-                "SELECT seq, body FROM notifications WHERE user_id = ? ORDER BY seq DESC LIMIT ?",
-                (user_id, KEEP_PER_USER),
-            )
-            for seq, body in reversed(rows):
-                backlog.kept.append(json.loads(body))
-                backlog.last_seq = max(backlog.last_seq, seq)
+            for stored in await self.notification_backlog.recent(user_id, KEEP_PER_USER):
+                backlog.kept.append(json.loads(stored.body))
+                backlog.last_seq = max(backlog.last_seq, stored.seq)
             # Read back after an eviction, everything was delivered (see _evict_if_idle).
             # After a restart we cannot know what was delivered: replay then needs the
             # client's `lastNotificationSeq`, rather than risk duplicates.
