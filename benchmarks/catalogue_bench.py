@@ -22,6 +22,11 @@ MAX_MESSAGE_BYTES = 48 * 1024
 NOW_MS = 1_700_000_000_000
 
 ARGS = ["lobby", chat_message("user-17", 42, "x" * 80, 1_700_000_000_000_000_000, "run-a")]
+# benchmarks/node/ws_driver.mjs: no name, no timestamp, `sentAt` in fractional ms
+DRIVER = [
+    "room-0",
+    {"id": "0-1-7", "userId": "u0-1", "text": "hello from the driver", "sentAt": 1.7e12 + 0.25},
+]
 
 
 def handler_edge(args: list[Any]) -> dict[str, Any]:
@@ -65,6 +70,8 @@ def main() -> None:
     cases: list[tuple[str, Callable[[], object]]] = [
         ("send-message parse: handler edge (before)", lambda: handler_edge(ARGS)),
         ("send-message parse: SendMessage.parse", lambda: SendMessage.parse(ARGS)),
+        ("ws_bench message: handler edge (before)", lambda: handler_edge(DRIVER)),
+        ("ws_bench message: SendMessage.parse", lambda: SendMessage.parse(DRIVER)),
         ("stored message: dict + seq + encode (before)", lambda: handler_encode(dict(legacy))),
         ("stored message: to_message + encode", lambda: catalogue_message(event).encode()),
         ("whole: edge + stored message (before)", lambda: handler_encode(handler_edge(ARGS))),

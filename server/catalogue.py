@@ -12,7 +12,8 @@ Conventions, the same for every type:
   `EventError` with the code the client gets (`bad_request` for a wrong shape
   or type, `too_large` for a field over its limit). `event.to_args()` gives
   the wire arguments back, so bots and Locust build requests from the same
-  types: `Event.parse(event.to_args()) == event`.
+  types: `Event.parse(event.to_args()) == event` (for values within the limits;
+  `player-input` clamps its move to [-1, 1]).
 - **Server → client** events (`SERVER_EVENTS`): `event.to_args()` is what the
   server emits; `Event.parse(args)` is the client's shape check.
 - **Acks**: each client event names its reply type (`Event.reply`). The server
@@ -24,9 +25,11 @@ Conventions, the same for every type:
   values (a document change, an SDP, dashboard metrics) are typed `JSON` and
   are never looked into here.
 - **Unknown keys are dropped**, never relayed: only declared fields reach the
-  store or another client. The load generators' two stamps, `sentAt` (int, ns
-  since the epoch: the scheduled send instant) and `run` (the run's tag, at most
-  64 characters), are declared where they travel: chat messages and signals.
+  store or another client. The load generators' two stamps are declared where
+  they travel (chat messages and RTC signals): `sentAt`, the scheduled send
+  instant on the generator's clock (a number: ns since the epoch for the bots
+  and Locust, ms for the Node benchmark driver), and `run`, the run's tag (at
+  most 64 characters).
 - When both directions share a wire name (`presence-update`,
   `document-change`, `cursor-update`, the RTC signals), the server's event has
   its own class (`PresenceChanged`, `DocumentChanged`, `CursorMoved`,
@@ -37,7 +40,9 @@ documents, who the connection acts as (`userId` defaults to it), admin rights,
 rate limits, whether a strategy exists and what its change means.
 
 `send-message` parsing and `ChatMessage` encoding are on the hot path (tens of
-thousands per second): parsers are plain `isinstance` checks, no reflection.
+thousands per second): parsers are plain type checks, no reflection, and the two
+hottest (`SendMessage.parse`, `ChatMessage.from_json`) check a well-formed message
+in one inline expression before falling back to the spelled-out rules.
 This module imports nothing from the server but its error codes and the
 Socket.IO JSON encoder, and no trio: Locust's gevent workers import it cheaply.
 """
@@ -56,6 +61,7 @@ from server.protocol.errors import ProtocolError
 from server.protocol.socketio import dumps
 
 JSON = Any  # a JSON value this module carries without looking into it
+SentAt = int | float  # a load generator's send instant, on its own clock and in its own unit
 
 
 class EventName(enum.StrEnum):
@@ -116,7 +122,7 @@ MAX_SIGNAL_BYTES = 64 * 1024  # an SDP or ICE candidate as JSON (never parsed)
 MAX_RUN_TAG = 64  # the load generators' run tag
 MAX_TITLE = 200  # a notification's title
 MAX_NOTE = 4000  # a notification's message
-MAX_NS = 2**63  # `sentAt` is ns since the epoch and fits a signed 64-bit integer
+MAX_SENT_AT = 2**63  # `sentAt`: non-negative, below 2**63 (an int64 of ns since the epoch)
 
 
 class PresenceStatus(enum.StrEnum):
@@ -134,6 +140,21 @@ class NotificationType(enum.StrEnum):
 
 _STATUSES = {s.value: s for s in PresenceStatus}
 _NOTIFICATION_TYPES = {t.value: t for t in NotificationType}
+
+
+def _status(value: Any) -> PresenceStatus:
+    status = _STATUSES.get(value) if isinstance(value, str) else None
+    if status is None:
+        raise EventError(ErrorCode.BAD_REQUEST, f"status must be one of {', '.join(_STATUSES)}")
+    return status
+
+
+def _notification_type(value: Any) -> NotificationType:
+    kind = _NOTIFICATION_TYPES.get(value) if isinstance(value, str) else None
+    if kind is None:
+        message = f"type must be one of {', '.join(_NOTIFICATION_TYPES)}"
+        raise EventError(ErrorCode.BAD_REQUEST, message)
+    return kind
 
 
 # ---------------------------------------------------------------- the contracts
@@ -209,9 +230,14 @@ def _text(value: Any, name: str, max_length: int) -> str:
     return value
 
 
-def _sent_at(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_NS:
-        raise _bad(f"{name} must be an integer (ns since the epoch)")
+def _sent_at(value: Any, name: str) -> SentAt:
+    # NaN and infinity fail the range check too
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value < MAX_SENT_AT
+    ):
+        raise _bad(f"{name} must be a number from 0 to 2**63 (the send instant)")
     return value
 
 
@@ -338,9 +364,7 @@ class User:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         user = _object(data, "user")
-        status = _STATUSES.get(_str(user, "status"))
-        if status is None:
-            raise _bad("status must be one of online, away, offline")
+        status = _status(user.get("status"))
         return cls(_str(user, "id"), _str(user, "name"), status, _int(user, "lastSeen"))
 
 
@@ -367,7 +391,7 @@ class ChatMessage:
     text: str
     timestamp: int | float | str | None
     seq: int  # the room's sequence number: one more per message
-    sent_at: int | None = None
+    sent_at: SentAt | None = None
     run: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -410,7 +434,7 @@ class ChatMessage:
                 and type(text) is str
                 and type(seq) is int
                 and (timestamp is None or type(timestamp) in (int, str, float))
-                and (sent_at is None or type(sent_at) is int)
+                and (sent_at is None or type(sent_at) in (int, float))
                 and (run is None or type(run) is str)
             ):
                 return cls(id_, user, name, text, timestamp, seq, sent_at, run)
@@ -426,7 +450,7 @@ class ChatMessage:
             _str(message, "text"),
             _timestamp_of(message),
             _int(message, "seq"),
-            _optional_int(message, "sentAt"),
+            None if message.get("sentAt") is None else _number(message, "sentAt"),
             _optional_str(message, "run"),
         )
 
@@ -598,7 +622,7 @@ class SendMessage:
     user_id: str | None = None
     user_name: str | None = None
     timestamp: int | float | str | None = None
-    sent_at: int | None = None
+    sent_at: SentAt | None = None
     run: str | None = None
 
     @classmethod
@@ -618,7 +642,10 @@ class SendMessage:
                 and ((type(user) is str and 0 < len(user) <= limit) or "userId" not in body)
                 and ((type(name) is str and len(name) <= limit) or "userName" not in body)
                 and (timestamp is None or type(timestamp) is int)
-                and (sent_at is None or (type(sent_at) is int and 0 <= sent_at < MAX_NS))
+                and (
+                    sent_at is None
+                    or (type(sent_at) in (int, float) and 0 <= sent_at < MAX_SENT_AT)
+                )
                 and (run is None or (type(run) is str and len(run) <= MAX_RUN_TAG))
             ):
                 return cls(room, text, id_, user, name, timestamp, sent_at, run)
@@ -782,10 +809,7 @@ class PresenceUpdate:
     def parse(cls, args: list[Any]) -> Self:
         body = _object(_arg(args, 0, "presence"), "presence")
         user_id = _identifier(body.get("userId"), "userId")
-        raw = body.get("status")
-        status = _STATUSES.get(raw) if isinstance(raw, str) else None
-        if status is None:
-            raise _bad(f"status must be one of {', '.join(_STATUSES)}")
+        status = _status(body.get("status"))
         room_id = body.get("roomId")
         return cls(user_id, status, None if room_id is None else _identifier(room_id, "roomId"))
 
@@ -812,10 +836,7 @@ class PresenceChanged:
     @classmethod
     def parse(cls, args: list[Any]) -> Self:
         body = _payload(args, "presence-update")
-        status = _STATUSES.get(_str(body, "status"))
-        if status is None:
-            raise _bad("status must be one of online, away, offline")
-        return cls(_str(body, "userId"), status, _int(body, "lastSeen"))
+        return cls(_str(body, "userId"), _status(body.get("status")), _int(body, "lastSeen"))
 
 
 # ---------------------------------------------------------- collaborative documents
@@ -1098,10 +1119,7 @@ class Notify:
         targets = [k for k in ("userId", "roomId", "all") if body.get(k) not in (None, False)]
         if len(targets) != 1:
             raise _bad("name exactly one target: userId, roomId or all")
-        raw_type = body.get("type", "info")
-        kind = _NOTIFICATION_TYPES.get(raw_type) if isinstance(raw_type, str) else None
-        if kind is None:
-            raise _bad(f"type must be one of {', '.join(_NOTIFICATION_TYPES)}")
+        kind = _notification_type(body.get("type", "info"))
         title = _text(body.get("title", ""), "title", MAX_TITLE)
         message = _text(body.get("message", ""), "message", MAX_NOTE)
         if body.get("userId") is not None:
@@ -1169,12 +1187,9 @@ class Notification:
     @classmethod
     def from_json(cls, data: Any) -> Self:
         note = _object(data, "notification")
-        kind = _NOTIFICATION_TYPES.get(_str(note, "type"))
-        if kind is None:
-            raise _bad(f"type must be one of {', '.join(_NOTIFICATION_TYPES)}")
         return cls(
             _str(note, "id"),
-            kind,
+            _notification_type(note.get("type")),
             _str(note, "title"),
             _str(note, "message"),
             _int(note, "timestamp"),
@@ -1539,7 +1554,7 @@ class _Signal:
     to: str
     payload: JSON
     id: str | None = None
-    sent_at: int | None = None
+    sent_at: SentAt | None = None
     run: str | None = None
 
     def _body(self) -> dict[str, Any]:
