@@ -302,6 +302,10 @@ def _number(data: dict[str, Any], key: str) -> float:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _optional_str(data: dict[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else _str(data, key)
 
@@ -341,13 +345,6 @@ def _ack_body(ack: Any) -> dict[str, Any]:
     raise EventError(code, message)
 
 
-def _timestamp_of(data: dict[str, Any]) -> int | float | str | None:
-    value = data.get("timestamp")
-    if value is None or isinstance(value, str):
-        return value
-    return _number(data, "timestamp")
-
-
 # ---------------------------------------------------------------- value types
 @dataclass(frozen=True, slots=True)
 class User:
@@ -379,7 +376,7 @@ class ChatMessage:
 
     `timestamp` is the client's (ms since the epoch, or a string) or the
     server's clock when the client gave none; None only in rows stored before
-    the catalogue, when a client could send `null`. `sent_at` and `run` are
+    the catalogue, which kept whatever a client sent. `sent_at` and `run` are
     load-generator stamps, relayed unchanged.
     """
 
@@ -443,15 +440,22 @@ class ChatMessage:
     @classmethod
     def _from_json_checked(cls, data: Any) -> Self:
         message = _object(data, "message")
+        # Rows stored before the catalogue kept these three unchecked: a value of
+        # another type reads as "not given" rather than hiding the room's history.
+        timestamp, sent_at, run = (
+            message.get("timestamp"),
+            message.get("sentAt"),
+            message.get("run"),
+        )
         return cls(
             _str(message, "id"),
             _str(message, "userId"),
             _str(message, "userName"),
             _str(message, "text"),
-            _timestamp_of(message),
+            timestamp if _is_number(timestamp) or isinstance(timestamp, str) else None,
             _int(message, "seq"),
-            None if message.get("sentAt") is None else _number(message, "sentAt"),
-            _optional_str(message, "run"),
+            sent_at if _is_number(sent_at) else None,
+            run if isinstance(run, str) else None,
         )
 
 
@@ -716,6 +720,8 @@ class SendMessage:
 class _Membership:
     """`user-joined` / `user-left`: `users` lists at most the room's limit, `user_count` all."""
 
+    name: ClassVar[str]
+
     user_id: str
     users: tuple[User, ...]
     user_count: int
@@ -740,7 +746,7 @@ class _Membership:
 
     @classmethod
     def parse(cls, args: list[Any]) -> Self:
-        body = _payload(args, "membership")
+        body = _payload(args, cls.name)
         return cls(
             _str(body, "userId"),
             _users(_list(body, "users")),

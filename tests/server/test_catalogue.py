@@ -826,6 +826,16 @@ def test_unknown_keys_of_other_events_are_dropped() -> None:
     assert received == ChatMessage("m", "u", "U", "t", 1, 2)
 
 
+def test_history_rows_stored_before_the_catalogue_still_read() -> None:
+    """The old handler stored the client's timestamp and extra keys as they came."""
+    row = {"id": "r#1", "userId": "u", "userName": "U", "text": "t", "seq": 1}
+    legacy = {**row, "timestamp": {"at": "noon"}, "sentAt": "soon", "run": 7, "mood": "ok"}
+    assert ChatMessage.from_json(legacy) == ChatMessage("r#1", "u", "U", "t", None, 1)
+    with pytest.raises(EventError) as info:
+        ChatMessage.from_json({**row, "seq": "1"})
+    assert (info.value.code, info.value.message) == (BAD, "seq must be an integer")
+
+
 def test_a_document_change_is_the_strategys_business() -> None:
     """Only the envelope is checked: the change's own keys travel as the strategy wants."""
     op = {
