@@ -249,6 +249,8 @@ class EngineServer:
         )
         self.sessions[session.sid] = session
         self.opened += 1
+        if transport.handshake_in_band:
+            transport.send(Outgoing(session.open_packet()))  # before anything the handler sends
         handler = session.handler = self.make_handler(session)
         self._queue(self._pings, (now + options.ping_interval, session))
         deadline = handler.deadline

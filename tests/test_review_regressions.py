@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from server.app import ReferenceServer
+from server.catalogue import DocumentChange
 from server.config import ServerConfig
 from server.hub import EventError
 from server.storage.sqlite import APPEND_MESSAGE, APPEND_OP, QueuedWrite, SqliteStorage, Statement
@@ -154,12 +155,11 @@ async def test_change_that_cannot_be_encoded_is_refused_before_it_is_applied(tmp
     async with running_server(tmp_path / "d.sqlite3") as (server, url), connect(url) as a:
         assert (await a.call("join-document", "d1", "ann"))["ok"]
         doc = server.documents.documents["d1"]
-        # The codec refuses 1e999 at decode already; the feature must not rely on it:
-        # the handler is called directly with what no client can send.
-        sock = next(iter(server.hub.namespaces["/"].sockets.values()))
+        # The codec refuses 1e999 at decode already; the edge must not rely on it: the
+        # event's parser is given what no client can send, and refuses it before any handler.
         change = {**naive("ann", 0, "hi"), "meta": float("inf")}
         with pytest.raises(EventError) as info:
-            await server.documents.on_document_change(sock, ["d1", change])
+            DocumentChange.parse(["d1", change])
         assert info.value.code == "bad_request"
         assert doc.server.text() == "" and doc.seq == 0
         assert (await a.call("document-change", "d1", naive("ann", 0, "ok")))["ok"]
@@ -246,15 +246,20 @@ async def test_huge_chat_message_is_refused_and_joiners_still_work(tmp_path):
         async with connect(url) as a:
             assert (await a.call("join-room", "lobby", "mallory"))["ok"]
             for _ in range(3):
-                fat = await a.call("send-message", "lobby", {"text": "hi", "pad": "x" * 200_000})
+                # 10,000 control characters are 60 KB once JSON-escaped: over the 48 KiB row
+                fat = await a.call("send-message", "lobby", {"text": "\x01" * 10_000})
                 assert fat["ok"] is False and fat["error"]["code"] == "too_large"
+            # unknown keys are dropped, not stored: a padded message is an ordinary one
+            padded = await a.call("send-message", "lobby", {"text": "hi", "pad": "x" * 200_000})
+            assert padded["ok"] is True
             # the documented limit (10,000 characters, even 4-byte ones) still fits
             full = await a.call("send-message", "lobby", {"text": "😀" * 10_000})
             assert full["ok"] is True
         for who in ("bob", "carol"):
             async with connect(url) as b:
                 reply = await b.call("join-room", "lobby", who)
-                assert reply["ok"] and [len(m["text"]) for m in reply["history"]] == [10_000]
+                assert reply["ok"] and [len(m["text"]) for m in reply["history"]] == [2, 10_000]
+                assert all("pad" not in m for m in reply["history"])
 
 
 # --------------------------------------------------------------- state shrinks
@@ -275,7 +280,7 @@ async def test_state_shrinks_when_everyone_leaves(tmp_path):
                     assert f"doc-{i}" not in server.documents.documents
         await wait_until(lambda: server.hub.connection_count == 0)
         await wait_until(lambda: not server.notifications.backlogs)
-        assert len(server.presence.users) == 0
+        assert len(server.users.users) == 0
         assert len(server.chat.histories) == 0
         assert len(server.documents.documents) == 0
         assert len(server.notifications.backlogs) == 0
@@ -305,9 +310,9 @@ async def test_presence_update_to_a_room_the_user_is_not_in_is_forbidden(tmp_pat
             await trio.sleep(0.1)
             assert heard == []
             # leaving a room: it stops hearing about the user
-            assert server.presence.users["mallory"].rooms == {"chat:public"}
+            assert server.users.users["mallory"].chat_rooms() == {"chat:public"}
             assert (await mallory.call("leave-room", "public", "mallory"))["ok"]
-            assert server.presence.users["mallory"].rooms == set()
+            assert server.users.users["mallory"].chat_rooms() == set()
 
 
 async def test_second_measure_rtt_while_one_is_pending_is_refused(tmp_path):
@@ -353,4 +358,4 @@ async def test_offline_notification_is_replayed_exactly_once_after_eviction(tmp_
             await wait_until(lambda: not server.notifications.backlogs)
             messages = [[(n["message"], bool(n.get("replayed"))) for n in i] for i in inboxes]
             assert messages == [[], [("while offline", True)], [], [("live", False)]]
-            assert len(server.presence.users) == 0  # the admin connection names no user
+            assert len(server.users.users) == 0  # the admin connection names no user

@@ -1,9 +1,11 @@
 """Chat rooms, as in the tutorial: join, leave, messages with history, typing.
 
-Messages are committed to the store before they are broadcast and acked,
-so an acknowledged message survives a restart and appears in the history
-that later joiners receive. Each room keeps its recent history in memory
-(read once from the store), and hands out a per-room `seq`.
+Messages are committed to the store before they are acked, so an
+acknowledged message survives a restart and appears in the history that
+later joiners receive. Each room keeps its recent history in memory (read
+once from the store) and hands out a per-room `seq`: while a room lives in
+one process, that process owns its order (see docs/protocol.md for who owns
+it in a cluster).
 """
 
 from __future__ import annotations
@@ -12,171 +14,148 @@ import json
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 import trio
 
-from server.features.arguments import arg, bind_user, identifier, mapping, text
-from server.features.presence import PresenceRegistry, chat_room, now_ms
-from server.hub import DeferredAck, EventError, Socket
-from server.protocol.errors import ProtocolError
-from server.protocol.socketio import dumps
+from server.catalogue import (
+    ChatMessage,
+    JoinRoom,
+    JoinRoomReply,
+    LeaveRoom,
+    Ok,
+    RoomReply,
+    SendMessage,
+    SendMessageReply,
+    Typing,
+    UserJoined,
+    UserLeft,
+    UserTyping,
+)
+from server.errors import ErrorCode, EventError
+from server.hub import DeferredAck, Hub, Socket
+from server.rooms import chat_room, is_chat_room
+from server.services import Services
 from server.storage.ports import ChatLog, StoredMessage
 from server.storage.writes import PendingWrite, StoreBusy, WriteFence
 
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
-
-MAX_TEXT = 10_000
-# a stored message, encoded: the whole text in 4-byte characters plus room for the rest.
-# Join acks carry the history (50 messages by default): 50 × 48 KiB stays well under a
-# connection's 4 MiB outbox, so a few fat messages cannot make every joiner a "slow consumer".
-MAX_MESSAGE_BYTES = 48 * 1024
 # chat rooms one connection may be in at once
 MAX_ROOMS_PER_SOCKET = 100
 
 
-def install(server: ReferenceServer, presence: PresenceRegistry) -> ChatRooms:
-    rooms = ChatRooms(server, presence)
-    hub = server.hub
-    hub.on("join-room")(rooms.on_join_room)
-    hub.on("leave-room")(rooms.on_leave_room)
-    hub.on("send-message")(rooms.on_send_message)
-    hub.on("typing")(rooms.on_typing)
+def install(hub: Hub, services: Services) -> ChatRooms:
+    rooms = ChatRooms(hub, services)
+    hub.on(JoinRoom)(rooms.on_join_room)
+    hub.on(LeaveRoom)(rooms.on_leave_room)
+    hub.on(SendMessage)(rooms.on_send_message)
+    hub.on(Typing)(rooms.on_typing)
     hub.on_disconnect(rooms.on_disconnect)
     return rooms
 
 
 class ChatRooms:
-    def __init__(self, server: ReferenceServer, presence: PresenceRegistry) -> None:
-        self.hub = server.hub
-        self.chat_log = server.storage.chat_log
-        self.presence = presence
-        self.history_size = server.config.history_size
-        self.users_limit = server.config.room_users_limit
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.users = services.users
+        self.clock = services.clock
+        self.chat_log = services.storage.chat_log
+        self.history_size = services.config.history_size
+        self.users_limit = services.config.room_users_limit
         self.histories: dict[str, RoomHistory] = {}
         # rows of an evicted history may still be queued: its reload waits for them
         self.fence = WriteFence()
 
     # ---------------------------------------------------------------- events
-    async def on_join_room(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        user_id = identifier(arg(args, 1, "userId"), "userId")
-        bind_user(sock, user_id)
-        room = chat_room(room_id)
+    async def on_join_room(self, sock: Socket, join: JoinRoom) -> JoinRoomReply:
+        self.hub.act_as(sock, join.user_id)
+        room = chat_room(join.room_id)
         if room not in sock.rooms:
-            joined = sum(1 for r in sock.rooms if r.startswith("chat:"))
+            joined = sum(1 for r in sock.rooms if is_chat_room(r))
             if joined >= MAX_ROOMS_PER_SOCKET:
                 raise EventError(
-                    "rate_limited",
+                    ErrorCode.RATE_LIMITED,
                     f"a connection may be in at most {MAX_ROOMS_PER_SOCKET} chat rooms:"
                     " leave one first",
                 )
         history = await self._history(room)
-        first_tab = not self._user_in_room(sock, room, user_id)
-        record = self.presence.attach(sock)
-        record.rooms.add(room)
+        first_tab = not self._user_in_room(sock, room, join.user_id)
         sock.join(room)
-        users = self.presence.users_in(sock.namespace, room)
+        users = self.users.users_among(sock.namespace.members(room))
         if first_tab:
-            self.hub.emit_to_room(
-                sock.namespace, room, "user-joined", self._membership(user_id, users), skip=sock
-            )
-        return {
-            "roomId": room_id,
-            "users": users,
-            "userCount": len(users),
-            "history": list(history.messages),
-        }
+            joined_event = UserJoined.listing(join.user_id, users, self.users_limit)
+            self.hub.emit_event(joined_event, namespace=sock.namespace, to=room, skip=sock)
+        return JoinRoomReply(join.room_id, tuple(users), len(users), tuple(history.messages))
 
-    async def on_leave_room(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        user_id = identifier(arg(args, 1, "userId"), "userId")
-        bind_user(sock, user_id)
-        room = chat_room(room_id)
+    async def on_leave_room(self, sock: Socket, leave: LeaveRoom) -> RoomReply:
+        self.hub.act_as(sock, leave.user_id)
+        room = chat_room(leave.room_id)
         if room not in sock.rooms:
-            raise EventError("not_found", f"not in room {room_id!r}")
+            raise EventError(ErrorCode.NOT_FOUND, f"not in room {leave.room_id!r}")
         self._leave(sock, room)
-        return {"roomId": room_id}
+        return RoomReply(leave.room_id)
 
-    async def on_send_message(self, sock: Socket, args: list[Any]) -> DeferredAck | dict[str, Any]:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        body = mapping(arg(args, 1, "message"), "message")
-        room = chat_room(room_id)
+    async def on_send_message(
+        self, sock: Socket, send: SendMessage
+    ) -> DeferredAck | SendMessageReply:
+        room = chat_room(send.room_id)
         if room not in sock.rooms:
-            raise EventError("forbidden", f"join room {room_id!r} before sending to it")
-        user_id = identifier(body.get("userId", sock.user_id), "message.userId")
-        bind_user(sock, user_id)
-        message = {
-            **{k: v for k, v in body.items() if k not in ("seq",)},
-            # no id from the client: the room's seq makes one (append fills it in)
-            "id": identifier(body["id"], "message.id") if body.get("id") else None,
-            "userId": user_id,
-            "userName": text(body.get("userName", sock.user_name or user_id), "userName", 200),
-            "text": text(body.get("text"), "message.text", MAX_TEXT),
-            "timestamp": body.get("timestamp", now_ms()),
-        }
+            raise EventError(
+                ErrorCode.FORBIDDEN, f"join room {send.room_id!r} before sending to it"
+            )
+        user_id = send.sender(sock.user_id)
+        self.hub.act_as(sock, user_id)
         history = await self._history(room)
-        entry = history.find(message["id"], user_id) if message["id"] else None
+        entry = history.find(send.id, user_id) if send.id is not None else None
         if entry is not None:
             # A client retrying after a lost ack: do not deliver twice, and confirm only
             # what is stored — a retry of a message still being saved waits for its commit.
-            duplicate = {"seq": entry.message["seq"], "id": message["id"], "duplicate": True}
+            duplicate = SendMessageReply(entry.message.seq, entry.message.id, duplicate=True)
             if entry.write is None or entry.write.done.is_set():
                 return duplicate
-            reply = DeferredAck()
-            entry.write.on_commit(_settle_with(reply, duplicate))
-            return reply
-        write, body_json = history.append(message, self.chat_log)
-        self.fence.track(room, write)
-        # the stored row's JSON is the broadcast's argument: encoded once for both
-        self.hub.emit_to_room_encoded(sock.namespace, room, "receive-message", body_json)
-        # Broadcast now, ack once committed: the ack is the durability promise,
-        # and this connection's next message need not wait for the disk.
-        reply = DeferredAck()
-        write.on_commit(_settle_with(reply, {"seq": message["seq"], "id": message["id"]}))
-        return reply
-
-    async def on_typing(self, sock: Socket, args: list[Any]) -> None:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        user_id = identifier(arg(args, 1, "userId"), "userId")
-        bind_user(sock, user_id)
-        room = chat_room(room_id)
-        if room not in sock.rooms:
-            raise EventError("forbidden", f"join room {room_id!r} before typing in it")
-        self.hub.emit_to_room(
-            sock.namespace, room, "user-typing", user_id, skip=sock, volatile=True
+            deferred = DeferredAck()
+            entry.write.on_commit(_settle_with(deferred, duplicate))
+            return deferred
+        message, body, write = history.append(
+            send, user_id, sock.user_name or user_id, self.clock.wall_ms(), self.chat_log
         )
-        return None
+        self.fence.track(room, write)
+        # the stored row's JSON is the broadcast's argument: encoded once for both;
+        # broadcast now, ack once committed (the ack is the durability promise)
+        self.hub.emit(ChatMessage.name, namespace=sock.namespace, to=room, args_json=body)
+        deferred = DeferredAck()
+        write.on_commit(_settle_with(deferred, SendMessageReply(message.seq, message.id)))
+        return deferred
+
+    async def on_typing(self, sock: Socket, typing: Typing) -> Ok:
+        self.hub.act_as(sock, typing.user_id)
+        room = chat_room(typing.room_id)
+        if room not in sock.rooms:
+            raise EventError(
+                ErrorCode.FORBIDDEN, f"join room {typing.room_id!r} before typing in it"
+            )
+        self.hub.emit_event(
+            UserTyping(typing.user_id), namespace=sock.namespace, to=room, skip=sock, volatile=True
+        )
+        return Ok()
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
-        for room in [r for r in sock.rooms if r.startswith("chat:")]:
+        for room in [r for r in sock.rooms if is_chat_room(r)]:
             self._leave(sock, room)
 
     # ------------------------------------------------------------------ state
     def _leave(self, sock: Socket, room: str) -> None:
         sock.leave(room)
-        if not any(room in ns.rooms for ns in self.hub.namespaces.values()):
+        if not self.hub.has_room(room):
             # nobody left in the room, in any namespace: its history reloads on the next join
             self.histories.pop(room, None)
         user_id = sock.user_id
         if user_id is None or self._user_in_room(sock, room, user_id):
             return  # another tab of this user is still in the room
-        self.presence.left_room(user_id, room)
-        users = self.presence.users_in(sock.namespace, room)
-        self.hub.emit_to_room(
-            sock.namespace, room, "user-left", self._membership(user_id, users), skip=sock
-        )
+        users = self.users.users_among(sock.namespace.members(room))
+        left = UserLeft.listing(user_id, users, self.users_limit)
+        self.hub.emit_event(left, namespace=sock.namespace, to=room, skip=sock)
 
-    def _membership(self, user_id: str, users: list[dict[str, Any]]) -> dict[str, Any]:
-        """The user-joined/user-left payload; large rooms get a truncated `users` list."""
-        payload: dict[str, Any] = {"userId": user_id, "users": users, "userCount": len(users)}
-        if len(users) > self.users_limit:
-            payload["users"] = users[: self.users_limit]
-            payload["usersTruncated"] = True
-        return payload
-
-    def _user_in_room(self, sock: Socket, room: str, user_id: str) -> bool:
+    @staticmethod
+    def _user_in_room(sock: Socket, room: str, user_id: str) -> bool:
         return any(m.user_id == user_id for m in sock.namespace.members(room) if m is not sock)
 
     async def _history(self, room: str) -> RoomHistory:
@@ -194,7 +173,7 @@ class ChatRooms:
                 raise
         await history.loaded.wait()
         if self.histories.get(room) is not history:
-            raise EventError("internal", f"the history of {room!r} could not be loaded")
+            raise EventError(ErrorCode.INTERNAL, f"the history of {room!r} could not be loaded")
         return history
 
 
@@ -202,14 +181,16 @@ class ChatRooms:
 class _Kept:
     """A kept message and the write that stores it (None once read back from the store)."""
 
-    message: dict[str, Any]
+    message: ChatMessage
     write: PendingWrite | None = None
 
 
 @dataclass(slots=True)
 class RoomHistory:
+    """The last messages of one room, and its sequence: the room's next `seq` is decided here."""
+
     size: int
-    messages: deque[dict[str, Any]] = field(init=False)
+    messages: deque[ChatMessage] = field(init=False)
     room: str = ""
     last_seq: int = 0
     loaded: trio.Event = field(default_factory=trio.Event)
@@ -226,46 +207,40 @@ class RoomHistory:
                 # rows queued by an evicted history of this room land first
                 await fence.wait(room)
             for stored in await chat_log.recent(room, self.size):
-                message = json.loads(stored.body)
+                message = ChatMessage.from_json(json.loads(stored.body))
                 self.messages.append(message)
-                self._ids[(message.get("userId"), message.get("id"))] = _Kept(message)
+                self._ids[(message.user_id, message.id)] = _Kept(message)
                 self.last_seq = max(self.last_seq, stored.seq)
         finally:
             self.loaded.set()
 
-    def append(self, message: dict[str, Any], chat_log: ChatLog) -> tuple[PendingWrite, str]:
-        """Give the message the room's next seq, keep it, queue its row; returns its JSON.
+    def append(
+        self, send: SendMessage, user_id: str, user_name: str, now_ms: int, chat_log: ChatLog
+    ) -> tuple[ChatMessage, str, PendingWrite]:
+        """Give the message the room's next seq, keep it, queue its row.
 
-        If the row does not commit, the message is forgotten again: a retry
-        of it is then stored anew instead of being confirmed as a duplicate.
+        Returns the message, its JSON (the row and the broadcast) and the write.
+        If the row does not commit, the message is forgotten again: a retry of
+        it is then stored anew instead of being confirmed as a duplicate.
         """
         seq = self.last_seq + 1
-        generated = message["id"] is None
-        if generated:
-            message["id"] = f"{self.room.removeprefix('chat:')}#{seq}"
-        message["seq"] = seq
+        message_id = send.id if send.id is not None else f"{self.room.removeprefix('chat:')}#{seq}"
+        message = send.to_message(
+            id=message_id, seq=seq, user_id=user_id, default_user_name=user_name, now_ms=now_ms
+        )
+        body = message.encode()  # too_large over the limit: nothing changed yet
         try:
-            body = dumps(message)
-            if len(body.encode("utf-8", "surrogatepass")) > MAX_MESSAGE_BYTES:
-                raise EventError(
-                    "too_large", f"the message exceeds {MAX_MESSAGE_BYTES} bytes as JSON"
-                )
             write = chat_log.append(self.room, StoredMessage(seq, body))
-        except ProtocolError as exc:
-            self._unstamp(message, generated)
-            raise EventError("bad_request", f"message is not JSON: {exc}") from None
         except StoreBusy:
-            self._unstamp(message, generated)
-            raise EventError("rate_limited", "the server is saving too many messages") from None
-        except EventError:
-            self._unstamp(message, generated)
-            raise
+            raise EventError(
+                ErrorCode.RATE_LIMITED, "the server is saving too many messages"
+            ) from None
         self.last_seq = seq
         if len(self.messages) == self.messages.maxlen:
             oldest = self.messages[0]
-            self._ids.pop((oldest["userId"], oldest["id"]), None)
+            self._ids.pop((oldest.user_id, oldest.id), None)
         self.messages.append(message)
-        key = (message["userId"], message["id"])
+        key = (user_id, message_id)
         kept = self._ids[key] = _Kept(message, write)
 
         def stored(error: BaseException | None) -> None:
@@ -280,27 +255,21 @@ class RoomHistory:
                     break
 
         write.on_commit(stored)
-        return write, body
-
-    @staticmethod
-    def _unstamp(message: dict[str, Any], generated: bool) -> None:
-        del message["seq"]
-        if generated:
-            message["id"] = None
+        return message, body, write
 
     def find(self, message_id: str, user_id: str) -> _Kept | None:
         return self._ids.get((user_id, message_id))
 
 
 def _settle_with(
-    reply: DeferredAck, payload: dict[str, Any]
+    deferred: DeferredAck, reply: SendMessageReply
 ) -> Callable[[BaseException | None], None]:
-    """A commit callback that acks with `payload`, or with an error if the row was not saved."""
+    """A commit callback that acks with `reply`, or with an error if the row was not saved."""
 
     def settle(error: BaseException | None) -> None:
         if error is None:
-            reply.resolve(payload)
+            deferred.resolve(reply)
         else:
-            reply.reject(EventError("internal", f"not stored: {error}"))
+            deferred.reject(EventError(ErrorCode.INTERNAL, f"not stored: {error}"))
 
     return settle

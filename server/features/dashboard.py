@@ -17,26 +17,31 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from server.features.arguments import arg, identifier
-from server.hub import EventError, Socket
-
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
+from server.catalogue import (
+    DashboardReply,
+    DashboardUpdate,
+    SubscribeDashboard,
+    SubscribeDashboardReply,
+    UnsubscribeDashboard,
+)
+from server.errors import ErrorCode, EventError
+from server.hub import Hub, Socket
+from server.services import Services
 
 COALESCE_BYTES = 2048
 BUILT_IN = ("server",)
 
 
-def install(server: ReferenceServer) -> Dashboards:
-    dashboards = Dashboards(server)
-    server.hub.on("subscribe-dashboard")(dashboards.on_subscribe)
-    server.hub.on("unsubscribe-dashboard")(dashboards.on_unsubscribe)
-    server.hub.on_disconnect(dashboards.on_disconnect)
-    server.background_tasks.append(dashboards.run)
+def install(hub: Hub, services: Services) -> Dashboards:
+    dashboards = Dashboards(hub, services)
+    hub.on(SubscribeDashboard)(dashboards.on_subscribe)
+    hub.on(UnsubscribeDashboard)(dashboards.on_unsubscribe)
+    hub.on_disconnect(dashboards.on_disconnect)
+    services.start_task(dashboards.run)
     return dashboards
 
 
@@ -60,34 +65,37 @@ class _Previous:
 
 
 class Dashboards:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.server = server
-        self.hub = server.hub
-        self.interval = server.config.dashboard_interval
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.gauges = services.gauges
+        self.clock = services.clock
+        self.interval = services.config.dashboard_interval
+        self.started = time.time()
         self.subscriptions: dict[str, dict[Socket, Subscription]] = {}
         self._previous = _Previous(at=time.perf_counter())
         self.latest: dict[str, dict[str, Any]] = {}
 
     # ---------------------------------------------------------------- events
-    async def on_subscribe(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        dashboard_id = identifier(arg(args, 0, "dashboardId"), "dashboardId")
+    async def on_subscribe(
+        self, sock: Socket, subscribe: SubscribeDashboard
+    ) -> SubscribeDashboardReply:
+        dashboard_id = subscribe.dashboard_id
         if dashboard_id not in BUILT_IN:
-            raise EventError("not_found", f"unknown dashboard {dashboard_id!r}")
-        options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
-        sub = Subscription(sock, dashboard_id, with_ack=options.get("ack") is True)
+            raise EventError(ErrorCode.NOT_FOUND, f"unknown dashboard {dashboard_id!r}")
+        sub = Subscription(sock, dashboard_id, with_ack=subscribe.ack)
         self.subscriptions.setdefault(dashboard_id, {})[sock] = sub
-        return {
-            "dashboardId": dashboard_id,
-            "intervalMs": self.interval * 1000,
-            "metrics": self.latest.get(dashboard_id),
-        }
+        return SubscribeDashboardReply(
+            dashboard_id, self.interval * 1000, self.latest.get(dashboard_id)
+        )
 
-    async def on_unsubscribe(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        dashboard_id = identifier(arg(args, 0, "dashboardId"), "dashboardId")
+    async def on_unsubscribe(
+        self, sock: Socket, unsubscribe: UnsubscribeDashboard
+    ) -> DashboardReply:
+        dashboard_id = unsubscribe.dashboard_id
         subs = self.subscriptions.get(dashboard_id, {})
         if subs.pop(sock, None) is None:
-            raise EventError("not_found", f"not subscribed to {dashboard_id!r}")
-        return {"dashboardId": dashboard_id}
+            raise EventError(ErrorCode.NOT_FOUND, f"not subscribed to {dashboard_id!r}")
+        return DashboardReply(dashboard_id)
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
         for subs in self.subscriptions.values():
@@ -108,16 +116,17 @@ class Dashboards:
         subs = self.subscriptions.get(dashboard_id)
         if not subs:
             return
-        update = {"dashboardId": dashboard_id, "ts": int(time.time() * 1000), "metrics": metrics}
+        update = DashboardUpdate(dashboard_id, self.clock.wall_ms(), metrics)
+        args = update.to_args()
         for sub in list(subs.values()):
-            if sub.awaiting_ack or sub.sock.client.session.transport.pending_bytes > COALESCE_BYTES:
+            if sub.awaiting_ack or sub.sock.pending_bytes > COALESCE_BYTES:
                 sub.skipped += 1
                 continue
             if sub.with_ack:
                 sub.awaiting_ack = True
-                sub.sock.emit_with_ack("dashboard-update", update, callback=_acked(sub))
+                sub.sock.emit_with_ack(update.name, *args, callback=_acked(sub))
             else:
-                sub.sock.emit("dashboard-update", update)
+                sub.sock.emit(update.name, *args)
             sub.sent += 1
 
     def server_metrics(self) -> dict[str, Any]:
@@ -132,10 +141,8 @@ class Dashboards:
         deliveries = stats.deliveries - prev.deliveries
         metrics = {
             "connections": hub.connection_count,
-            "sessions": len(self.server.engine.sessions),
-            "rooms": sum(len(ns.rooms) for ns in hub.namespaces.values()),
-            "documents": len(self.server.documents.documents),
-            "users_online": sum(1 for u in self.server.presence.users.values() if u.sockets),
+            "rooms": hub.room_count,
+            **self.gauges.read(),
             "events_in_per_s": _rates(stats.events_in, prev.events_in, elapsed),
             "events_out_per_s": _rates(stats.events_out, prev.events_out, elapsed),
             "deliveries_per_s": round(deliveries / elapsed, 1),
@@ -144,7 +151,7 @@ class Dashboards:
             "handling_p99_ms": _percentile_ms(samples, 0.99),
             "errors": stats.errors,
             "dropped": stats.dropped,
-            "uptime_s": round(time.time() - self.server.started, 1),
+            "uptime_s": round(time.time() - self.started, 1),
         }
         self._previous = _Previous(
             now, Counter(stats.events_in), Counter(stats.events_out), stats.deliveries, stats.emits

@@ -1,11 +1,13 @@
 """Collaborative documents: one conflict strategy per document, relayed through the hub.
 
-The feature is strategy-agnostic: it validates the envelope (document id,
-membership), hands the change to the document's `DocumentServer`
-(server/collab), broadcasts what the strategy says to broadcast, and acks
-once the change is in the store. Durability is an append-only log of the
-accepted changes as received: strategies are deterministic, so replaying the
-log into a fresh document rebuilds exactly the same state after a restart.
+The feature is strategy-agnostic: it checks membership, hands the change to
+the document's `DocumentServer` (server/collab), broadcasts what the strategy
+says to broadcast, and acks once the change is in the store. Durability is an
+append-only log of the accepted changes as received: strategies are
+deterministic, so replaying the log into a fresh document rebuilds exactly
+the same state after a restart. The op log's sequence is the document's
+order: while a document lives in one process, that process owns it (see
+docs/protocol.md for a cluster).
 
 Strategy choice: the first joiner's `{strategy}` option, else the server's
 `default_strategy` (naive, so that the tutorial's editor works unchanged).
@@ -18,39 +20,48 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
+from server.catalogue import (
+    CursorMoved,
+    CursorUpdate,
+    DocumentChange,
+    DocumentChanged,
+    DocumentChangeReply,
+    DocumentReply,
+    ErrorEvent,
+    EventName,
+    JoinDocument,
+    JoinDocumentReply,
+    LeaveDocument,
+    Ok,
+)
 from server.collab.base import CollabError, DocumentServer
 from server.collab.registry import get_strategy
-from server.features.arguments import arg, bind_user, identifier, mapping
-from server.hub import DeferredAck, EventError, Socket
-from server.protocol.errors import ProtocolError
-from server.protocol.socketio import dumps
-from server.storage.ports import DocumentLog, StoredOp
+from server.errors import ErrorCode, EventError
+from server.hub import DeferredAck, Hub, Socket
+from server.rooms import document_room
+from server.services import Services
+from server.storage.ports import StoredOp
 from server.storage.writes import PendingWrite, StoreBusy, WriteFence
 
 log = logging.getLogger(__name__)
 
 # documents one connection may have joined at once
 MAX_DOCUMENTS_PER_SOCKET = 100
-# a cursor position is a number, null, or a small JSON value (a CRDT item id)
-MAX_CURSOR_BYTES = 1024
 RELOADED = "document reloaded: rejoin"
 
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
 
-
-def install(server: ReferenceServer) -> Documents:
-    documents = Documents(server)
-    hub = server.hub
-    hub.on("join-document")(documents.on_join_document)
-    hub.on("leave-document")(documents.on_leave_document)
-    hub.on("document-change")(documents.on_document_change)
-    hub.on("cursor-update")(documents.on_cursor_update)
+def install(hub: Hub, services: Services) -> Documents:
+    documents = Documents(hub, services)
+    hub.on(JoinDocument)(documents.on_join_document)
+    hub.on(LeaveDocument)(documents.on_leave_document)
+    hub.on(DocumentChange)(documents.on_document_change)
+    hub.on(CursorUpdate)(documents.on_cursor_update)
     hub.on_disconnect(documents.on_disconnect)
+    services.gauges.register("documents", lambda: len(documents.documents))
     return documents
 
 
@@ -73,90 +84,80 @@ class Document:
 
 
 class Documents:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.hub = server.hub
-        self.document_log: DocumentLog = server.storage.document_log
-        self.default_strategy = server.config.default_strategy
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.document_log = services.storage.document_log
+        self.default_strategy = services.config.default_strategy
         self.documents: dict[str, Document] = {}
         # a document evicted with rows still queued reloads only after they are done
         self.fence = WriteFence()
 
     # ---------------------------------------------------------------- events
-    async def on_join_document(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        document_id = identifier(arg(args, 0, "documentId"), "documentId")
-        user_id = identifier(arg(args, 1, "userId"), "userId")
-        options = mapping(args[2], "options") if len(args) > 2 and args[2] is not None else {}
-        wanted = options.get("strategy")
+    async def on_join_document(self, sock: Socket, join: JoinDocument) -> JoinDocumentReply:
+        wanted = join.strategy
         if wanted is not None:
-            wanted = identifier(wanted, "strategy")
             try:
                 get_strategy(wanted)
             except CollabError as exc:
                 raise EventError(exc.code, exc.message) from None
-        bind_user(sock, user_id)
+        self.hub.act_as(sock, join.user_id)
         joined = sock.state.setdefault("documents", set())
-        if document_id not in joined and len(joined) >= MAX_DOCUMENTS_PER_SOCKET:
+        if join.document_id not in joined and len(joined) >= MAX_DOCUMENTS_PER_SOCKET:
             raise EventError(
-                "rate_limited",
+                ErrorCode.RATE_LIMITED,
                 f"a connection may join at most {MAX_DOCUMENTS_PER_SOCKET} documents:"
                 " leave one first",
             )
-        doc = await self._document(document_id, wanted)
+        doc = await self._document(join.document_id, wanted)
         if wanted is not None and wanted != doc.strategy:
             self._evict_if_unused(doc)
             raise EventError(
-                "conflict",
-                f"document {document_id!r} uses strategy {doc.strategy!r}, not {wanted!r}",
+                ErrorCode.CONFLICT,
+                f"document {join.document_id!r} uses strategy {doc.strategy!r}, not {wanted!r}",
             )
         sock.join(doc.room)
-        joined.add(document_id)
+        joined.add(join.document_id)
         snapshot = doc.server.snapshot()
-        return {
-            "documentId": document_id,
-            "strategy": doc.strategy,
-            "content": snapshot["content"],
-            "revision": snapshot["revision"],
-            "state": snapshot.get("state"),
-            "cursors": dict(doc.cursors),
-        }
+        return JoinDocumentReply(
+            join.document_id,
+            doc.strategy,
+            snapshot["content"],
+            snapshot["revision"],
+            snapshot.get("state"),
+            dict(doc.cursors),
+        )
 
-    async def on_leave_document(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        document_id = identifier(arg(args, 0, "documentId"), "documentId")
-        user_id = identifier(arg(args, 1, "userId"), "userId")
-        bind_user(sock, user_id)
-        doc = self._member_document(sock, document_id)
+    async def on_leave_document(self, sock: Socket, leave: LeaveDocument) -> DocumentReply:
+        self.hub.act_as(sock, leave.user_id)
+        doc = self._member_document(sock, leave.document_id)
         self._leave(sock, doc)
-        return {"documentId": document_id}
+        return DocumentReply(leave.document_id)
 
-    async def on_document_change(self, sock: Socket, args: list[Any]) -> DeferredAck:
-        document_id = identifier(arg(args, 0, "documentId"), "documentId")
-        change = arg(args, 1, "change")
+    async def on_document_change(self, sock: Socket, change: DocumentChange) -> DeferredAck:
+        document_id = change.document_id
         doc = self._member_document(sock, document_id)
         sender = sock.user_id or sock.sid
-        if isinstance(change, dict) and "userId" in change and change["userId"] != sender:
-            raise EventError("forbidden", f"this connection edits as {sender!r}")
+        claimed = change.change.get("userId", sender)
+        if claimed != sender:
+            raise EventError(ErrorCode.FORBIDDEN, f"this connection edits as {sender!r}")
         # Everything that can refuse the change comes before `apply`: once the
         # document has changed in memory, the log row must follow it.
-        try:
-            encoded = dumps(change)
-        except ProtocolError:
-            raise EventError("bad_request", "change must be JSON (finite numbers only)") from None
         if not self.document_log.has_room(1):
-            raise EventError("rate_limited", "the server is saving too many changes")
+            raise EventError(ErrorCode.RATE_LIMITED, "the server is saving too many changes")
         try:
-            applied = doc.server.apply(change, sender)
+            applied = doc.server.apply(change.change, sender)
         except CollabError as exc:
             raise EventError(exc.code, exc.message) from None
         doc.seq += 1
         try:
-            write = self._log(doc, sender, encoded)
+            write = self._log(doc, sender, change.encoded)
         except StoreBusy:  # has_room said yes, and nothing ran since: cannot happen
             self._break(doc, "the op log is full")
-            raise EventError("internal", RELOADED) from None
-        reply = DeferredAck()
-        payload = applied.broadcast
-        if isinstance(payload, dict) and "documentId" not in payload:
-            payload = {**payload, "documentId": document_id}
+            raise EventError(ErrorCode.INTERNAL, RELOADED) from None
+        deferred = DeferredAck()
+        relayed = (
+            None if applied.broadcast is None else DocumentChanged(document_id, applied.broadcast)
+        )
         namespace = sock.namespace
 
         def committed(error: BaseException | None) -> None:
@@ -167,39 +168,30 @@ class Documents:
                     self._break(doc, f"change not stored: {error}")
                 if doc.broken:
                     # this change, or one before it, is not in the log: nobody may build on it
-                    reply.reject(EventError("internal", RELOADED))
+                    deferred.reject(EventError(ErrorCode.INTERNAL, RELOADED))
                     return
-                if payload is not None:
+                if relayed is not None:
                     try:
-                        self.hub.emit_to_room(
-                            namespace, doc.room, "document-change", payload, skip=sock
-                        )
+                        self.hub.emit_event(relayed, namespace=namespace, to=doc.room, skip=sock)
                     except Exception:
                         log.exception("document-change broadcast failed")
-                reply.resolve({"documentId": document_id, **applied.ack})
+                deferred.resolve(DocumentChangeReply(document_id, dict(applied.ack)))
             finally:
                 # whatever happened above, the client hears about its change (no-op if settled)
-                reply.reject(EventError("internal", "change outcome unknown: rejoin"))
+                deferred.reject(EventError(ErrorCode.INTERNAL, "change outcome unknown: rejoin"))
 
         write.on_commit(committed)
-        return reply
+        return deferred
 
-    async def on_cursor_update(self, sock: Socket, args: list[Any]) -> None:
-        document_id = identifier(arg(args, 0, "documentId"), "documentId")
-        body = mapping(arg(args, 1, "cursor"), "cursor")
-        doc = self._member_document(sock, document_id)
-        user_id = identifier(body.get("userId", sock.user_id), "userId")
-        bind_user(sock, user_id)
-        if "position" not in body:
-            raise EventError("bad_request", "cursor.position is required")
+    async def on_cursor_update(self, sock: Socket, cursor: CursorUpdate) -> Ok:
+        doc = self._member_document(sock, cursor.document_id)
+        user_id = cursor.sender(sock.user_id)
+        self.hub.act_as(sock, user_id)
         # null is a position too: CRDT cursors at the very start name no character
-        position = _cursor_position(body["position"])
-        doc.cursors[user_id] = position
-        update = {"documentId": document_id, "userId": user_id, "position": position}
-        self.hub.emit_to_room(
-            sock.namespace, doc.room, "cursor-update", update, skip=sock, volatile=True
-        )
-        return None
+        doc.cursors[user_id] = cursor.position
+        moved = CursorMoved(cursor.document_id, user_id, cursor.position)
+        self.hub.emit_event(moved, namespace=sock.namespace, to=doc.room, skip=sock, volatile=True)
+        return Ok()
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
         for document_id in list(sock.state.get("documents", ())):
@@ -211,9 +203,13 @@ class Documents:
     def _member_document(self, sock: Socket, document_id: str) -> Document:
         doc = self.documents.get(document_id)
         if doc is None:
-            raise EventError("not_found", f"unknown document {document_id!r}: join it first")
+            raise EventError(
+                ErrorCode.NOT_FOUND, f"unknown document {document_id!r}: join it first"
+            )
         if document_id not in sock.state.get("documents", ()):
-            raise EventError("forbidden", f"join document {document_id!r} before editing it")
+            raise EventError(
+                ErrorCode.FORBIDDEN, f"join document {document_id!r} before editing it"
+            )
         return doc
 
     def _leave(self, sock: Socket, doc: Document) -> None:
@@ -224,16 +220,13 @@ class Documents:
             still_there = any(m.user_id == user_id for m in sock.namespace.members(doc.room))
             if not still_there and doc.cursors.pop(user_id, _ABSENT) is not _ABSENT:
                 # left: true tells every other editor to remove this cursor
-                gone = {"documentId": doc.id, "userId": user_id, "position": None, "left": True}
-                self.hub.emit_to_room(sock.namespace, doc.room, "cursor-update", gone)
+                gone = CursorMoved(doc.id, user_id, None, left=True)
+                self.hub.emit_event(gone, namespace=sock.namespace, to=doc.room)
         self._evict_if_unused(doc)
-
-    def _has_members(self, doc: Document) -> bool:
-        return any(doc.room in ns.rooms for ns in self.hub.namespaces.values())
 
     def _evict_if_unused(self, doc: Document) -> None:
         """Nobody edits it: forget it (its queued rows are fenced; the next join reloads)."""
-        if doc.loaded.is_set() and not self._has_members(doc):
+        if doc.loaded.is_set() and not self.hub.has_room(doc.room):
             self._evict(doc)
 
     def _evict(self, doc: Document) -> None:
@@ -252,17 +245,14 @@ class Documents:
         doc.broken = True
         log.warning("document %r dropped from memory: %s", doc.id, reason)
         self._evict(doc)
-        notice = {
-            "code": "internal",
-            "message": f"{RELOADED} ({reason})",
-            "documentId": doc.id,
-            "event": "document-change",
-        }
+        notice = ErrorEvent(
+            ErrorCode.INTERNAL, f"{RELOADED} ({reason})", EventName.DOCUMENT_CHANGE, doc.id
+        )
         for ns in self.hub.namespaces.values():
             for member in list(ns.members(doc.room)):
                 member.leave(doc.room)
                 member.state.get("documents", set()).discard(doc.id)
-                member.emit("error", notice)
+                member.emit_event(notice)
 
     async def _document(self, document_id: str, wanted: str | None) -> Document:
         while True:
@@ -271,7 +261,7 @@ class Documents:
                 doc = await self._load_or_create(document_id, wanted)
             await doc.loaded.wait()
             if doc.load_error is not None:
-                raise EventError("internal", doc.load_error)
+                raise EventError(ErrorCode.INTERNAL, doc.load_error)
             if not doc.broken and self.documents.get(document_id) is doc:
                 return doc
             # dropped while we waited for it: load it again
@@ -336,25 +326,6 @@ class Documents:
         )
 
 
-def _cursor_position(position: Any) -> Any:
-    """A position is a number, null, a string or a small JSON value; anything else is refused.
-
-    It is stored and sent back in every later join's ack: a value that cannot
-    be encoded, or a huge one, would break those acks for everybody.
-    """
-    if isinstance(position, bool):
-        raise EventError("bad_request", "cursor.position must not be a boolean")
-    if isinstance(position, int) and position < 0:
-        raise EventError("bad_request", "cursor.position must not be negative")
-    try:
-        encoded = dumps(position)
-    except ProtocolError:
-        raise EventError("bad_request", "cursor.position must be JSON (finite numbers)") from None
-    if len(encoded.encode("utf-8", "surrogatepass")) > MAX_CURSOR_BYTES:
-        raise EventError("too_large", f"cursor.position exceeds {MAX_CURSOR_BYTES} bytes")
-    return position
-
-
 class _Loading(DocumentServer):
     """Stands in while a document loads; never reachable by a change (joins wait for `loaded`)."""
 
@@ -371,7 +342,3 @@ class _Loading(DocumentServer):
 
 
 _ABSENT = object()
-
-
-def document_room(document_id: str) -> str:
-    return f"doc:{document_id}"

@@ -14,18 +14,25 @@ The world is deliberately simple: players move on a 2-D plane by `{dx, dy}`
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
 import trio
 
-from server.features.arguments import arg, bind_user, identifier, mapping
-from server.hub import EventError, Socket
-
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
+from server.catalogue import (
+    GameReply,
+    GameState,
+    JoinGame,
+    JoinGameReply,
+    LeaveGame,
+    PlayerInput,
+    PlayerInputReply,
+    PlayerState,
+)
+from server.errors import ErrorCode, EventError
+from server.hub import Hub, Socket
+from server.rooms import game_room
+from server.services import Clock, Services, StartTask
 
 ARENA = 100.0
 SPEED = 1.0
@@ -34,12 +41,11 @@ MAX_QUEUED_INPUTS = 64
 MAX_GAMES_PER_SOCKET = 10
 
 
-def install(server: ReferenceServer) -> Games:
-    games = Games(server)
-    hub = server.hub
-    hub.on("join-game")(games.on_join_game)
-    hub.on("leave-game")(games.on_leave_game)
-    hub.on("player-input")(games.on_player_input)
+def install(hub: Hub, services: Services) -> Games:
+    games = Games(hub, services)
+    hub.on(JoinGame)(games.on_join_game)
+    hub.on(LeaveGame)(games.on_leave_game)
+    hub.on(PlayerInput)(games.on_player_input)
     hub.on_disconnect(games.on_disconnect)
     return games
 
@@ -53,8 +59,8 @@ class Player:
     last_seq: int = -1
     inputs: deque[tuple[int, float, float]] = field(default_factory=deque)
 
-    def as_state(self) -> dict[str, Any]:
-        return {"x": round(self.x, 3), "y": round(self.y, 3), "lastSeq": self.last_seq}
+    def as_state(self) -> PlayerState:
+        return PlayerState(round(self.x, 3), round(self.y, 3), self.last_seq)
 
 
 @dataclass(slots=True)
@@ -68,76 +74,65 @@ class Game:
 
     @property
     def room(self) -> str:
-        return f"game:{self.id}"
+        return game_room(self.id)
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "gameId": self.id,
-            "tick": self.tick,
-            "ts": int(time.time() * 1000),
-            "players": {pid: p.as_state() for pid, p in self.players.items()},
-        }
+    def snapshot(self, clock: Clock) -> GameState:
+        players = {pid: p.as_state() for pid, p in self.players.items()}
+        return GameState(self.id, self.tick, clock.wall_ms(), players)
 
 
 class Games:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.server = server
-        self.hub = server.hub
-        self.tick_interval = 1.0 / server.config.game_tick_hz
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.clock = services.clock
+        self.start_task: StartTask = services.start_task
+        self.tick_interval = 1.0 / services.config.game_tick_hz
         self.games: dict[str, Game] = {}
 
     # ---------------------------------------------------------------- events
-    async def on_join_game(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        game_id = identifier(arg(args, 0, "gameId"), "gameId")
-        player_id = identifier(arg(args, 1, "playerId"), "playerId")
-        bind_user(sock, player_id)
+    async def on_join_game(self, sock: Socket, join: JoinGame) -> JoinGameReply:
+        game_id, player_id = join.game_id, join.player_id
+        self.hub.act_as(sock, player_id)
         playing = sock.state.get("games", {})
         if game_id not in playing and len(playing) >= MAX_GAMES_PER_SOCKET:
             raise EventError(
-                "rate_limited",
+                ErrorCode.RATE_LIMITED,
                 f"a connection may play at most {MAX_GAMES_PER_SOCKET} games: leave one first",
             )
         game = self.games.get(game_id)
         existing = game.players.get(player_id) if game is not None else None
         if existing is not None and existing.sock is not sock and existing.sock.connected:
-            raise EventError("conflict", f"player {player_id!r} is already in game {game_id!r}")
+            raise EventError(
+                ErrorCode.CONFLICT, f"player {player_id!r} is already in game {game_id!r}"
+            )
         if game is None:
             game = self.games[game_id] = Game(game_id)
-            self.server.start_task(self._run, game)
+            self.start_task(self._run, game)
         game.players[player_id] = Player(player_id, sock)
         sock.join(game.room)
         sock.state.setdefault("games", {})[game_id] = player_id
-        return {**game.snapshot(), "tickRate": 1.0 / self.tick_interval}
+        return JoinGameReply(game.snapshot(self.clock), 1.0 / self.tick_interval)
 
-    async def on_leave_game(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        game_id = identifier(arg(args, 0, "gameId"), "gameId")
-        if game_id not in sock.state.get("games", {}):
-            raise EventError("not_found", f"not in game {game_id!r}")
-        self._leave(sock, game_id)
-        return {"gameId": game_id}
+    async def on_leave_game(self, sock: Socket, leave: LeaveGame) -> GameReply:
+        if leave.game_id not in sock.state.get("games", {}):
+            raise EventError(ErrorCode.NOT_FOUND, f"not in game {leave.game_id!r}")
+        self._leave(sock, leave.game_id)
+        return GameReply(leave.game_id)
 
-    async def on_player_input(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        game_id = identifier(arg(args, 0, "gameId"), "gameId")
-        body = mapping(arg(args, 1, "input"), "input")
+    async def on_player_input(self, sock: Socket, move: PlayerInput) -> PlayerInputReply:
+        game_id = move.game_id
         player_id = sock.state.get("games", {}).get(game_id)
         game = self.games.get(game_id)
         if player_id is None or game is None or player_id not in game.players:
-            raise EventError("forbidden", f"join game {game_id!r} before sending input")
-        seq = body.get("seq")
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-            raise EventError("bad_request", "input.seq must be a non-negative integer")
-        move = body.get("input")
-        if not isinstance(move, dict):
-            raise EventError("bad_request", "input.input must be an object {dx, dy}")
-        dx, dy = _axis(move.get("dx", 0)), _axis(move.get("dy", 0))
+            raise EventError(ErrorCode.FORBIDDEN, f"join game {game_id!r} before sending input")
         player = game.players[player_id]
         newest = player.inputs[-1][0] if player.inputs else player.last_seq
-        if seq <= newest:
-            raise EventError("conflict", f"input seq {seq} is not after {newest}")
+        if move.seq <= newest:
+            raise EventError(ErrorCode.CONFLICT, f"input seq {move.seq} is not after {newest}")
         if len(player.inputs) >= MAX_QUEUED_INPUTS:
-            raise EventError("rate_limited", "too many inputs queued for one tick")
-        player.inputs.append((seq, dx, dy))
-        return {"seq": seq, "tick": game.tick}
+            raise EventError(ErrorCode.RATE_LIMITED, "too many inputs queued for one tick")
+        player.inputs.append((move.seq, move.dx, move.dy))
+        return PlayerInputReply(move.seq, game.tick)
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
         for game_id in list(sock.state.get("games", {})):
@@ -166,13 +161,15 @@ class Games:
                 player.x = min(ARENA, max(0.0, player.x + dx * SPEED))
                 player.y = min(ARENA, max(0.0, player.y + dy * SPEED))
                 player.last_seq = seq
+        state = None
         for ns in self.hub.namespaces.values():
-            if game.room in ns.rooms:
-                self.hub.emit_to_room(ns, game.room, "game-state", game.snapshot(), volatile=True)
+            if ns.has_room(game.room):
+                state = state or game.snapshot(self.clock)
+                self.hub.emit_event(state, namespace=ns, to=game.room, volatile=True)
 
     def _leave(self, sock: Socket, game_id: str) -> None:
         player_id = sock.state.get("games", {}).pop(game_id, None)
-        sock.leave(f"game:{game_id}")
+        sock.leave(game_room(game_id))
         game = self.games.get(game_id)
         if game is None or player_id is None:
             return
@@ -192,11 +189,3 @@ class Games:
             return {"p50": None, "p99": None}
         pick = lambda q: round(deviations[min(len(deviations) - 1, int(q * len(deviations)))], 3)  # noqa: E731
         return {"p50": pick(0.5), "p99": pick(0.99)}
-
-
-def _axis(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise EventError("bad_request", "dx and dy must be numbers")
-    if value != value:  # NaN
-        raise EventError("bad_request", "dx and dy must be numbers")
-    return max(-1.0, min(1.0, float(value)))

@@ -12,73 +12,75 @@ offline gets the backlog once, and a second tab does not get it again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
-from server.features.arguments import identifier, mapping, text
-from server.features.presence import chat_room
-from server.hub import EventError, Socket
+from server.catalogue import Notification, Notify, NotifyReply
+from server.errors import ErrorCode, EventError
+from server.hub import Hub, Socket
+from server.rooms import chat_room
+from server.services import Services
 from server.storage.ports import StoredNotification
 from server.transport.http import HttpConnection, Request
 
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
-
-TYPES = ("info", "success", "warning", "error")
 KEEP_PER_USER = 50
 MAX_BODY = 64 * 1024
 
 
-def install(server: ReferenceServer) -> Notifications:
-    notifications = Notifications(server)
-    server.hub.on("notify")(notifications.on_notify)
-    server.hub.on_identify(notifications.on_identify)
-    server.hub.on_disconnect(notifications.on_disconnect)
-    server.route("POST", "/notify")(notifications.post_notify)
+def install(hub: Hub, services: Services) -> Notifications:
+    notifications = Notifications(hub, services)
+    hub.on(Notify)(notifications.on_notify)
+    hub.on_identify(notifications.on_identify)
+    hub.on_disconnect(notifications.on_disconnect)
+    services.route("POST", "/notify")(notifications.post_notify)
     return notifications
 
 
 @dataclass(slots=True)
 class UserBacklog:
-    kept: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=KEEP_PER_USER))
+    kept: deque[Notification] = field(default_factory=lambda: deque(maxlen=KEEP_PER_USER))
     last_seq: int = 0
     delivered_seq: int = 0  # the highest seq some connection of the user has received
     loaded: trio.Event = field(default_factory=trio.Event)
 
 
 class Notifications:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.server = server
-        self.hub = server.hub
-        self.notification_backlog = server.storage.notification_backlog
-        self.admin_token = server.config.admin_token
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.users = services.users
+        self.clock = services.clock
+        self.start_task = services.start_task
+        self.notification_backlog = services.storage.notification_backlog
+        self.admin_token = services.config.admin_token
         self.backlogs: dict[str, UserBacklog] = {}
         self.sent = 0
 
     # ------------------------------------------------------------- triggers
-    async def on_notify(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
+    async def on_notify(self, sock: Socket, notify: Notify) -> NotifyReply:
         if not sock.is_admin:
-            raise EventError("forbidden", "notify needs an admin connection (auth.adminToken)")
-        body = mapping(args[0] if args else None, "notification")
-        return await self.notify(body)
+            raise EventError(
+                ErrorCode.FORBIDDEN, "notify needs an admin connection (auth.adminToken)"
+            )
+        return await self.notify(notify)
 
-    async def post_notify(
-        self, server: ReferenceServer, http: HttpConnection, req: Request
-    ) -> None:
+    async def post_notify(self, http: HttpConnection, req: Request) -> None:
         if not self.admin_token:
-            await http.respond_json(403, _error("forbidden", "start the server with --admin-token"))
+            await http.respond_json(
+                403, _error(ErrorCode.FORBIDDEN, "start the server with --admin-token")
+            )
             return
         offered = req.header("authorization").removeprefix("Bearer ").strip()
         if not offered or not hmac.compare_digest(offered, self.admin_token):
             await http.respond_json(
                 401,
-                _error("unauthorized", "send Authorization: Bearer <admin token>"),
+                _error(ErrorCode.UNAUTHORIZED, "send Authorization: Bearer <admin token>"),
                 headers=[("www-authenticate", "Bearer")],
             )
             return
@@ -86,78 +88,67 @@ class Notifications:
             raw = await http.read_body(MAX_BODY)
             body = json.loads(raw or b"null")
         except ValueError as exc:
-            await http.respond_json(400, _error("bad_request", f"body is not JSON: {exc}"))
+            await http.respond_json(400, _error(ErrorCode.BAD_REQUEST, f"body is not JSON: {exc}"))
             return
         try:
-            result = await self.notify(mapping(body, "body"))
+            reply = await self.notify(Notify.from_body(body))
         except EventError as exc:
-            status = 400 if exc.code in ("bad_request", "too_large") else 500
+            status = 400 if exc.code in (ErrorCode.BAD_REQUEST, ErrorCode.TOO_LARGE) else 500
             await http.respond_json(status, _error(exc.code, exc.message))
             return
-        await http.respond_json(200, {"ok": True, **result})
+        await http.respond_json(200, {"ok": True, **reply.to_json()})
 
     # ------------------------------------------------------------- delivery
-    async def notify(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Validate once, then deliver; returns `{id, delivered}` (sockets reached)."""
-        targets = [k for k in ("userId", "roomId", "all") if body.get(k) not in (None, False)]
-        if len(targets) != 1:
-            raise EventError("bad_request", "name exactly one target: userId, roomId or all")
-        kind = body.get("type", "info")
-        if kind not in TYPES:
-            raise EventError("bad_request", f"type must be one of {', '.join(TYPES)}")
+    async def notify(self, notify: Notify) -> NotifyReply:
+        """Deliver; the reply says how many sockets it reached."""
         self.sent += 1
-        note = {
-            "id": f"n{self.sent}-{time.time_ns():x}",
-            "type": kind,
-            "title": text(body.get("title", ""), "title", 200),
-            "message": text(body.get("message", ""), "message", 4000),
-            "timestamp": int(time.time() * 1000),
-        }
-        if body.get("userId") is not None:
-            user_id = identifier(body["userId"], "userId")
-            return await self._to_user(user_id, note)
-        if body.get("roomId") is not None:
-            room = chat_room(identifier(body["roomId"], "roomId"))
+        note = Notification(
+            f"n{self.sent}-{time.time_ns():x}",
+            notify.type,
+            notify.title,
+            notify.message,
+            self.clock.wall_ms(),
+        )
+        if notify.user_id is not None:
+            return await self._to_user(notify.user_id, note)
+        if notify.room_id is not None:
+            room = chat_room(notify.room_id)
             delivered = sum(
-                self.hub.emit_to_room(ns, room, "notification", note)
-                for ns in self.hub.namespaces.values()
+                self.hub.emit_event(note, namespace=ns, to=room) for ns in self.hub.namespaces
             )
-            return {"id": note["id"], "delivered": delivered}
-        if body.get("all") is not True:
-            raise EventError("bad_request", "all must be true")
-        return {"id": note["id"], "delivered": self.hub.emit_to_all("notification", note)}
+            return NotifyReply(note.id, delivered)
+        delivered = sum(self.hub.emit_event(note, namespace=ns) for ns in self.hub.namespaces)
+        return NotifyReply(note.id, delivered)
 
-    async def _to_user(self, user_id: str, note: dict[str, Any]) -> dict[str, Any]:
+    async def _to_user(self, user_id: str, note: Notification) -> NotifyReply:
         backlog = await self._backlog(user_id)
         backlog.last_seq += 1
-        note = {**note, "userId": user_id, "seq": backlog.last_seq}
+        note = dataclasses.replace(note, user_id=user_id, seq=backlog.last_seq)
+        seq = backlog.last_seq
         # kept before the write: while it is undelivered, the backlog is not evicted
         backlog.kept.append(note)
         try:
-            body = json.dumps(note, separators=(",", ":"))
-            stored = StoredNotification(note["seq"], note["id"], body)
+            body = json.dumps(note.to_json(), separators=(",", ":"))
+            stored = StoredNotification(seq, note.id, body)
             await self.notification_backlog.append(user_id, stored).committed()
         except Exception as exc:
             # not stored: not kept either (a replay must not hand out what a restart loses)
             with contextlib.suppress(ValueError):
                 backlog.kept.remove(note)
             self._evict_if_idle(user_id)
-            raise EventError("internal", f"notification not stored: {exc}") from None
-        delivered = 0
-        for sock in self._sockets_of(user_id):
-            delivered += sock.emit("notification", note)
+            raise EventError(ErrorCode.INTERNAL, f"notification not stored: {exc}") from None
+        delivered = sum(sock.emit_event(note) for sock in self.users.sockets_of(user_id))
         if delivered:
-            backlog.delivered_seq = max(backlog.delivered_seq, note["seq"])
+            backlog.delivered_seq = max(backlog.delivered_seq, seq)
         self._evict_if_idle(user_id)
-        return {"id": note["id"], "seq": note["seq"], "delivered": delivered}
+        return NotifyReply(note.id, delivered, seq)
 
     def on_identify(self, sock: Socket) -> None:
         """A connection of a known user appeared: replay what it has not seen."""
         assert sock.user_id is not None
         backlog = self.backlogs.get(sock.user_id)
         if backlog is None or not backlog.loaded.is_set():
-            if self.server.nursery is not None:
-                self.server.start_task(self._replay_after_load, sock)
+            self.start_task(self._replay_after_load, sock)
             return
         self._replay(sock, backlog)
 
@@ -178,10 +169,11 @@ class Notifications:
         if after is None:
             after = backlog.delivered_seq
         for note in backlog.kept:
-            if note["seq"] > after:
-                sock.emit("notification", {**note, "replayed": True})
-        if backlog.kept:
-            backlog.delivered_seq = max(backlog.delivered_seq, backlog.kept[-1]["seq"])
+            if note.seq is not None and note.seq > after:
+                sock.emit_event(dataclasses.replace(note, replayed=True))
+        newest = _seq(backlog)
+        if newest:
+            backlog.delivered_seq = max(backlog.delivered_seq, newest)
 
     # ------------------------------------------------------------------ state
     async def _backlog(self, user_id: str) -> UserBacklog:
@@ -195,7 +187,7 @@ class Notifications:
         backlog = self.backlogs[user_id] = UserBacklog()
         try:
             for stored in await self.notification_backlog.recent(user_id, KEEP_PER_USER):
-                backlog.kept.append(json.loads(stored.body))
+                backlog.kept.append(Notification.from_json(json.loads(stored.body)))
                 backlog.last_seq = max(backlog.last_seq, stored.seq)
             # Read back after an eviction, everything was delivered (see _evict_if_idle).
             # After a restart we cannot know what was delivered: replay then needs the
@@ -217,16 +209,17 @@ class Notifications:
         backlog = self.backlogs.get(user_id)
         if backlog is None or not backlog.loaded.is_set():
             return
-        if backlog.kept and backlog.kept[-1]["seq"] > backlog.delivered_seq:
+        if _seq(backlog) > backlog.delivered_seq:
             return
-        if any(s is not leaving for s in self._sockets_of(user_id)):
+        if any(s is not leaving for s in self.users.sockets_of(user_id)):
             return
         del self.backlogs[user_id]
 
-    def _sockets_of(self, user_id: str) -> list[Socket]:
-        record = self.server.presence.users.get(user_id)
-        return [s for s in record.sockets if s.connected] if record else []
+
+def _seq(backlog: UserBacklog) -> int:
+    """The newest kept notification's seq (0 when nothing is kept)."""
+    return (backlog.kept[-1].seq or 0) if backlog.kept else 0
 
 
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
+def _error(code: ErrorCode, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code.value, "message": message}}

@@ -1,148 +1,67 @@
-"""Presence: who is online, away or offline, across tabs and heartbeats.
+"""Presence: who is online, away or offline, heard in the rooms the user is in.
 
-A user is a set of sockets (one per tab and per component, as the tutorial
-opens several connections). The user is online while any socket lives;
-`away` is the client's word; when the last socket goes (clean close, abrupt
-disconnect or missed Engine.IO heartbeat) the user is offline and every room
-they were seen in hears it.
+The users themselves (their sockets, names, away flag) live in the server's
+user directory (`server.users`); this feature is what clients see of it:
+`presence-update` from a client (away, back online, "appear offline"), and
+the offline notice every room of a user hears when their last socket goes —
+a clean close, an abrupt disconnect or a missed Engine.IO heartbeat alike.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from server.features.arguments import arg, bind_user, identifier, mapping
-from server.hub import EventError, Socket
-
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
-
-STATUSES = ("online", "away", "offline")
+from server.catalogue import PresenceChanged, PresenceStatus, PresenceUpdate, PresenceUpdateReply
+from server.errors import ErrorCode, EventError
+from server.hub import Hub, Socket
+from server.rooms import chat_room
+from server.services import Services
 
 
-def install(server: ReferenceServer) -> PresenceRegistry:
-    registry = PresenceRegistry(server)
-    server.hub.on("presence-update")(registry.on_presence_update)
-    server.hub.on_disconnect(registry.on_disconnect)
-    server.hub.on_identify(registry.attach)
-    return registry
+def install(hub: Hub, services: Services) -> Presence:
+    presence = Presence(hub, services)
+    hub.on(PresenceUpdate)(presence.on_presence_update)
+    hub.on_disconnect(presence.on_disconnect)
+    return presence
 
 
-@dataclass(slots=True)
-class UserRecord:
-    id: str
-    name: str
-    sockets: set[Socket] = field(default_factory=set)
-    away: bool = False
-    last_seen: int = 0
-    # rooms (hub room names) that hear about this user's status changes
-    rooms: set[str] = field(default_factory=set)
-
-    @property
-    def status(self) -> str:
-        if not self.sockets:
-            return "offline"
-        return "away" if self.away else "online"
-
-    def as_user(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "status": self.status, "lastSeen": self.last_seen}
-
-
-class PresenceRegistry:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.hub = server.hub
-        self.users: dict[str, UserRecord] = {}
+class Presence:
+    def __init__(self, hub: Hub, services: Services) -> None:
+        self.hub = hub
+        self.users = services.users
+        self.clock = services.clock
 
     # ---------------------------------------------------------------- events
-    async def on_presence_update(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        body = mapping(arg(args, 0, "presence"), "presence")
-        user_id = identifier(body.get("userId"), "userId")
-        status = body.get("status")
-        if status not in STATUSES:
-            raise EventError("bad_request", f"status must be one of {', '.join(STATUSES)}")
-        room_id = body.get("roomId")
-        room = None if room_id is None else chat_room(identifier(room_id, "roomId"))
-        bind_user(sock, user_id)
-        record = self.attach(sock)
-        if room is not None:
+    async def on_presence_update(self, sock: Socket, update: PresenceUpdate) -> PresenceUpdateReply:
+        self.hub.act_as(sock, update.user_id)
+        record = self.users.attach(sock)
+        room = None if update.room_id is None else chat_room(update.room_id)
+        if room is not None and not any(room in s.rooms for s in record.sockets):
             # only a room the user is in hears from them (one of their tabs must be a member)
-            if not any(room in s.rooms for s in record.sockets):
-                raise EventError("forbidden", f"join room {room_id!r} before updating it")
-            record.rooms.add(room)
-        if status == "offline":
-            # A client announcing offline while connected means "appear offline": treat as away
-            # for its own sockets but tell the room what it asked for.
-            record.away = True
-        else:
-            record.away = status == "away"
-        record.last_seen = now_ms()
-        update = {"userId": user_id, "status": status, "lastSeen": record.last_seen}
-        for target in record.rooms if room is None else (room,):
-            self.hub.emit_to_room(sock.namespace, target, "presence-update", update, skip=sock)
-        return {"user": record.as_user()}
+            raise EventError(
+                ErrorCode.FORBIDDEN, f"join room {update.room_id!r} before updating it"
+            )
+        # A client announcing offline while connected means "appear offline": away for
+        # its own sockets, and the rooms hear what it asked for.
+        record.away = update.status is not PresenceStatus.ONLINE
+        record.last_seen = self.clock.wall_ms()
+        changed = PresenceChanged(update.user_id, update.status, record.last_seen)
+        for target in record.chat_rooms() if room is None else (room,):
+            self.hub.emit(
+                changed.name, *changed.to_args(), namespace=sock.namespace, to=target, skip=sock
+            )
+        return PresenceUpdateReply(record.as_user())
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
-        if sock.user_id is None:
+        """The user's last socket is going: every room it was in hears "offline".
+
+        Runs while the socket is still in its rooms and before the directory
+        forgets it (the server installs the directory's hook after every feature's).
+        """
+        record = self.users.get(sock.user_id) if sock.user_id is not None else None
+        if record is None or record.sockets - {sock}:
             return
-        record = self.users.get(sock.user_id)
-        if record is None or sock not in record.sockets:
-            return
-        record.sockets.discard(sock)
-        record.last_seen = now_ms()
-        if not record.sockets:
-            record.away = False
-            update = {"userId": record.id, "status": "offline", "lastSeen": record.last_seen}
-            for room in record.rooms:
-                for ns in self.hub.namespaces.values():
-                    self.hub.emit_to_room(ns, room, "presence-update", update, skip=sock)
-            record.rooms.clear()
-            # an offline user is nobody's business any more: the next socket starts afresh
-            if self.users.get(record.id) is record:
-                del self.users[record.id]
-
-    def left_room(self, user_id: str, room: str) -> None:
-        """The user's last socket in `room` left it: the room stops hearing their status."""
-        record = self.users.get(user_id)
-        if record is not None and not any(room in s.rooms for s in record.sockets):
-            record.rooms.discard(room)
-
-    # ------------------------------------------------------------------ state
-    def attach(self, sock: Socket) -> UserRecord:
-        """Count this socket for its user (idempotent); the user is online from now on."""
-        assert sock.user_id is not None
-        record = self.users.get(sock.user_id)
-        if record is None:
-            record = self.users[sock.user_id] = UserRecord(
-                sock.user_id, sock.user_name or sock.user_id
-            )
-        elif sock.user_name:
-            record.name = sock.user_name
-        if sock not in record.sockets:
-            record.sockets.add(sock)
-            record.last_seen = now_ms()
-        return record
-
-    def users_in(self, sock_namespace: Any, room: str) -> list[dict[str, Any]]:
-        """User objects of a room, one per user however many tabs they have there."""
-        seen: dict[str, dict[str, Any]] = {}
-        for member in self.hub.namespaces[sock_namespace.name].members(room):
-            uid = member.user_id
-            if uid is not None and uid not in seen:
-                record = self.users.get(uid)
-                seen[uid] = (
-                    record.as_user()
-                    if record
-                    else {"id": uid, "name": uid, "status": "online", "lastSeen": now_ms()}
+        changed = PresenceChanged(record.id, PresenceStatus.OFFLINE, self.clock.wall_ms())
+        for room in record.chat_rooms(leaving=sock):
+            for namespace in self.hub.namespaces.values():
+                self.hub.emit(
+                    changed.name, *changed.to_args(), namespace=namespace, to=room, skip=sock
                 )
-        return list(seen.values())
-
-
-def chat_room(room_id: str) -> str:
-    """Hub room of a chat room: features share the hub, so their rooms are prefixed."""
-    return f"chat:{room_id}"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -1,102 +1,87 @@
 """WebRTC signaling: relay offers, answers and ICE candidates between peers of a room.
 
 The server is a switchboard, never a party to the session: it does not
-parse SDP or candidates (only checks they are present and not huge), relays
-each message only to the addressed peer (by socket id) with `from` added,
-and refuses a message to a peer that is not in a room with the sender —
-a silent drop would leave a caller waiting for an answer forever.
+parse SDP or candidates (the catalogue only checks they are present and not
+huge), relays each message only to the addressed peer (by socket id) with
+`from` added, and refuses a message to a peer that is not in a room with the
+sender — a silent drop would leave a caller waiting for an answer forever.
 """
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from server.catalogue import (
+    RoomReply,
+    RtcAnswer,
+    RtcIceCandidate,
+    RtcJoin,
+    RtcJoinReply,
+    RtcLeave,
+    RtcOffer,
+    RtcPeerJoined,
+    RtcPeerLeft,
+    SignalReply,
+)
+from server.errors import ErrorCode, EventError
+from server.hub import Hub, Socket
+from server.rooms import RTC, rtc_room
+from server.services import Services
 
-from server.features.arguments import arg, identifier, mapping
-from server.hub import EventError, Socket
-
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
-
-MAX_SIGNAL_BYTES = 64 * 1024
 # RTC rooms one connection may be in at once
 MAX_ROOMS_PER_SOCKET = 100
-RELAYED = {"rtc-offer": "sdp", "rtc-answer": "sdp", "rtc-ice-candidate": "candidate"}
+
+Signal = RtcOffer | RtcAnswer | RtcIceCandidate
 
 
-def install(server: ReferenceServer) -> Signaling:
-    signaling = Signaling(server)
-    hub = server.hub
-    hub.on("rtc-join")(signaling.on_join)
-    hub.on("rtc-leave")(signaling.on_leave)
-    for event in RELAYED:
-        hub.on(event)(signaling.relay_handler(event))
+def install(hub: Hub, services: Services) -> Signaling:
+    signaling = Signaling(hub)
+    hub.on(RtcJoin)(signaling.on_join)
+    hub.on(RtcLeave)(signaling.on_leave)
+    for signal in (RtcOffer, RtcAnswer, RtcIceCandidate):
+        hub.on(signal)(signaling.relay)
     hub.on_disconnect(signaling.on_disconnect)
     return signaling
 
 
 class Signaling:
-    def __init__(self, server: ReferenceServer) -> None:
-        self.hub = server.hub
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
 
-    async def on_join(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        room = rtc_room(room_id)
+    async def on_join(self, sock: Socket, join: RtcJoin) -> RtcJoinReply:
+        room = rtc_room(join.room_id)
         peers = [m.sid for m in sock.namespace.members(room) if m is not sock]
         if room not in sock.rooms:
-            if sum(1 for r in sock.rooms if r.startswith("rtc:")) >= MAX_ROOMS_PER_SOCKET:
+            if sum(1 for r in sock.rooms if r.startswith(RTC)) >= MAX_ROOMS_PER_SOCKET:
                 raise EventError(
-                    "rate_limited",
+                    ErrorCode.RATE_LIMITED,
                     f"a connection may be in at most {MAX_ROOMS_PER_SOCKET} RTC rooms:"
                     " leave one first",
                 )
             sock.join(room)
-            self.hub.emit_to_room(sock.namespace, room, "rtc-peer-joined", _peer(sock), skip=sock)
-        return {"roomId": room_id, "peerId": sock.sid, "peers": peers}
+            joined = RtcPeerJoined(sock.sid, sock.user_id)
+            self.hub.emit_event(joined, namespace=sock.namespace, to=room, skip=sock)
+        return RtcJoinReply(join.room_id, sock.sid, tuple(peers))
 
-    async def on_leave(self, sock: Socket, args: list[Any]) -> dict[str, Any]:
-        room_id = identifier(arg(args, 0, "roomId"), "roomId")
-        room = rtc_room(room_id)
+    async def on_leave(self, sock: Socket, leave: RtcLeave) -> RoomReply:
+        room = rtc_room(leave.room_id)
         if room not in sock.rooms:
-            raise EventError("not_found", f"not in RTC room {room_id!r}")
+            raise EventError(ErrorCode.NOT_FOUND, f"not in RTC room {leave.room_id!r}")
         self._leave(sock, room)
-        return {"roomId": room_id}
+        return RoomReply(leave.room_id)
 
-    def relay_handler(self, event: str) -> Any:
-        field = RELAYED[event]
-
-        async def relay(sock: Socket, args: list[Any]) -> dict[str, Any]:
-            body = mapping(arg(args, 0, "signal"), "signal")
-            to = identifier(body.get("to"), "to")
-            payload = body.get(field)
-            if payload is None:
-                raise EventError("bad_request", f"{event} needs {field!r}")
-            if len(json.dumps(payload)) > MAX_SIGNAL_BYTES:
-                raise EventError("too_large", f"{field} exceeds {MAX_SIGNAL_BYTES} bytes")
-            target = sock.namespace.sockets.get(to)
-            rtc_rooms = {r for r in sock.rooms if r.startswith("rtc:")}
-            if target is None or not (rtc_rooms & target.rooms):
-                raise EventError("not_found", f"peer {to!r} is not in an RTC room with you")
-            target.emit(event, {**body, "from": sock.sid})
-            return {"to": to}
-
-        return relay
+    async def relay(self, sock: Socket, signal: Signal) -> SignalReply:
+        target = sock.namespace.sockets.get(signal.to)
+        rtc_rooms = {r for r in sock.rooms if r.startswith(RTC)}
+        if target is None or not (rtc_rooms & target.rooms):
+            raise EventError(
+                ErrorCode.NOT_FOUND, f"peer {signal.to!r} is not in an RTC room with you"
+            )
+        target.emit_event(signal.relayed(sock.sid))
+        return SignalReply(signal.to)
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
-        for room in [r for r in sock.rooms if r.startswith("rtc:")]:
+        for room in [r for r in sock.rooms if r.startswith(RTC)]:
             self._leave(sock, room)
 
     def _leave(self, sock: Socket, room: str) -> None:
         sock.leave(room)
-        self.hub.emit_to_room(sock.namespace, room, "rtc-peer-left", _peer(sock))
-
-
-def _peer(sock: Socket) -> dict[str, Any]:
-    peer: dict[str, Any] = {"peerId": sock.sid}
-    if sock.user_id is not None:
-        peer["userId"] = sock.user_id
-    return peer
-
-
-def rtc_room(room_id: str) -> str:
-    return f"rtc:{room_id}"
+        self.hub.emit_event(RtcPeerLeft(sock.sid, sock.user_id), namespace=sock.namespace, to=room)

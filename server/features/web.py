@@ -9,14 +9,12 @@ npm `socket.io-client`, copied into server/static/vendor/ at install time
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import trio
 
+from server.hub import Hub
+from server.services import Services
 from server.transport.http import HttpConnection, Request
-
-if TYPE_CHECKING:
-    from server.app import ReferenceServer
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 VENDOR = STATIC / "vendor"
@@ -31,11 +29,11 @@ TYPES = {
 }
 
 
-def install(server: ReferenceServer) -> None:
-    server.route("GET", "*")(serve_static)
+def install(hub: Hub, services: Services) -> None:
+    services.route("GET", "*")(serve_static)
 
 
-async def serve_static(server: ReferenceServer, http: HttpConnection, request: Request) -> None:
+async def serve_static(http: HttpConnection, request: Request) -> None:
     path = request.path
     if path in ("/", "/index.html"):
         candidates = [STATIC / "index.html"]

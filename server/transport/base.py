@@ -53,6 +53,9 @@ class Transport(ABC):
     name: ClassVar[str]
     # transports a session that starts on this one may upgrade to (the OPEN packet says so)
     upgrades: ClassVar[tuple[str, ...]] = ()
+    # whether the OPEN packet is this transport's first message (WebSocket) or travels
+    # outside it (long-polling: the body of the handshake's HTTP response)
+    handshake_in_band: ClassVar[bool] = True
 
     @abstractmethod
     def send(self, item: Outgoing) -> bool:

@@ -85,7 +85,6 @@ def open_memory_session(
     """
     transport = MemoryTransport(to_client, max_payload)
     session = engine.open_session(transport)
-    transport.send(Outgoing(session.open_packet()))
 
     async def carry() -> None:
         reason = "transport failed"

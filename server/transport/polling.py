@@ -34,6 +34,7 @@ class ConcurrentPoll(Exception):
 class PollingTransport(Transport):
     name = "polling"
     upgrades = ("websocket",)
+    handshake_in_band = False
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes

@@ -251,7 +251,6 @@ class WebSocketEndpoint:
         )
         if session is None:
             session = self.engine.open_session(ws)
-            ws.send(Outgoing(session.open_packet()))
         elif not session.attach(ws):
             # upgrading or upgraded already: accepted, then closed, as engine.io does
             ws.close("session already upgrading or upgraded")
