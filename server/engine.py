@@ -1,36 +1,56 @@
-"""Engine.IO sessions: handshake, heartbeat, transport upgrade; transport-agnostic.
+"""Engine.IO sessions on trio: the sans-io session, its transports, and one shared heartbeat.
 
-A session outlives the transport it started on (polling upgraded to
-WebSocket keeps its sid). Everything above this layer (the Socket.IO hub)
-sees only `EngineSession.send` and the `SessionHandler` callbacks.
+`server.protocol.engine_session.EngineServerSession` decides what every
+packet means; this module carries out its decisions on live transports: it
+feeds the session what a transport read, writes what the session says to
+write on the channel it names, retires the old transport after an upgrade,
+and hands messages to the layer above (`SessionHandler`: the Socket.IO hub,
+or a raw Engine.IO application).
 
 Heartbeat: Engine.IO v4 has the *server* ping every `ping_interval`; a
-client that has not answered within `ping_timeout` is gone. With a constant
-interval, sessions ordered by their next ping stay ordered, so one task and
-two FIFO queues serve every session (O(1) per ping, no task per session).
+client that has not answered within `ping_timeout` is gone. With constant
+intervals, sessions ordered by their next deadline stay ordered, so one task
+and a few FIFO queues (pings, pong deadlines, the handler's deadline such as
+Socket.IO's connect timeout, upgrade deadlines) serve every session: O(1)
+per event, no task per session. The sessions themselves only compare the
+`now` they are handed with their deadlines.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import trio
 
-from server.config import ServerConfig
-from server.protocol.engineio import Packet, PacketType
+from server.protocol.engine_session import PING, EngineServerSession
+from server.protocol.engineio import Handshake, Packet
+from server.protocol.errors import RemoteProtocolError
+from server.protocol.events import (
+    Channel,
+    CloseReason,
+    EngineClosed,
+    EngineEvent,
+    MessageReceived,
+    Upgraded,
+    UpgradeProbed,
+)
 from server.transport.base import Outgoing, Transport
 
 log = logging.getLogger(__name__)
 
-PING = Outgoing("2")
+_PING = Outgoing(PING)  # one object for every session: its WebSocket frame is built once
+_Entry = TypeVar("_Entry", bound=tuple[object, ...])
+
+# goodbyes that are part of normal life: logged at DEBUG (a load test makes thousands)
 ORDINARY_CLOSES = frozenset(
     {
-        "client close",
+        CloseReason.CLIENT_CLOSE.value,
+        CloseReason.TRANSPORT_CLOSE.value,
         "client closed the WebSocket",
         "connection closed by peer",
         "connection lost",
@@ -39,121 +59,148 @@ ORDINARY_CLOSES = frozenset(
         "upgraded",
     }
 )
-NOOP = "6"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """The Engine.IO contract of one server (socket.io's option names in comments)."""
+
+    ping_interval: float = 25.0  # pingInterval, seconds
+    ping_timeout: float = 20.0  # pingTimeout, seconds
+    max_payload: int = 1_000_000  # maxPayload, bytes
+    upgrade_timeout: float = 10.0  # upgradeTimeout: a candidate must finish its upgrade by then
 
 
 class SessionHandler(Protocol):
-    """The layer above (Socket.IO) as the engine sees it."""
+    """The layer above one Engine.IO session, as the engine sees it."""
 
     async def on_message(self, data: str | bytes) -> None: ...
 
     def on_close(self, reason: str) -> None: ...
 
+    @property
+    def deadline(self) -> float | None:
+        """When `expire` must be asked (e.g. Socket.IO's connect timeout), or None."""
+
+    def expire(self, now: float) -> str | None:
+        """At the deadline: a reason to close the session, or None to keep it."""
+
 
 class EngineSession:
-    __slots__ = (
-        "_attached",
-        "_on_close_hooks",
-        "awaiting_pong",
-        "close_reason",
-        "closed",
-        "engine",
-        "handler",
-        "opened_at",
-        "ping_seq",
-        "probing",
-        "sid",
-        "transport",
-    )
+    """One live Engine.IO session: its sans-io state, its transports, its handler."""
 
-    def __init__(self, engine: EngineServer, sid: str, transport: Transport) -> None:
+    __slots__ = ("candidate", "conn", "engine", "handler", "sid", "transport")
+
+    def __init__(
+        self, engine: EngineServer, conn: EngineServerSession, transport: Transport
+    ) -> None:
         self.engine = engine
-        self.sid = sid
+        self.conn = conn
+        self.sid = conn.sid
         self.transport = transport
+        self.candidate: Transport | None = None
         self.handler: SessionHandler | None = None
-        self.closed = False
-        self.close_reason = ""
-        self.awaiting_pong = False
-        self.probing: Transport | None = None
-        self._on_close_hooks: list[Callable[[str], None]] = []
-        # transports that asked to join this session (upgrades): closed with it
-        self._attached: list[Transport] = []
-        self.opened_at = trio.current_time()
-        self.ping_seq = 0
+
+    @property
+    def closed(self) -> bool:
+        return self.conn.closed
+
+    def open_packet(self) -> str:
+        return self.conn.open_packet()
 
     # ---------------------------------------------------------------- sending
     def send(self, item: Outgoing) -> bool:
-        if self.closed:
+        """Queue one encoded packet on the primary transport (the broadcast hot path)."""
+        if not self.conn.sendable:
             return False
         return self.transport.send(item)
 
-    def open_packet(self, upgrades: list[str]) -> str:
-        cfg = self.engine.config
-        body = {
-            "sid": self.sid,
-            "upgrades": upgrades,
-            "pingInterval": int(cfg.ping_interval * 1000),
-            "pingTimeout": int(cfg.ping_timeout * 1000),
-            "maxPayload": cfg.max_payload,
-        }
-        return "0" + json.dumps(body, separators=(",", ":"))
+    @property
+    def pending_bytes(self) -> int:
+        return self.transport.pending_bytes
 
     # -------------------------------------------------------------- receiving
     async def receive(self, packet: Packet, via: Transport) -> None:
-        """One packet from a transport of this session (the current one or a probing one)."""
-        ptype = packet.type
-        if ptype is PacketType.MESSAGE:
-            if via is not self.transport:
-                self.close("message on a transport that is not upgraded yet")
-                return
-            if self.handler is not None:
-                await self.handler.on_message(packet.data)
-        elif ptype is PacketType.PONG:
-            self.awaiting_pong = False
-        elif ptype is PacketType.PING and packet.data == "probe" and via is not self.transport:
-            # Upgrade, step 1: answer the probe on the new transport and make the
-            # pending poll return so the client can pause polling.
-            self.probing = via
-            via.send(Outgoing("3probe"))
-            self.transport.send(Outgoing(NOOP))
-        elif ptype is PacketType.UPGRADE and via is self.probing:
-            old, self.transport, self.probing = self.transport, via, None
-            pending = old.take_pending() if hasattr(old, "take_pending") else []
-            old.close("upgraded")
-            for item in pending:
-                via.send(item)
-        elif ptype is PacketType.CLOSE:
-            self.close("client close")
-        elif ptype is PacketType.NOOP:
-            pass
+        """One packet a transport of this session read."""
+        if self.conn.closed:
+            return
+        if via is self.transport:
+            channel = Channel.PRIMARY
+        elif via is self.candidate:
+            channel = Channel.CANDIDATE
         else:
-            self.close(f"unexpected {ptype.name} packet")
+            return  # a transport this session already let go of
+        try:
+            events = self.conn.receive(packet, channel)
+        except RemoteProtocolError as exc:
+            self._finish(f"protocol error: {exc}")
+            return
+        self._write_protocol_replies()
+        for event in events:
+            if isinstance(event, MessageReceived):
+                if self.handler is not None:
+                    await self.handler.on_message(event.data)
+            else:
+                self._on_event(event)
 
-    def attach(self, transport: Transport) -> None:
-        """A WebSocket opened with this sid: it lives no longer than the session."""
-        self._attached.append(transport)
+    def _write_protocol_replies(self) -> None:
+        """The session's own writes (the probe's answer), on the wire before anything else:
+        the client must see `3probe` before any later answer of the old transport."""
+        for channel, data in self.conn.data_to_send():
+            target = self.transport if channel is Channel.PRIMARY else self.candidate
+            if target is not None:
+                target.send_now(Outgoing(data))
+
+    def _on_event(self, event: EngineEvent) -> None:
+        if isinstance(event, UpgradeProbed):
+            self.transport.release()  # a pending long-poll returns so the client can pause it
+        elif isinstance(event, Upgraded):
+            old, new = self.transport, self.candidate
+            assert new is not None
+            self.transport, self.candidate = new, None
+            pending = old.take_pending()
+            old.close("upgraded", peer_initiated=True)
+            for item in pending:
+                new.send(item)
+        elif isinstance(event, EngineClosed):
+            detail = f": {event.detail}" if event.detail else ""
+            self._finish(f"{event.reason.value}{detail}", peer_initiated=True)
+
+    # --------------------------------------------------------------- upgrade
+    def attach(self, transport: Transport) -> bool:
+        """A transport opened with this sid to upgrade the session; False if it may not."""
+        if not self.conn.upgradable:
+            return False
+        self.conn.attach_candidate(transport.name)
+        self.candidate = transport
+        self.engine.expect_upgrade(self, transport)
+        return True
 
     def transport_lost(self, transport: Transport, reason: str) -> None:
-        """A transport ended under us (socket closed, write error)."""
-        if transport in self._attached:
-            self._attached.remove(transport)
-        if transport is self.probing:
-            self.probing = None
-        elif transport is self.transport:
-            self.close(reason)
+        """A transport ended under us (socket closed, write error, slow consumer)."""
+        if transport is self.candidate:
+            self.candidate = None
+            self.conn.transport_lost(Channel.CANDIDATE)
+        elif transport is self.transport and not self.conn.closed:
+            self.conn.transport_lost(Channel.PRIMARY, reason)
+            self._finish(reason)
 
     # ---------------------------------------------------------------- closing
-    def on_close(self, hook: Callable[[str], None]) -> None:
-        self._on_close_hooks.append(hook)
-
     def close(self, reason: str) -> None:
-        if self.closed:
+        """We end the session (server disconnect, bad input, shutdown)."""
+        if self.conn.closed:
             return
-        self.closed = True
-        self.close_reason = reason
-        self.engine.sessions.pop(self.sid, None)
-        # Ordinary goodbyes are DEBUG (a load test makes thousands); a session the
-        # server had to end (bad input, timeout, slow consumer) is worth an INFO line.
+        self.conn.close(CloseReason.SERVER_CLOSE, reason)
+        self._finish(reason)
+
+    def _finish(self, reason: str, *, peer_initiated: bool = False) -> None:
+        """The session is over: tell the handler, retire every transport."""
+        engine = self.engine
+        if engine.sessions.get(self.sid) is not self:
+            return
+        del engine.sessions[self.sid]
+        if not self.conn.closed:  # a protocol error or a lost transport closed it just now
+            self.conn.close(CloseReason.PROTOCOL_ERROR, reason)
         level = logging.DEBUG if reason in ORDINARY_CLOSES else logging.INFO
         log.log(level, "session %s closed (%s, %s)", self.sid, reason, self.transport.name)
         if self.handler is not None:
@@ -161,68 +208,100 @@ class EngineSession:
                 self.handler.on_close(reason)
             except Exception:
                 log.exception("error in disconnect handling of session %s", self.sid)
-        for hook in self._on_close_hooks:
-            hook(reason)
-        if self.probing is not None:
-            self.probing.close(reason)
-        for attached in self._attached:
-            attached.close(reason)
-        self.transport.close(reason)
+        if self.candidate is not None:
+            self.candidate.close(reason)
+            self.candidate = None
+        self.transport.close(reason, peer_initiated=peer_initiated)
 
 
 class EngineServer:
-    """Session registry and the shared heartbeat."""
+    """The sessions of one Engine.IO path, and the heartbeat that serves them all."""
 
     def __init__(
-        self, config: ServerConfig, make_handler: Callable[[EngineSession], SessionHandler]
+        self,
+        options: EngineOptions,
+        make_handler: Callable[[EngineSession], SessionHandler],
+        clock: Callable[[], float] = trio.current_time,
     ) -> None:
-        self.config = config
+        self.options = options
         self.make_handler = make_handler
+        self.clock = clock
         self.sessions: dict[str, EngineSession] = {}
-        self._ping_queue: deque[tuple[float, EngineSession]] = deque()
-        self._timeout_queue: deque[tuple[float, EngineSession, int]] = deque()
+        self._pings: deque[tuple[float, EngineSession]] = deque()
+        self._pongs: deque[tuple[float, EngineSession]] = deque()
+        self._deadlines: deque[tuple[float, EngineSession]] = deque()
+        self._upgrades: deque[tuple[float, EngineSession, Transport]] = deque()
         self._wakeup = trio.lowlevel.ParkingLot()
         self.opened = 0
 
     def open_session(self, transport: Transport) -> EngineSession:
-        sid = secrets.token_urlsafe(15)
-        session = EngineSession(self, sid, transport)
-        self.sessions[sid] = session
+        now = self.clock()
+        options = self.options
+        handshake = Handshake(
+            secrets.token_urlsafe(15),
+            transport.upgrades,
+            int(options.ping_interval * 1000),
+            int(options.ping_timeout * 1000),
+            options.max_payload,
+        )
+        session = EngineSession(
+            self, EngineServerSession(handshake, transport.name, now), transport
+        )
+        self.sessions[session.sid] = session
         self.opened += 1
-        session.handler = self.make_handler(session)
-        self._schedule_ping(session)
-        log.debug("session %s opened (%s)", sid, transport.name)
+        handler = session.handler = self.make_handler(session)
+        self._queue(self._pings, (now + options.ping_interval, session))
+        deadline = handler.deadline
+        if deadline is not None:
+            self._queue(self._deadlines, (deadline, session))
+        log.debug("session %s opened (%s)", session.sid, transport.name)
         return session
 
-    def _schedule_ping(self, session: EngineSession) -> None:
-        self._ping_queue.append((trio.current_time() + self.config.ping_interval, session))
-        if len(self._ping_queue) == 1:
+    def expect_upgrade(self, session: EngineSession, candidate: Transport) -> None:
+        self._queue(
+            self._upgrades, (self.clock() + self.options.upgrade_timeout, session, candidate)
+        )
+
+    def _queue(self, queue: deque[_Entry], entry: _Entry) -> None:
+        queue.append(entry)
+        if len(queue) == 1:
             self._wakeup.unpark_all()
 
     async def run_heartbeat(self) -> None:
-        pings, timeouts = self._ping_queue, self._timeout_queue
+        pings, pongs, deadlines, upgrades = (
+            self._pings,
+            self._pongs,
+            self._deadlines,
+            self._upgrades,
+        )
+        interval = self.options.ping_interval
         while True:
-            now = trio.current_time()
-            while timeouts and timeouts[0][0] <= now:
-                _, session, seq = timeouts.popleft()
-                # only the ping this entry was set for counts (pingTimeout may exceed pingInterval)
-                if session.awaiting_pong and session.ping_seq == seq and not session.closed:
-                    session.close("ping timeout")
+            now = self.clock()
+            while pongs and pongs[0][0] <= now:
+                _, session = pongs.popleft()
+                if not session.closed and session.conn.expire(now):
+                    session._finish(CloseReason.PING_TIMEOUT.value)
+            while deadlines and deadlines[0][0] <= now:
+                _, session = deadlines.popleft()
+                if not session.closed and session.handler is not None:
+                    reason = session.handler.expire(now)
+                    if reason is not None:
+                        session.close(reason)
+            while upgrades and upgrades[0][0] <= now:
+                _, session, candidate = upgrades.popleft()
+                if session.candidate is candidate:
+                    candidate.close("upgrade timeout")
             while pings and pings[0][0] <= now:
                 _, session = pings.popleft()
                 if session.closed:
                     continue
-                sockets = getattr(session.handler, "sockets", None)
-                if not sockets and now - session.opened_at > self.config.connect_timeout:
-                    session.close("no Socket.IO connect within connectTimeout")
-                    continue
-                if not session.awaiting_pong:
-                    session.ping_seq += 1  # a new ping; an unanswered one keeps its deadline
-                    timeouts.append((now + self.config.ping_timeout, session, session.ping_seq))
-                session.awaiting_pong = True
-                session.send(PING)
-                pings.append((now + self.config.ping_interval, session))
-            heads = [q[0][0] for q in (pings, timeouts) if q]
+                awaiting = session.conn.pong_deadline is not None
+                session.conn.ping(now)
+                session.send(_PING)
+                if not awaiting:
+                    pongs.append((now + self.options.ping_timeout, session))
+                pings.append((now + interval, session))
+            heads = [q[0][0] for q in (pings, pongs, deadlines, upgrades) if q]
             if heads:
                 with trio.move_on_at(min(heads)):
                     await self._wakeup.park()

@@ -28,15 +28,22 @@ import trio
 from server.config import ServerConfig
 from server.engine import EngineSession
 from server.errors import EventError
+from server.protocol.engineio import encode_message
 from server.protocol.errors import LocalProtocolError, ProtocolError
+from server.protocol.events import (
+    AckReceived,
+    ConnectRequested,
+    Disconnected,
+    EventReceived,
+)
 from server.protocol.socketio import (
-    SioDecoder,
     SioPacket,
     SioType,
-    dumps,
     encode,
     encode_event_text,
+    encode_event_text_json,
 )
+from server.protocol.socketio_session import INVALID_NAMESPACE, SocketIOServerConnection
 from server.transport.base import Outgoing
 
 log = logging.getLogger(__name__)
@@ -100,7 +107,6 @@ class Socket:
     state: dict[str, Any] = field(default_factory=dict)
     connected: bool = True
     _acks: dict[int, Callable[[list[Any]], None]] = field(default_factory=dict)
-    _next_ack: int = 0
     # token bucket for --rate-limit (events per second per socket)
     _tokens: float = 0.0
     _refilled: float = 0.0
@@ -114,8 +120,6 @@ class Socket:
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> list[Any]:
         """Emit with an ack request and wait for the client's answer."""
-        ack_id = self._next_ack
-        self._next_ack += 1
         done = trio.Event()
         result: list[Any] = []
 
@@ -123,14 +127,12 @@ class Socket:
             result.extend(args)
             done.set()
 
-        self._acks[ack_id] = resolve
-        packet = SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id)
-        self.client.send_packet(packet)
+        ack_id = self.client.emit_with_ack(self, event, args, resolve)
         try:
             with trio.fail_after(timeout):
                 await done.wait()
         finally:
-            self._acks.pop(ack_id, None)
+            self.client.forget_ack(self, ack_id)
         return result
 
     def emit_with_ack(self, event: str, *args: Any, callback: Callable[[list[Any]], None]) -> None:
@@ -138,12 +140,7 @@ class Socket:
 
         It is also called with [] if the socket disconnects first.
         """
-        ack_id = self._next_ack
-        self._next_ack += 1
-        self._acks[ack_id] = callback
-        self.client.send_packet(
-            SioPacket(SioType.EVENT, self.namespace.name, [event, *args], ack_id)
-        )
+        self.client.emit_with_ack(self, event, args, callback)
 
     def join(self, room: str) -> None:
         self.namespace.join(self, room)
@@ -245,14 +242,16 @@ class Hub:
         return ClientConnection(self, session)
 
     # ------------------------------------------------------------------- emits
-    def _encode(self, namespace: str, event: str, args: tuple[Any, ...], volatile: bool):
+    def _encode(
+        self, namespace: str, event: str, args: tuple[Any, ...], volatile: bool
+    ) -> list[Outgoing]:
         try:
-            return [Outgoing("4" + encode_event_text(namespace, event, args), volatile)]
+            return [Outgoing(encode_message(encode_event_text(namespace, event, args)), volatile)]
         except LocalProtocolError:
             if not _has_bytes(args):
                 raise
         parts = encode(SioPacket(SioType.EVENT, namespace, [event, *args]))
-        return [Outgoing("4" + parts[0], volatile), *(Outgoing(b, volatile) for b in parts[1:])]
+        return [Outgoing(encode_message(part), volatile) for part in parts]
 
     def _deliver(self, items: list[Outgoing], targets: Iterable[Socket], event: str) -> int:
         n = 0
@@ -311,8 +310,9 @@ class Hub:
         members = ns.rooms.get(room)
         if not members:
             return 0
-        prefix = "" if ns.name == "/" else ns.name + ","
-        items = [Outgoing(f"42{prefix}[{dumps(event)},{args_json}]", volatile)]
+        items = [
+            Outgoing(encode_message(encode_event_text_json(ns.name, event, args_json)), volatile)
+        ]
         targets = members.keys() if skip is None else [s for s in members if s is not skip]
         return self._deliver(items, targets, event)
 
@@ -383,74 +383,98 @@ def _accept_anyone(auth: dict[str, Any] | None) -> dict[str, Any]:
 
 
 class ClientConnection:
-    """The Socket.IO side of one Engine.IO session: its decoder and its sockets per namespace."""
+    """The Socket.IO side of one Engine.IO session: drives its sans-io connection and
+    owns its sockets, one per joined namespace."""
 
     def __init__(self, hub: Hub, session: EngineSession) -> None:
         self.hub = hub
         self.session = session
-        self.decoder = SioDecoder()
+        self.conn = SocketIOServerConnection(session.conn.opened_at, hub.config.connect_timeout)
         self.sockets: dict[str, Socket] = {}
+        self._acks: dict[tuple[str, int], Callable[[list[Any]], None]] = {}
 
-    def send_packet(self, packet: SioPacket) -> None:
-        parts = encode(packet)
-        self.session.send(Outgoing("4" + parts[0]))
-        for attachment in parts[1:]:
-            self.session.send(Outgoing(attachment))
+    # ------------------------------------------------------- SessionHandler
+    @property
+    def deadline(self) -> float | None:
+        return self.conn.connect_deadline
+
+    def expire(self, now: float) -> str | None:
+        if self.conn.expire(now):
+            return "no Socket.IO connect within connectTimeout"
+        return None
+
+    def _send(self, payloads: list[str | bytes]) -> None:
+        send = self.session.send
+        for payload in payloads:
+            send(Outgoing(encode_message(payload)))
 
     async def on_message(self, data: str | bytes) -> None:
         try:
-            packet = self.decoder.feed(data)
+            event = self.conn.receive(data)
         except ProtocolError as exc:
             self.hub.stats.errors += 1
             log.info("closing session %s: %s", self.session.sid, exc)
             self.session.close(f"parse error: {exc}")
             return
-        if packet is None:
+        replies = self.conn.data_to_send()
+        if replies:
+            self._send(replies)
+        if event is None:
             return
-        ptype = packet.type
-        if ptype is SioType.EVENT:
-            await self._on_event(packet)
-        elif ptype is SioType.ACK:
-            sock = self.sockets.get(packet.namespace)
-            if sock is not None and packet.id is not None:
-                resolve = sock._acks.pop(packet.id, None)
-                if resolve is not None:
-                    resolve(packet.data)
-        elif ptype is SioType.CONNECT:
-            self._on_connect(packet)
-        elif ptype is SioType.DISCONNECT:
-            sock = self.sockets.get(packet.namespace)
+        if isinstance(event, EventReceived):
+            await self._on_event(event)
+        elif isinstance(event, AckReceived):
+            sock = self.sockets.get(event.namespace)
+            resolve = self._acks.pop((event.namespace, event.ack_id), None)
+            if resolve is not None:
+                if sock is not None:
+                    sock._acks.pop(event.ack_id, None)
+                resolve(event.args)
+        elif isinstance(event, ConnectRequested):
+            self._on_connect(event)
+        elif isinstance(event, Disconnected):
+            sock = self.sockets.get(event.namespace)
             if sock is not None:
                 self.disconnect_socket(sock, "client namespace disconnect", notify=False)
-        else:
-            self.session.close(f"unexpected {ptype.name} from a client")
 
-    def _on_connect(self, packet: SioPacket) -> None:
-        name = packet.namespace
+    # ------------------------------------------------------------ acks out
+    def emit_with_ack(
+        self,
+        sock: Socket,
+        event: str,
+        args: tuple[Any, ...] | list[Any],
+        callback: Callable[[list[Any]], None],
+    ) -> int:
+        ns = sock.namespace.name
+        ack_id, payloads = self.conn.emit(ns, event, list(args), want_ack=True)
+        assert ack_id is not None
+        self._acks[(ns, ack_id)] = callback
+        sock._acks[ack_id] = callback
+        self._send(payloads)
+        return ack_id
+
+    def forget_ack(self, sock: Socket, ack_id: int) -> None:
+        ns = sock.namespace.name
+        self._acks.pop((ns, ack_id), None)
+        sock._acks.pop(ack_id, None)
+        if sock.connected:
+            self.conn.forget_ack(ns, ack_id)
+
+    # ------------------------------------------------------------- connect
+    def _on_connect(self, request: ConnectRequested) -> None:
+        name = request.namespace
         ns = self.hub.namespaces.get(name)
         if ns is None:
-            self.send_packet(
-                SioPacket(SioType.CONNECT_ERROR, name, {"message": "Invalid namespace"})
-            )
-            return
-        if name in self.sockets:
-            self.send_packet(
-                SioPacket(SioType.CONNECT_ERROR, name, {"message": "Already connected"})
-            )
+            self._send(self.conn.refuse(name, INVALID_NAMESPACE))
             return
         try:
-            identity = self.hub.authenticate(packet.data)
+            identity = self.hub.authenticate(request.auth)
         except EventError as exc:
-            self.send_packet(
-                SioPacket(
-                    SioType.CONNECT_ERROR,
-                    name,
-                    {"message": exc.message, "data": {"code": exc.code}},
-                )
-            )
+            refusal = {"message": exc.message, "data": {"code": exc.code.value}}
+            self._send(self.conn.refuse(name, refusal))
             return
         user_id = identity.pop("user_id", None)
-        auth = packet.data if isinstance(packet.data, dict) else {}
+        auth = request.auth or {}
         admin_token = self.hub.config.admin_token
         offered = auth.get("adminToken")
         if admin_token and isinstance(offered, str) and hmac.compare_digest(offered, admin_token):
@@ -459,7 +483,7 @@ class ClientConnection:
         self.sockets[name] = sock
         ns.sockets[sock.sid] = sock
         self.hub.stats.connects += 1
-        self.send_packet(SioPacket(SioType.CONNECT, name, {"sid": sock.sid}))
+        self._send(self.conn.accept(name, sock.sid))
         for hook in self.hub.connect_hooks:
             try:
                 hook(sock)
@@ -468,12 +492,12 @@ class ClientConnection:
         if user_id is not None:
             self.hub.identify(sock, user_id)
 
-    async def _on_event(self, packet: SioPacket) -> None:
-        sock = self.sockets.get(packet.namespace)
+    # -------------------------------------------------------------- events
+    async def _on_event(self, request: EventReceived) -> None:
+        sock = self.sockets.get(request.namespace)
         if sock is None:
-            # socket.io ignores events on a namespace the client never joined
             return
-        event, args = packet.data[0], packet.data[1:]
+        event = request.name
         stats = self.hub.stats
         handler = self.hub.handlers.get(event)
         # client-chosen names are not counted one by one: a flood of made-up names
@@ -485,71 +509,72 @@ class ClientConnection:
                 raise EventError("not_found", f"unknown event {_shorten(event)!r}")
             if self.hub.rate_limit and not self.hub.take_token(sock, started):
                 raise EventError("rate_limited", f"more than {self.hub.rate_limit:g} events/s")
-            result = await handler(sock, args)
+            result = await handler(sock, request.args)
         except EventError as exc:
             stats.errors += 1
-            self._refuse(sock, packet, event, exc)
+            self._refuse(sock, request, exc)
             return
         except Exception:
             stats.errors += 1
             log.exception("handler for %r failed", event)
-            self._refuse(sock, packet, event, EventError("internal", "internal server error"))
+            self._refuse(sock, request, EventError("internal", "internal server error"))
             return
         finally:
             samples = stats.handling_seconds
             if len(samples) < 100_000:
                 samples.append(time.perf_counter() - started)
         if isinstance(result, DeferredAck):
-            result._bind(lambda reply, error: self._settle(sock, packet, event, reply, error))
+            result._bind(lambda reply, error: self._settle(sock, request, reply, error))
             return
-        self._reply(sock, packet, result)
+        self._reply(sock, request, result)
 
-    def _reply(self, sock: Socket, packet: SioPacket, result: Any) -> None:
-        if packet.id is not None and sock.connected:
+    def _reply(self, sock: Socket, request: EventReceived, result: Any) -> None:
+        if request.ack_id is not None and sock.connected:
             reply = {"ok": True}
             if result:
                 reply.update(result)
-            self._ack(sock, packet.id, reply)
+            self._ack(sock, request.ack_id, reply)
 
     def _settle(
         self,
         sock: Socket,
-        packet: SioPacket,
-        event: str,
+        request: EventReceived,
         reply: dict[str, Any] | None,
         error: EventError | None,
     ) -> None:
         if error is not None:
             self.hub.stats.errors += 1
-            self._refuse(sock, packet, event, error)
+            self._refuse(sock, request, error)
         else:
-            self._reply(sock, packet, reply)
+            self._reply(sock, request, reply)
 
     def _ack(self, sock: Socket, ack_id: int, reply: dict[str, Any]) -> None:
         """Send an ack; one that cannot be encoded becomes an `internal` error, never a crash."""
         ns = sock.namespace.name
-        prefix = "" if ns == "/" else ns + ","
+        if not self.conn.owes(ns, ack_id):
+            return  # the namespace was left meanwhile: nobody waits for this answer
         try:
-            text = f"43{prefix}{ack_id}[{dumps(reply)}]"
+            payloads = self.conn.ack(ns, ack_id, [reply])
         except LocalProtocolError:
-            try:  # bytes in the reply travel as a binary ack
-                self.send_packet(SioPacket(SioType.ACK, ns, [reply], ack_id))
-                return
-            except LocalProtocolError:
-                log.exception("ack of socket %s cannot be encoded", sock.sid)
-                error = {"ok": False, "error": {"code": "internal", "message": "bad reply"}}
-                text = f"43{prefix}{ack_id}[{dumps(error)}]"
-        self.session.send(Outgoing(text))
+            log.exception("ack of socket %s cannot be encoded", sock.sid)
+            error = {"ok": False, "error": {"code": "internal", "message": "bad reply"}}
+            payloads = self.conn.ack(ns, ack_id, [error])
+        self._send(payloads)
 
-    def _refuse(self, sock: Socket, packet: SioPacket, event: str, exc: EventError) -> None:
+    def _refuse(self, sock: Socket, request: EventReceived, exc: EventError) -> None:
         if not sock.connected:
             return
-        if packet.id is not None:
-            self._ack(sock, packet.id, {"ok": False, "error": exc.as_dict()})
+        if request.ack_id is not None:
+            self._ack(sock, request.ack_id, {"ok": False, "error": exc.as_dict()})
         else:
-            payload = {"code": exc.code, "message": exc.message, "event": _shorten(event)}
+            payload = {
+                "code": exc.code.value,
+                "message": exc.message,
+                "event": _shorten(request.name),
+            }
             sock.emit("error", payload)
 
+    # ---------------------------------------------------------- disconnect
     def disconnect_socket(self, sock: Socket, reason: str, notify: bool) -> None:
         if not sock.connected:
             return
@@ -565,11 +590,16 @@ class ClientConnection:
                 log.exception("disconnect hook failed for %s", sock.sid)
         for room in list(sock.rooms):
             ns.leave(sock, room)
-        if notify:
-            self.send_packet(SioPacket(SioType.DISCONNECT, ns.name))
-        for resolve in list(sock._acks.values()):
+        if notify and not self.session.closed:
+            self._send(self.conn.leave(ns.name))
+        else:
+            self.conn.forget(ns.name)
+        for ack_id, resolve in list(sock._acks.items()):
+            self._acks.pop((ns.name, ack_id), None)
             resolve([])
+        sock._acks.clear()
 
     def on_close(self, reason: str) -> None:
         for sock in list(self.sockets.values()):
             self.disconnect_socket(sock, reason, notify=False)
+        self.conn.forget_all()

@@ -1,10 +1,13 @@
-"""A trio Socket.IO v5 client on the same sans-io codec as the server.
+"""A trio Socket.IO v5 client on the same sans-io sessions as the server.
 
-Bots, tests and the virtual-time runner use it. It speaks Engine.IO v4 over
-WebSocket (wsproto for the framing, one `send_all` under a lock), answers
-the server's pings, resolves acks in both directions, and reconnects with
-exponential backoff and jitter when the link drops, calling `on_reconnect`
-hooks so that a bot can rejoin its rooms.
+Bots, tests and the virtual-time runner use it. The protocol is
+`server.protocol`'s: an `EngineClientSession` (handshake, answering pings)
+and a `SocketIOClientConnection` (namespace CONNECT, events, acks both
+ways) decide what every packet means and what to write; this module only
+carries bytes over a `simulate.link.Link` (WebSocket by default, polling,
+or in-memory in simulations), dispatches events to handlers, and reconnects
+with exponential backoff and jitter when the link drops, calling
+`on_reconnect` hooks so that a bot can rejoin its rooms.
 
 Usage::
 
@@ -16,288 +19,54 @@ Usage::
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import os
 import random
-import socket
-import struct
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import Any
 
-import h11
 import trio
-from wsproto.utilities import generate_accept_token
 
-from server.protocol.engineio import PacketType, decode_packet
-from server.protocol.errors import ProtocolError
-from server.protocol.socketio import SioDecoder, SioPacket, SioType, encode
-from server.protocol.socketio import loads as sio_loads
-from server.protocol.wsframe import (
-    OPCODE_BINARY,
-    OPCODE_CLOSE,
-    OPCODE_PING,
-    OPCODE_PONG,
-    OPCODE_TEXT,
-    FrameReader,
-    encode_client_frame,
+from server.protocol.engine_session import EngineClientSession
+from server.protocol.errors import LocalProtocolError, ProtocolError
+from server.protocol.events import (
+    AckReceived,
+    Connected,
+    Disconnected,
+    EngineClosed,
+    EngineOpened,
+    EventReceived,
+    MessageReceived,
+    PingReceived,
 )
+from server.protocol.events import ConnectRefused as RefusedByServer
+from server.protocol.socketio_session import SocketIOClientConnection
+from simulate.link import (
+    ClientError,
+    ConnectionLost,
+    ConnectRefused,
+    Link,
+    LinkFactory,
+    NotConnected,
+)
+from simulate.polling_link import PollingLink
 from simulate.reactor import Reactor
+from simulate.websocket_link import Endpoint, WebSocketLink
+
+__all__ = [
+    "ClientError",
+    "ConnectRefused",
+    "ConnectionLost",
+    "Endpoint",
+    "Link",
+    "LinkFactory",
+    "NotConnected",
+    "SocketIOClient",
+    "WebSocketLink",
+    "connect",
+]
 
 log = logging.getLogger(__name__)
-
-
-class ClientError(Exception):
-    """Base of the client's errors."""
-
-
-class NotConnected(ClientError):
-    """An emit while the link is down (the client does not buffer: bots count it as an error)."""
-
-
-class ConnectionLost(ClientError):
-    """The link dropped while we waited for an ack."""
-
-
-class ConnectRefused(ClientError):
-    """The server answered the Socket.IO CONNECT with CONNECT_ERROR."""
-
-    def __init__(self, data: Any) -> None:
-        super().__init__(data.get("message") if isinstance(data, dict) else str(data))
-        self.data = data
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    host: str
-    port: int
-    target: str  # path + query of the WebSocket request
-
-    @classmethod
-    def parse(cls, url: str, path: str = "/socket.io/") -> Endpoint:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme not in ("http", "ws"):
-            raise ValueError(f"unsupported scheme {parts.scheme!r} (use http:// or ws://)")
-        port = parts.port or 80
-        base = path if path.endswith("/") else path + "/"
-        return cls(parts.hostname or "127.0.0.1", port, f"{base}?EIO=4&transport=websocket")
-
-
-class Link(Protocol):
-    """One transport connection carrying Engine.IO packets (WebSocket, or in-memory)."""
-
-    closed: bool
-
-    async def send(self, message: str | bytes) -> None: ...
-
-    def messages(self) -> AsyncIterator[str | bytes]: ...
-
-    async def aclose(self) -> None: ...
-
-    def abort(self) -> None:
-        """Drop the connection without a goodbye (an abrupt disconnect)."""
-
-
-LinkFactory = Callable[[], Awaitable[Link]]
-
-
-class WebSocketLink:
-    """One WebSocket connection: h11 for the handshake, our own framing after it.
-
-    Receiving is the load generator's hot path (every broadcast is a frame),
-    so frames are split by `FrameReader` rather than wsproto; frames we send
-    are masked by `encode_client_frame`, as RFC 6455 requires of clients.
-    """
-
-    def __init__(self, stream: trio.SocketStream, trailing: bytes) -> None:
-        self.stream = stream
-        self.reader = FrameReader(masked=False)
-        self._trailing = trailing
-        self.lock = trio.Lock()
-        self.closed = False
-        # parsed but not yet consumed messages, and control frames owed to the server
-        self._ready: deque[str | bytes] = deque()
-        self._owed: list[bytes] = []
-        self._reactor: Reactor | None = None
-        self._on_message: Callable[[str | bytes], bool] | None = None
-        self._detached = trio.Event()
-        self._spawn: Callable[[bytes], None] | None = None
-
-    @classmethod
-    async def open(cls, endpoint: Endpoint, timeout: float) -> WebSocketLink:
-        with trio.fail_after(timeout):
-            stream = await trio.open_tcp_stream(endpoint.host, endpoint.port)
-            try:
-                trailing = await _handshake(stream, endpoint)
-            except BaseException:
-                await stream.aclose()
-                raise
-            return cls(stream, trailing)
-
-    async def send(self, message: str | bytes) -> None:
-        if self.closed:
-            raise NotConnected("link closed")
-        data = encode_client_frame(message, os.urandom(4))
-        async with self.lock:
-            try:
-                await self.stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                self.closed = True
-                raise NotConnected(str(exc)) from None
-
-    def _absorb(self, data: bytes) -> None:
-        """Parse received bytes into `_ready` messages; a close or a violation closes the link."""
-        try:
-            frames = self.reader.feed(data)
-        except ProtocolError:
-            self.closed = True
-            return
-        for opcode, payload in frames:
-            if opcode in (OPCODE_TEXT, OPCODE_BINARY):
-                self._ready.append(payload)  # type: ignore[arg-type]
-            elif opcode == OPCODE_PING:
-                self._owed.append(encode_client_frame(payload, os.urandom(4), OPCODE_PONG))  # type: ignore[arg-type]
-            elif opcode == OPCODE_CLOSE:
-                self.closed = True
-                return
-        if self.reader.error is not None:
-            self.closed = True
-
-    async def messages(self) -> AsyncIterator[str | bytes]:
-        data, self._trailing = self._trailing, b""
-        while True:
-            if data:
-                self._absorb(data)
-            while self._ready:
-                yield self._ready.popleft()
-            while self._owed:
-                await self._send_raw(self._owed.pop(0))
-            if self.closed:
-                return
-            try:
-                data = await self.stream.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                data = b""
-            if not data:
-                self.closed = True
-                return
-
-    # -- reactor mode: frames handled synchronously in the reactor's task --
-    async def run_with(
-        self,
-        reactor: Reactor,
-        on_message: Callable[[str | bytes], bool],
-        spawn: Callable[[bytes], None],
-    ) -> None:
-        """Hand reading to `reactor` until `on_message` returns False or the link closes."""
-        self._reactor, self._on_message, self._spawn = reactor, on_message, spawn
-        if self._trailing:
-            data, self._trailing = self._trailing, b""
-            self._absorb(data)
-        self._deliver_ready()
-        if not self.closed:
-            reactor.add(self.stream.socket.fileno(), self._readable)
-        if self.closed:
-            self._detach()
-        await self._detached.wait()
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.stream.socket.fileno(), 65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self.closed = True
-        else:
-            self._absorb(data)
-            self._deliver_ready()
-        if self.closed:
-            self._detach()
-
-    def _deliver_ready(self) -> None:
-        assert self._on_message is not None and self._spawn is not None
-        while self._owed:
-            self._spawn(self._owed.pop(0))
-        while self._ready and not self.closed:
-            if not self._on_message(self._ready.popleft()):
-                self.closed = True
-
-    def _detach(self) -> None:
-        if self._reactor is not None:
-            self._reactor.remove(self.stream.socket.fileno())
-            self._reactor = None
-        self._detached.set()
-
-    async def _send_raw(self, frame: bytes) -> None:
-        async with self.lock:
-            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.stream.send_all(frame)
-
-    async def _send_control(self, opcode: int, payload: bytes) -> None:
-        frame = encode_client_frame(payload, os.urandom(4), opcode)
-        async with self.lock:
-            with suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self.stream.send_all(frame)
-
-    def abort(self) -> None:
-        """Reset the TCP connection at once (SO_LINGER 0): no close frame, no goodbye."""
-        self.closed = True
-        self._detach()
-        sock = self.stream.socket
-        with suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        sock.close()
-
-    async def aclose(self) -> None:
-        self._detach()
-        if self.closed and self.stream.socket.fileno() == -1:
-            return
-        self.closed = True
-        with trio.move_on_after(1) as scope:
-            scope.shield = True
-            with suppress(Exception):
-                await self._send_control(OPCODE_CLOSE, (1000).to_bytes(2, "big"))
-            await self.stream.aclose()
-
-
-async def _handshake(stream: trio.SocketStream, endpoint: Endpoint) -> bytes:
-    """The HTTP Upgrade exchange; returns bytes the server sent after its 101 response."""
-    key = base64.b64encode(os.urandom(16))
-    conn = h11.Connection(h11.CLIENT)
-    request = h11.Request(
-        method="GET",
-        target=endpoint.target,
-        headers=[
-            ("host", f"{endpoint.host}:{endpoint.port}"),
-            ("upgrade", "websocket"),
-            ("connection", "Upgrade"),
-            ("sec-websocket-key", key),
-            ("sec-websocket-version", "13"),
-        ],
-    )
-    await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            data = await stream.receive_some(65536)
-            if not data:
-                raise ClientError("connection closed during the WebSocket handshake")
-            conn.receive_data(data)
-        elif isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-            accept = dict(event.headers).get(b"sec-websocket-accept", b"")
-            if accept != generate_accept_token(key):
-                raise ClientError("the server's Sec-WebSocket-Accept does not match our key")
-            return bytes(conn.trailing_data[0])
-        elif isinstance(event, h11.Response):
-            raise ClientError(f"WebSocket handshake refused: HTTP {event.status_code}")
-
 
 EventHandler = Callable[..., Any]
 
@@ -321,12 +90,11 @@ class SocketIOClient:
         reactor: Reactor | None = None,
     ) -> None:
         self.endpoint = Endpoint.parse(url, path)
+        self.connect_timeout = connect_timeout
         if transport not in ("websocket", "polling"):
             raise ValueError("transport is 'websocket' or 'polling'")
         # how to open a transport connection: a WebSocket by default, in-memory in simulations
         if link_factory is None and transport == "polling":
-            from simulate.polling_link import PollingLink
-
             link_factory = lambda: PollingLink.open(  # noqa: E731
                 self.endpoint.host, self.endpoint.port, path, self.connect_timeout
             )
@@ -339,17 +107,19 @@ class SocketIOClient:
         self.reconnect_delay = reconnect_delay
         self.reconnect_delay_max = reconnect_delay_max
         self.reconnect_attempts = reconnect_attempts
-        self.connect_timeout = connect_timeout
         self.random = random.Random(seed)
         # how the client waits between reconnect attempts; a simulation injects its clock
         self.sleep: Callable[[float], Awaitable[None]] = trio.sleep
         # a fleet's shared epoll (simulate.reactor): WebSocket frames are then read and
         # handled in its task instead of a task per client
         self.reactor = reactor
+        self.transport = transport
         self._tasks: trio.Nursery | None = None
         self._stop_reason: str | None = None
-        self._event_prefix = "42" + ("" if namespace == "/" else namespace + ",") + "["
-        self._event_cut = len(self._event_prefix) - 1
+        # the protocol sessions of the current link (new ones for every connection)
+        self._engine = EngineClientSession(transport)
+        self._sio = SocketIOClientConnection()
+        self._messages: AsyncIterator[str | bytes] | None = None
         self.sid: str | None = None
         self.engine_sid: str | None = None
         self.connected = False
@@ -361,7 +131,6 @@ class SocketIOClient:
         self._any: list[Callable[[str, list[Any]], None]] = []
         self._reconnect_hooks: list[Callable[[SocketIOClient], Any]] = []
         self._acks: dict[int, Callable[[list[Any] | None], None]] = {}
-        self._next_ack = 0
         self._closing = False
 
     # ------------------------------------------------------------ handlers
@@ -412,23 +181,15 @@ class SocketIOClient:
         connection it is called with `None`.
         """
         if ack is None:
-            await self._send_packet(SioPacket(SioType.EVENT, self.namespace, [event, *args]))
+            await self._emit(event, args, None)
             return
-        ack_id = self._next_ack
-        self._next_ack += 1
-        self._acks[ack_id] = lambda result: ack(None if result is None else _first(result))
-        try:
-            await self._send_packet(
-                SioPacket(SioType.EVENT, self.namespace, [event, *args], ack_id)
-            )
-        except BaseException:
-            self._acks.pop(ack_id, None)
-            raise
+        callback = ack
+        await self._emit(
+            event, args, lambda result: callback(None if result is None else _first(result))
+        )
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
         """Emit with an ack request; return the server's first ack argument (or the list)."""
-        ack_id = self._next_ack
-        self._next_ack += 1
         done = trio.Event()
         box: list[list[Any] | None] = []
 
@@ -436,60 +197,79 @@ class SocketIOClient:
             box.append(result)
             done.set()
 
-        self._acks[ack_id] = resolve
+        ack_id = await self._emit(event, args, resolve)
         try:
-            await self._send_packet(
-                SioPacket(SioType.EVENT, self.namespace, [event, *args], ack_id)
-            )
             with trio.fail_after(timeout):
                 await done.wait()
         finally:
-            self._acks.pop(ack_id, None)
+            if ack_id is not None and self._acks.pop(ack_id, None) is not None:
+                self._sio.forget_ack(self.namespace, ack_id)
         result = box[0]
         if result is None:
             raise ConnectionLost(f"connection lost while waiting for the ack of {event!r}")
         return _first(result)
 
-    async def _send_packet(self, packet: SioPacket) -> None:
+    async def _emit(
+        self,
+        event: str,
+        args: tuple[Any, ...],
+        resolve: Callable[[list[Any] | None], None] | None,
+    ) -> int | None:
+        """Encode through the session (registering the ack id first), then send."""
         link = self._link
         if link is None or not self.connected:
             raise NotConnected("not connected")
-        parts = encode(packet)
-        await link.send("4" + parts[0])
-        for attachment in parts[1:]:
-            await link.send(attachment)
+        try:
+            ack_id, payloads = self._sio.emit(
+                self.namespace, event, list(args), want_ack=resolve is not None
+            )
+        except LocalProtocolError as exc:
+            if not self._sio.connected:
+                raise NotConnected(str(exc)) from None
+            raise
+        if ack_id is not None:
+            assert resolve is not None
+            self._acks[ack_id] = resolve
+        try:
+            for payload in payloads:
+                await link.send(self._engine.send_message(payload))
+        except BaseException:
+            if ack_id is not None:
+                self._acks.pop(ack_id, None)
+            raise
+        return ack_id
 
     # -------------------------------------------------------- connect / run
     async def _connect_once(self) -> Link:
+        """Open a link and take it through the Engine.IO and Socket.IO handshakes."""
         link = await self.link_factory()
+        engine = EngineClientSession(self.transport)
+        sio = SocketIOClientConnection()
         try:
             with trio.fail_after(self.connect_timeout):
                 messages = link.messages()
-                first = await anext(messages)
-                packet = decode_packet(first)
-                if packet.type is not PacketType.OPEN:
-                    raise ClientError(f"expected an Engine.IO OPEN, got {packet.type.name}")
-                self.engine_sid = json.loads(packet.data)["sid"]
-                connect = SioPacket(SioType.CONNECT, self.namespace, self.auth)
-                await link.send("4" + encode(connect)[0])
-                decoder = SioDecoder()
                 async for message in messages:
-                    ep = decode_packet(message)
-                    if ep.type is PacketType.PING:
-                        await link.send("3")
-                        continue
-                    if ep.type is not PacketType.MESSAGE:
-                        continue
-                    sp = decoder.feed(ep.data)
-                    if sp is None or sp.namespace != self.namespace:
-                        continue
-                    if sp.type is SioType.CONNECT:
-                        self.sid = sp.data.get("sid") if isinstance(sp.data, dict) else None
-                        self._messages = messages
-                        self._decoder = decoder
-                        return link
-                    if sp.type is SioType.CONNECT_ERROR:
-                        raise ConnectRefused(sp.data)
+                    events = engine.receive_frame(message, trio.current_time())
+                    for _channel, data in engine.data_to_send():
+                        await link.send(data)
+                    for event in events:
+                        if isinstance(event, EngineOpened):
+                            self.engine_sid = event.sid
+                            for payload in sio.connect(self.namespace, self.auth):
+                                await link.send(engine.send_message(payload))
+                        elif isinstance(event, EngineClosed):
+                            raise ClientError(f"the server closed the session ({event.reason})")
+                        elif isinstance(event, MessageReceived):
+                            answer = sio.receive(event.data)
+                            if isinstance(answer, Connected) and answer.namespace == self.namespace:
+                                self.sid = answer.sid
+                                self._engine, self._sio, self._messages = engine, sio, messages
+                                return link
+                            if isinstance(answer, RefusedByServer):
+                                raise ConnectRefused(answer.data)
+                            if isinstance(answer, EventReceived):
+                                # a recovering server replays missed events before its answer
+                                self._deliver_event(answer.name, answer.args)
                 raise ClientError("connection closed before the Socket.IO CONNECT answer")
         except BaseException:
             await link.aclose()
@@ -561,12 +341,15 @@ class SocketIOClient:
 
     async def _read(self, link: Link) -> str:
         self._stop_reason = None
+        messages = self._messages
         try:
             if self.reactor is not None and isinstance(link, WebSocketLink):
-                await self._messages.aclose()  # the handshake's reader; what it parsed stays queued
+                if messages is not None:
+                    # the handshake's reader; what it parsed stays queued in the link
+                    await messages.aclose()  # type: ignore[attr-defined]
                 await link.run_with(self.reactor, self._on_message, self._send_frame_soon)
-            else:
-                async for message in self._messages:
+            elif messages is not None:
+                async for message in messages:
                     if not self._on_message(message):
                         break
             return self._stop_reason or "transport closed"
@@ -574,55 +357,47 @@ class SocketIOClient:
             await link.aclose()
 
     def _on_message(self, message: str | bytes) -> bool:
-        """Handle one Engine.IO message, synchronously; False to stop reading.
+        """Handle one Engine.IO packet, synchronously; False to stop reading.
 
         Synchronous on purpose: handlers, acks and broadcasts then run in
         arrival order, and the same code serves the reactor's callbacks.
         Replies (pongs, acks the server asked for) go out from a task.
         """
         try:
-            # Fast path for the bulk of traffic, a plain event on our namespace with no
-            # ack request ("42[...]" / "42/ns,[...]"): skip the general decoder.
-            if (
-                message.__class__ is str
-                and message.startswith(self._event_prefix)  # type: ignore[union-attr]
-                and not self._decoder.expecting_binary
-            ):
-                data = sio_loads(message[self._event_cut :])  # type: ignore[index]
-                if isinstance(data, list) and data and isinstance(data[0], str):
-                    self._deliver_event(data[0], data[1:])
-                    return True
-            ep = decode_packet(message)
-            if ep.type is PacketType.PING:
-                self.pings += 1
-                self._send_soon("3")
-            elif ep.type is PacketType.MESSAGE:
-                packet = self._decoder.feed(ep.data)
-                if packet is not None:
-                    return self._dispatch(packet)
-            elif ep.type is PacketType.CLOSE:
-                self._stop_reason = "server closed the session"
-                return False
+            events = self._engine.receive_frame(message, trio.current_time())
+            replies = self._engine.data_to_send()
+            if replies:
+                self._send_soon(*(data for _channel, data in replies))
+            for event in events:
+                if isinstance(event, MessageReceived):
+                    answer = self._sio.receive(event.data)
+                    if answer is not None and not self._dispatch(answer):
+                        return False
+                elif isinstance(event, PingReceived):
+                    self.pings += 1
+                elif isinstance(event, EngineClosed):
+                    self._stop_reason = "server closed the session"
+                    return False
         except ProtocolError as exc:
             log.warning("bad packet from server: %s", exc)
             self._stop_reason = f"protocol error: {exc}"
             return False
         return True
 
-    def _dispatch(self, packet: SioPacket) -> bool:
-        if packet.namespace != self.namespace:
-            return True
-        if packet.type is SioType.EVENT:
-            results = self._deliver_event(packet.data[0], packet.data[1:])
-            if packet.id is not None:
+    def _dispatch(self, event: object) -> bool:
+        if isinstance(event, EventReceived):
+            if event.namespace != self.namespace:
+                return True
+            results = self._deliver_event(event.name, event.args)
+            if event.ack_id is not None:
                 reply = [r for r in results if r is not None][:1]
-                parts = encode(SioPacket(SioType.ACK, self.namespace, reply, packet.id))
-                self._send_soon("4" + parts[0], *parts[1:])
-        elif packet.type is SioType.ACK:
-            resolve = self._acks.pop(packet.id, None) if packet.id is not None else None
+                payloads = self._sio.ack(self.namespace, event.ack_id, reply)
+                self._send_soon(*(self._engine.send_message(p) for p in payloads))
+        elif isinstance(event, AckReceived):
+            resolve = self._acks.pop(event.ack_id, None)
             if resolve is not None:
-                resolve(packet.data)
-        elif packet.type is SioType.DISCONNECT:
+                resolve(event.args)
+        elif isinstance(event, Disconnected) and event.namespace == self.namespace:
             self._stop_reason = "the server disconnected this namespace"
             return False
         return True
@@ -657,11 +432,18 @@ class SocketIOClient:
             self._link.abort()
 
     async def close(self) -> None:
+        """Leave the namespace and end the Engine.IO session, then drop the link."""
         self._closing = True
         link = self._link
         if link is not None and self.connected:
+            goodbye: list[str | bytes] = []
+            with suppress(LocalProtocolError):
+                goodbye += [self._engine.send_message(p) for p in self._sio.leave(self.namespace)]
+            writes, _events = self._engine.close()
+            goodbye += [data for _channel, data in writes]
             with suppress(NotConnected):
-                await link.send("4" + encode(SioPacket(SioType.DISCONNECT, self.namespace))[0])
+                for message in goodbye:
+                    await link.send(message)
             await link.aclose()
         self.connected = False
 

@@ -2,22 +2,27 @@
 
 Each request is a fresh HTTP/1.1 connection driven by h11 (the long GET and
 the POSTs run concurrently, so they cannot share one connection). The
-handshake GET's OPEN packet is replayed as the first message so that the
-client's connect logic is the same for every transport.
+handshake GET's OPEN packet is handed on as the first message, so the
+client's Engine.IO session reads the same packets whatever the transport.
 """
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import json
 from collections.abc import AsyncIterator
 
 import trio
 
-from server.protocol.engineio import Packet, PacketType, decode_payload, encode_packet
+from server.protocol.engineio import (
+    Handshake,
+    PacketType,
+    decode_payload,
+    encode_packet,
+    join_payload,
+    request_target,
+)
 from server.protocol.errors import ProtocolError
 from simulate.http_request import http_request
+from simulate.link import NotConnected
 
 
 class PollingError(Exception):
@@ -32,45 +37,42 @@ async def _request(
 
 
 class PollingLink:
-    """One Engine.IO session over long-polling (implements simulate.client.Link)."""
+    """One Engine.IO session over long-polling (implements simulate.link.Link)."""
 
-    def __init__(self, host: str, port: int, base: str, open_text: str, sid: str) -> None:
+    def __init__(self, host: str, port: int, target: str, open_packet: str | bytes, sid: str):
         self.host = host
         self.port = port
-        self.base = base
+        self.target = target
         self.sid = sid
         self.closed = False
-        self._open_text = open_text
+        self._open_packet = open_packet
         # one POST at a time: packets keep their order (a binary event's attachments
         # must follow it), and the server refuses overlapping POSTs of a session
         self._send_lock = trio.Lock()
 
     @classmethod
     async def open(cls, host: str, port: int, path: str, timeout: float) -> PollingLink:
-        base = (path if path.endswith("/") else path + "/") + "?EIO=4&transport=polling"
         with trio.fail_after(timeout):
-            status, body = await _request(host, port, "GET", base)
+            status, body = await _request(host, port, "GET", request_target(path, "polling"))
         if status != 200:
             raise PollingError(f"handshake refused: HTTP {status} {body[:200]!r}")
         try:
-            packets = decode_payload(body)
+            first = decode_payload(body)[0]
+            if first.type is not PacketType.OPEN:
+                raise PollingError("the handshake did not start with an OPEN packet")
+            sid = Handshake.parse(first.data).sid
         except ProtocolError as exc:
             raise PollingError(f"bad handshake payload: {exc}") from None
-        first = packets[0]
-        if first.type is not PacketType.OPEN or not isinstance(first.data, str):
-            raise PollingError("the handshake did not start with an OPEN packet")
-        sid = json.loads(first.data)["sid"]
-        return cls(host, port, f"{base}&sid={sid}", f"0{first.data}", sid)
+        target = request_target(path, "polling", sid)
+        return cls(host, port, target, encode_packet(first), sid)
 
     async def send(self, message: str | bytes) -> None:
-        from simulate.client import NotConnected
-
         if self.closed:
             raise NotConnected("polling session closed")
-        body = ("b" + base64.b64encode(message).decode()) if isinstance(message, bytes) else message
+        body = join_payload([message]).encode()
         try:
             async with self._send_lock:
-                status, _ = await _request(self.host, self.port, "POST", self.base, body.encode())
+                status, _ = await _request(self.host, self.port, "POST", self.target, body)
         except OSError as exc:
             self.closed = True
             raise NotConnected(str(exc)) from None
@@ -79,29 +81,25 @@ class PollingLink:
             raise NotConnected(f"POST refused: HTTP {status}")
 
     async def messages(self) -> AsyncIterator[str | bytes]:
-        yield self._open_text
+        yield self._open_packet
         while not self.closed:
             try:
-                status, body = await _request(self.host, self.port, "GET", self.base)
-                packets: list[Packet] = decode_payload(body) if status == 200 else []
+                status, body = await _request(self.host, self.port, "GET", self.target)
+                packets = decode_payload(body) if status == 200 else []
             except (OSError, ProtocolError):
                 status, packets = 0, []
             if status != 200:
                 self.closed = True
                 return
             for packet in packets:
-                if packet.type is PacketType.CLOSE:
-                    self.closed = True
-                    return
                 yield encode_packet(packet)
+                if packet.type is PacketType.CLOSE:
+                    self.closed = True  # the session is over: no more polls
+                    return
 
     def abort(self) -> None:
         self.closed = True
 
     async def aclose(self) -> None:
-        if not self.closed:
-            self.closed = True
-            with trio.move_on_after(1) as scope:
-                scope.shield = True
-                with contextlib.suppress(OSError):
-                    await _request(self.host, self.port, "POST", self.base, b"1")
+        """Stop polling; the goodbye itself (a CLOSE packet) is the session's to send."""
+        self.closed = True

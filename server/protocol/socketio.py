@@ -60,11 +60,13 @@ class SioPacket:
     @property
     def event(self) -> str:
         """The event name of an EVENT packet."""
-        return self.data[0]
+        name: str = self.data[0]
+        return name
 
     @property
     def args(self) -> list[Any]:
-        return self.data[1:]
+        rest: list[Any] = self.data[1:]
+        return rest
 
 
 # --------------------------------------------------------------------- encode
@@ -92,6 +94,15 @@ def encode_event_text(
     """The text of a (non-binary) EVENT packet: the server's per-broadcast encoding."""
     ack = "" if ack_id is None else str(ack_id)
     return f"2{_namespace_prefix(namespace)}{ack}{dumps([event, *args])}"
+
+
+def encode_event_text_json(
+    namespace: str, event: str, args_json: str, ack_id: int | None = None
+) -> str:
+    """Like `encode_event_text`, with the arguments already JSON (comma-separated, no
+    brackets): for a sender that encoded its payload anyway (to store it)."""
+    ack = "" if ack_id is None else str(ack_id)
+    return f"2{_namespace_prefix(namespace)}{ack}[{dumps(event)},{args_json}]"
 
 
 def encode(packet: SioPacket) -> list[str | bytes]:

@@ -1,17 +1,31 @@
-"""What every transport offers the engine layer, and the unit it carries.
+"""What every transport offers an Engine.IO session, and the unit it carries.
 
 An `Outgoing` is one Engine.IO packet on its way out, encoded once: the
 Engine.IO form (for polling) is what the hub builds, and the WebSocket frame
 is derived on first use and cached, so a broadcast to a thousand WebSocket
 recipients frames its payload once and queues the same `bytes` object a
 thousand times.
+
+A `Transport` is one carrier of one session's packets (a WebSocket, a
+long-polling channel, an in-memory link). Each transport module also owns
+its HTTP endpoint (how a request becomes a transport): see
+`server.transport.endpoint`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
+from server.protocol.engineio import HttpError, Packet
 from server.protocol.wsframe import encode_frame
+
+PacketSink = Callable[[Packet], Awaitable[None]]
+# an endpoint's way to answer a request with one of Engine.IO's HTTP errors
+Refuse = Callable[[HttpError], Awaitable[None]]
+# how an endpoint starts a task that outlives its request (the server's fenced nursery)
+StartTask = Callable[..., Any]
 
 
 class Outgoing:
@@ -34,17 +48,29 @@ class Outgoing:
 
 
 class Transport(ABC):
-    """The engine session's view of a transport: enqueue without waiting, or close."""
+    """One session's carrier: enqueue without waiting, run until it ends, close."""
 
-    name: str
+    name: ClassVar[str]
+    # transports a session that starts on this one may upgrade to (the OPEN packet says so)
+    upgrades: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def send(self, item: Outgoing) -> bool:
         """Queue one packet; False if it was dropped (volatile on a slow consumer)."""
 
+    def send_now(self, item: Outgoing) -> bool:
+        """Queue one packet and put it on the wire before anything sent later elsewhere
+        (the upgrade's `3probe` must precede the old transport's next answer)."""
+        return self.send(item)
+
     @abstractmethod
-    def close(self, reason: str) -> None:
-        """Stop the transport: queued data is flushed where possible, then the link closes."""
+    def close(self, reason: str, *, peer_initiated: bool = False) -> None:
+        """Stop: queued data is flushed where possible, then the link closes.
+
+        `peer_initiated`: the client ended the session itself (its CLOSE
+        packet, or an upgrade): a pending long-poll is released with NOOP
+        rather than told CLOSE.
+        """
 
     @property
     @abstractmethod
@@ -59,3 +85,18 @@ class Transport(ABC):
         not small, so that a slow reader gets the newest state, not a backlog.
         """
         return 0
+
+    def take_pending(self) -> list[Outgoing]:
+        """Hand what is still queued to the transport that replaces this one (an upgrade)."""
+        return []
+
+    def release(self) -> None:
+        """Answer whatever the peer is waiting on now (a long-poll), even with nothing.
+
+        Only long-polling has such a wait; every other transport has nothing to do.
+        """
+        return None
+
+    @abstractmethod
+    async def run(self, on_packet: PacketSink) -> str:
+        """Carry the peer's packets to `on_packet` until the transport ends; the reason."""

@@ -12,13 +12,14 @@ into `deliver`.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import trio
 
-from server.protocol.engineio import Packet, decode_packet
+from server.engine import EngineServer
+from server.protocol.engineio import decode_packet
 from server.protocol.errors import ProtocolError
-from server.transport.base import Outgoing, Transport
+from server.transport.base import Outgoing, PacketSink, StartTask, Transport
 
 ToClient = Callable[[str | bytes | None], None]  # None: the server closed the connection
 
@@ -44,7 +45,7 @@ class MemoryTransport(Transport):
     def writable(self) -> bool:
         return self.close_reason is None
 
-    def close(self, reason: str) -> None:
+    def close(self, reason: str, *, peer_initiated: bool = False) -> None:
         if self.close_reason is None:
             self.close_reason = reason
             self.to_client(None)
@@ -55,17 +56,13 @@ class MemoryTransport(Transport):
         """A client packet arrives (None: the client hung up)."""
         self._inbox_send.send_nowait(message)
 
-    async def run(
-        self, on_packet: Callable[[Packet], Awaitable[None]], on_ready: Callable[[], None]
-    ) -> str:
+    async def run(self, on_packet: PacketSink) -> str:
         with self._cancel:
-            on_ready()
             async for message in self._inbox:
                 if message is None:
                     self.close_reason = self.close_reason or "client hung up"
                     break
-                size = len(message)
-                if size > self.max_payload:
+                if len(message) > self.max_payload:
                     self.close("message exceeds maxPayload")
                     break
                 try:
@@ -77,3 +74,25 @@ class MemoryTransport(Transport):
                 if self.close_reason is not None:
                     break
         return self.close_reason or "transport closed"
+
+
+def open_memory_session(
+    engine: EngineServer, start_task: StartTask, to_client: ToClient, max_payload: int
+) -> Callable[[str | bytes | None], None]:
+    """Open a simulated connection; returns the function that delivers client packets.
+
+    The OPEN packet goes to the client at once, as a WebSocket's first frame would.
+    """
+    transport = MemoryTransport(to_client, max_payload)
+    session = engine.open_session(transport)
+    transport.send(Outgoing(session.open_packet()))
+
+    async def carry() -> None:
+        reason = "transport failed"
+        try:
+            reason = await transport.run(lambda packet: session.receive(packet, transport))
+        finally:
+            session.transport_lost(transport, reason)
+
+    start_task(carry)
+    return transport.deliver

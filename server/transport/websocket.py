@@ -1,6 +1,6 @@
-"""The WebSocket transport: `FrameReader` reads, our own `Outbox` writes.
+"""The WebSocket transport and its endpoint: `FrameReader` reads, our own `Outbox` writes.
 
-The handshake is h11's and wsproto's accept token (server.app); after it,
+The handshake is h11's and wsproto's accept token (`WebSocketEndpoint`); after it,
 client frames are split, unmasked and checked (fragmentation, UTF-8, control
 frames) by `server.protocol.wsframe.FrameReader` — wsproto's per-frame event
 objects cost more than the rest of the incoming path. Data frames towards
@@ -15,11 +15,12 @@ import fcntl
 import logging
 import struct
 import termios
-from collections.abc import Awaitable, Callable
 
 import trio
+from wsproto.utilities import generate_accept_token
 
-from server.protocol.engineio import Packet, decode_packet
+from server.engine import EngineServer, EngineSession
+from server.protocol.engineio import HttpError, decode_packet
 from server.protocol.errors import PayloadTooLarge, ProtocolError
 from server.protocol.wsframe import (
     OPCODE_BINARY,
@@ -30,7 +31,8 @@ from server.protocol.wsframe import (
     FrameReader,
     frame_header,
 )
-from server.transport.base import Outgoing, Transport
+from server.transport.base import Outgoing, PacketSink, Refuse, StartTask, Transport
+from server.transport.http import HttpConnection, Request
 from server.transport.outbox import Flusher, Outbox
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class WebSocketTransport(Transport):
             on_error=self.close,
         )
         self._nursery: trio.Nursery | None = None
+        self._drain_due = False  # the kernel buffer filled before `run` started
         self._cancel = trio.CancelScope()
         self.close_reason: str | None = None
         self._close_code = NORMAL_CLOSURE
@@ -73,6 +76,13 @@ class WebSocketTransport(Transport):
     # ------------------------------------------------------------- Transport
     def send(self, item: Outgoing) -> bool:
         return self.outbox.push(item.ws_frame, item.volatile)
+
+    def send_now(self, item: Outgoing) -> bool:
+        """Queue, then write at once (not at the flusher's next batch)."""
+        queued = self.outbox.push(item.ws_frame, item.volatile)
+        if queued:
+            self.outbox.write_now()
+        return queued
 
     @property
     def writable(self) -> bool:
@@ -90,18 +100,16 @@ class WebSocketTransport(Transport):
         except OSError:
             return queued
 
-    def close(self, reason: str, code: int = NORMAL_CLOSURE) -> None:
+    def close(
+        self, reason: str, *, peer_initiated: bool = False, code: int = NORMAL_CLOSURE
+    ) -> None:
         if self.close_reason is None:
             self.close_reason = reason
             self._close_code = code
         self._cancel.cancel()
 
     # ------------------------------------------------------------ read loop
-    async def run(
-        self,
-        on_packet: Callable[[Packet], Awaitable[None]],
-        on_ready: Callable[[], None] | None = None,
-    ) -> str:
+    async def run(self, on_packet: PacketSink) -> str:
         """Read until the peer leaves or `close` is called; returns the reason.
 
         Whatever happens above (even a bug raising out of `on_packet`), the
@@ -111,9 +119,9 @@ class WebSocketTransport(Transport):
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
+                if self._drain_due:
+                    nursery.start_soon(self.outbox.drain)
                 with self._cancel:
-                    if on_ready is not None:
-                        on_ready()
                     await self._read_loop(on_packet)
                 nursery.cancel_scope.cancel()
         except BaseException:
@@ -125,24 +133,24 @@ class WebSocketTransport(Transport):
             await self._finish()
         return self.close_reason or "transport closed"
 
-    async def _read_loop(self, on_packet: Callable[[Packet], Awaitable[None]]) -> None:
+    async def _read_loop(self, on_packet: PacketSink) -> None:
         data, self._trailing = self._trailing, b""
         while True:
             if data:
                 try:
                     frames = self.reader.feed(data)
                 except PayloadTooLarge:
-                    self.close("message exceeds maxPayload", MESSAGE_TOO_BIG)
+                    self.close("message exceeds maxPayload", code=MESSAGE_TOO_BIG)
                     return
                 except ProtocolError as exc:
-                    self.close(f"WebSocket protocol error: {exc}", PROTOCOL_ERROR)
+                    self.close(f"WebSocket protocol error: {exc}", code=PROTOCOL_ERROR)
                     return
                 for opcode, payload in frames:
                     if opcode in (OPCODE_TEXT, OPCODE_BINARY):
                         try:
                             packet = decode_packet(payload)  # type: ignore[arg-type]
                         except ProtocolError as exc:
-                            self.close(f"parse error: {exc}", PROTOCOL_ERROR)
+                            self.close(f"parse error: {exc}", code=PROTOCOL_ERROR)
                             return
                         await on_packet(packet)
                         if self.close_reason is not None:
@@ -157,10 +165,10 @@ class WebSocketTransport(Transport):
                         return
                 error = self.reader.error  # bad input after good frames in the same read
                 if isinstance(error, PayloadTooLarge):
-                    self.close("message exceeds maxPayload", MESSAGE_TOO_BIG)
+                    self.close("message exceeds maxPayload", code=MESSAGE_TOO_BIG)
                     return
                 if error is not None:
-                    self.close(f"WebSocket protocol error: {error}", PROTOCOL_ERROR)
+                    self.close(f"WebSocket protocol error: {error}", code=PROTOCOL_ERROR)
                     return
             try:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
@@ -174,7 +182,10 @@ class WebSocketTransport(Transport):
     def _start_drain(self) -> None:
         nursery = self._nursery
         if nursery is None:
-            self.outbox.detach()
+            if self.close_reason is None:
+                self._drain_due = True  # `run` starts it
+            else:
+                self.outbox.detach()
             return
         try:
             nursery.start_soon(self.outbox.drain)
@@ -196,3 +207,61 @@ class WebSocketTransport(Transport):
 
 def control_frame(opcode: int, payload: bytes) -> bytes:
     return frame_header(opcode, len(payload)) + payload
+
+
+class WebSocketEndpoint:
+    """The WebSocket upgrade of one Engine.IO server: a new session, or an upgrade candidate."""
+
+    def __init__(
+        self,
+        engine: EngineServer,
+        flusher: Flusher,
+        max_payload: int,
+        outbox_max_bytes: int,
+        start_task: StartTask,
+    ) -> None:
+        self.engine = engine
+        self.flusher = flusher
+        self.max_payload = max_payload
+        self.outbox_max_bytes = outbox_max_bytes
+        self.start_task = start_task
+
+    async def handle(
+        self,
+        http: HttpConnection,
+        request: Request,
+        session: EngineSession | None,
+        refuse: Refuse,
+        headers: list[tuple[str, str]],
+    ) -> bool:
+        """Serve one upgrade request; True once the connection belongs to the WebSocket."""
+        key = request.header("sec-websocket-key").encode()
+        if not request.wants_websocket or request.method != "GET" or not key:
+            await refuse(HttpError.BAD_REQUEST)
+            return False
+        trailing = await http.accept_upgrade(
+            [
+                ("upgrade", "websocket"),
+                ("connection", "Upgrade"),
+                ("sec-websocket-accept", generate_accept_token(key).decode("ascii")),
+            ]
+        )
+        ws = WebSocketTransport(
+            http.stream, trailing, self.flusher, self.max_payload, self.outbox_max_bytes
+        )
+        if session is None:
+            session = self.engine.open_session(ws)
+            ws.send(Outgoing(session.open_packet()))
+        elif not session.attach(ws):
+            # upgrading or upgraded already: accepted, then closed, as engine.io does
+            ws.close("session already upgrading or upgraded")
+        await _carry(session, ws)
+        return True
+
+
+async def _carry(session: EngineSession, ws: WebSocketTransport) -> None:
+    reason = "transport failed"
+    try:
+        reason = await ws.run(lambda packet: session.receive(packet, ws))
+    finally:
+        session.transport_lost(ws, reason)
