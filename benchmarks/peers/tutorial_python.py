@@ -77,7 +77,13 @@ async def running(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """Every other HTTP request: the tutorial route's GET answer."""
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"WebSocket server running"})
 
 
