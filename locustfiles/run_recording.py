@@ -383,7 +383,9 @@ class LocustRun:
         """Stop the whole run when the server answered nothing in time; True if stopped."""
         if self.aborted is not None or self.stopping:
             return self.aborted is not None
-        message = self._watch.check(time.time_ns(), self.recorder.connected, self.recorder.answers)
+        if self._watch.answered:
+            return False
+        message = self._watch.check(time.time_ns(), self.recorder.connected, self.recorder)
         if message is None:
             return False
         self.aborted = message

@@ -4,8 +4,9 @@ The failure this guards against: a harness that waits for acks, pointed at
 a server that sends none, connects every user, times out every join, sends
 nothing, and exits 0 with an empty report. Both engines call
 `AnswerWatch.check` once a second: once a first user is connected, the
-server has `ANSWER_DEADLINE_S` to answer *something* — an ack, or any
-broadcast (a connection alone proves nothing). If it does not, the run
+server has `ANSWER_DEADLINE_S` to answer: with the rtlab profile an ack
+(broadcasts alone do not help when every request waits for an ack),
+without acks any broadcast (a connection alone proves nothing). If it does not, the run
 stops with `nothing_answered`; a run that completes without a single sample
 of its main event fails with `nothing_measured`. Engine-free.
 """
@@ -13,6 +14,7 @@ of its main event fails with `nothing_measured`. Engine-free.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from simulate.target_profile import TargetProfile
 
@@ -29,11 +31,20 @@ class AnswerWatch:
     profile: TargetProfile
     deadline_s: float = ANSWER_DEADLINE_S
     first_connected_ns: int | None = None
+    answered: bool = False
 
-    def check(self, now_ns: int, connected: int, answers: int) -> str | None:
-        """The failure message once the deadline passed with no answer, else None."""
+    def check(self, now_ns: int, connected: int, recorder: Any) -> str | None:
+        """The failure message once the deadline passed with no answer, else None.
+
+        `recorder` (simulate.recording.Recorder): with acks expected an answer
+        is an ack (broadcasts alone measure nothing when every request waits
+        for an ack); without, any ack or broadcast.
+        """
+        answers = recorder.acks_heard if self.profile.acks else recorder.answers
         if connected and self.first_connected_ns is None:
             self.first_connected_ns = now_ns
+        if answers > 0 and self.first_connected_ns is not None:
+            self.answered = True
         if self.first_connected_ns is None or answers > 0:
             return None
         if now_ns - self.first_connected_ns < self.deadline_s * 1e9:
@@ -44,8 +55,8 @@ class AnswerWatch:
 def nothing_answered(profile: TargetProfile, connected: int, deadline_s: float) -> str:
     if profile.acks:
         return (
-            f"{connected} users connected, but in {deadline_s:g} s the server answered nothing: "
-            "no ack to join-room (or any request) and no broadcast. The rtlab profile waits for "
+            f"{connected} users connected, but in {deadline_s:g} s the server acked nothing: "
+            "no ack to join-room or any other request. The rtlab profile waits for "
             "rtlab's acks ({ok: true, ...}); a server without them, like the tutorial's, needs "
             "--target-profile tutorial (or auto, the default, which probes)."
         )

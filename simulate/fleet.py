@@ -474,13 +474,13 @@ async def _watch_answers(
     watch = AnswerWatch(shared.profile)
     while not shared.phases.drained.is_set():
         connected = sum(1 for c in shared.clients if c.connected)
-        message = watch.check(time.time_ns(), connected, shared.recorder.answers)
+        message = watch.check(time.time_ns(), connected, shared.recorder)
         if message is not None:
             verdict.append(message)
             run_scope.cancel()
             return
-        if watch.first_connected_ns is not None and shared.recorder.answers:
-            return  # answered: nothing more to watch
+        if watch.answered:
+            return  # nothing more to watch
         await trio.sleep(0.2)
 
 

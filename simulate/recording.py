@@ -98,7 +98,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from simulate.vocabulary import CONNECTION_METRICS
+from simulate.vocabulary import ACKED_METRICS, CONNECTION_METRICS, NO_REPLY_ERRORS
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -157,8 +157,10 @@ class Recorder:
         self.connected = 0
         self.pending = 0  # requests waiting for an ack
         self.last_receive_ns = 0
-        # acks and broadcasts heard so far (a connect is no answer): simulate/answer_watch.py
+        # acks and broadcasts heard so far (a connect is no answer), and acks alone:
+        # simulate/answer_watch.py
         self.answers = 0
+        self.acks_heard = 0
         self._sent = 0
         self._received = 0
         self._errors = 0
@@ -176,6 +178,8 @@ class Recorder:
         now = self.now_ns() if now_ns is None else now_ns
         if event not in CONNECTION_METRICS:
             self.answers += 1
+            if event in ACKED_METRICS:
+                self.acks_heard += 1
         micros = min(max((now - since_ns) // 1000, LOWEST_US), HIGHEST_US)
         counts = self._unfolded.get(event)
         if counts is None:
@@ -185,6 +189,8 @@ class Recorder:
     def error(self, event: str, kind: str) -> None:
         errors = self._stats(event).errors
         errors[kind] = errors.get(kind, 0) + 1
+        if event in ACKED_METRICS and kind not in NO_REPLY_ERRORS:
+            self.acks_heard += 1  # a refusal is an answer too
         self._errors += 1
         self._second_errors[event] = self._second_errors.get(event, 0) + 1
 

@@ -83,5 +83,18 @@ ACK_METRICS: Final = (
     Metric.DOC_JOIN,
     Metric.DOC_ACK,
 )
+#: Every metric timed by an ack (the catalogue's too): one sample proves the server acks.
+ACKED_METRICS: Final = frozenset(
+    {
+        *ACK_METRICS,
+        "notify.ack",
+        "dashboard.subscribe",
+        "game.join",
+        "game.input",
+        "rtc.join",
+    }
+)
+#: Error kinds that mean no reply came at all (any other error kind was an ack refusing).
+NO_REPLY_ERRORS: Final = frozenset({"timeout", "not_connected", "connection_lost"})
 #: Metrics that only say a connection opened: they prove the server answered nothing else.
 CONNECTION_METRICS: Final = (Metric.CONNECT, Metric.CONNECT_QUEUE)
