@@ -103,13 +103,17 @@ def pin(pid: int, cores: list[int] | None) -> None:
 
 @contextlib.contextmanager
 def start_bundled(
-    name: str, workdir: Path, cores: list[int] | None = None, env: dict[str, str] | None = None
+    name: str,
+    workdir: Path,
+    cores: list[int] | None = None,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[RunningTarget]:
     """Start a bundled server on a free loopback port; stop it when the block ends."""
     target = BUNDLED[name]
     port = free_port()
     log_path = workdir / f"{name}-{port}.log"
-    command = target.command(port, workdir)
+    command = [*target.command(port, workdir), *extra_args]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             command,
