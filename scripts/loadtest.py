@@ -227,7 +227,7 @@ def parse_seconds(value: str, parser: argparse.ArgumentParser) -> float:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def target_versions(name: str) -> dict[str, str | None]:
     if name == "tutorial-node":
         return {"node": _node_version(), "socket.io": _npm_version("socket.io")}
-    packages = ("python-socketio", "python-engineio", "uvicorn")
+    packages: tuple[str, ...] = ("python-socketio", "python-engineio", "uvicorn")
     if name == "rtlab":
         packages = ("rtlab", "trio")
     found: dict[str, str | None] = {"python": platform.python_version()}

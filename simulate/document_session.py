@@ -53,7 +53,7 @@ class DocumentSession:
         for user_id, wire in (reply.get("cursors") or {}).items():
             if user_id != self.user_id:
                 self.replica.set_remote_cursor(user_id, wire)
-        return reply
+        return dict(reply)
 
     async def join_without_ack(self, strategy: str = "naive") -> None:
         """Join a relay-only server: no state comes back, the document starts empty."""

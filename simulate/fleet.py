@@ -418,7 +418,9 @@ class ProcessJob:
     event_map: EventMap = field(default_factory=EventMap)
 
 
-async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]) -> dict:
+async def run_process(
+    job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]
+) -> dict[str, Any]:
     """Run one process's bots to the end; return its mergeable results."""
     raise_fd_limit()
     scenario = job.scenario

@@ -42,7 +42,7 @@ class MappedSocketIOClient(SocketIOClient):
     @asynccontextmanager
     async def subscribe(
         self, *events: str, buffer: int = 10_000
-    ) -> AsyncIterator[trio.MemoryReceiveChannel]:
+    ) -> AsyncIterator[trio.MemoryReceiveChannel[tuple[str, list[Any]]]]:
         wire = [self.event_map.wire(e) for e in events]
         async with super().subscribe(*wire, buffer=buffer) as channel:
             yield channel

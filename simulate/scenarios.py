@@ -190,7 +190,7 @@ class Scenario:
             personas = tuple(_with_param(p, "strategy", strategy) for p in personas)
         if duration is not None and ramp is None and self.ramp.length > duration:
             ramp = self.ramp.scaled(duration / self.ramp.length)  # a shorter run, a shorter ramp
-        changes = {
+        changes: dict[str, Any] = {
             "users": users,
             "duration": duration,
             "seed": seed,
