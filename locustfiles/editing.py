@@ -209,21 +209,9 @@ def check_documents(run: LocustRun) -> list[dict[str, Any]]:
     """Replicas idle and equal to each other and to the server's text (read by a fresh joiner)."""
     documents = []
     for number, (document, editors) in enumerate(sorted(run.documents.items())):
-        if not run.acked:  # a relay-only server keeps no text: compare the replicas
-            documents.append(
-                convergence_entry(
-                    document,
-                    editors[0].strategy,
-                    [e.replica.text() for e in editors if e.replica is not None],
-                    editors=len(editors),
-                    idle=all(e.replica is not None and e.replica.is_idle() for e in editors),
-                    broken_sessions=sum(e.broken for e in editors),
-                    server_text=None,
-                    server_keeps_text=False,
-                )
-            )
-            continue
-        server_text = read_server_text(run, document, f"{run.run_tag}-checker{number}")
+        # a relay-only server (no acks) keeps no text: the replicas are compared
+        checker = f"{run.run_tag}-checker{number}"
+        server_text = read_server_text(run, document, checker) if run.acked else None
         documents.append(
             convergence_entry(
                 document,
@@ -236,6 +224,7 @@ def check_documents(run: LocustRun) -> list[dict[str, Any]]:
                 ),
                 broken_sessions=sum(e.broken for e in editors),
                 server_text=server_text,
+                server_keeps_text=run.acked,
             )
         )
     return documents

@@ -94,13 +94,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = config.out / f"compare-{stamp}-{Path(config.scenario).stem}"
     compared = load_compared(run_dirs)
     written = write_comparison(out_dir, compared)
-    command = shlex.join(["python", "-m", "scripts.loadtest_compare", *sys.argv[1:]])
+    command = equivalent_command(targets, config)
     print()
     print(describe_comparison(compared), end="")
     print(f"\n{'pinned: servers on core 0, load on core 1' if pinned else 'not pinned'}")
     print(f"command: {command}")
     print(f"comparison: {written[-1]}")
     return worst
+
+
+def equivalent_command(targets: list[str], config: LoadtestConfig) -> str:
+    """The run as flags (make passes environment variables): what to type to repeat it."""
+    cmd = ["python", "-m", "scripts.loadtest_compare", "--targets", " ".join(targets)]
+    cmd += ["--engine", config.engine, "--scenario", config.scenario]
+    cmd += ["--users", str(config.users), "--spawn-rate", f"{config.spawn_rate:g}"]
+    cmd += ["--duration", f"{config.duration_s:g}s", "--seed", str(config.seed)]
+    cmd += ["--target-profile", config.target_profile]
+    if config.event_map:
+        cmd += ["--event-map", config.event_map]
+    return shlex.join(cmd)
 
 
 if __name__ == "__main__":

@@ -530,33 +530,11 @@ async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
     """
     documents = []
     for number, (document_id, sessions) in enumerate(sorted(shared.documents.sessions.items())):
-        if not shared.profile.acks:
-            documents.append(
-                convergence_entry(
-                    document_id,
-                    sessions[0].strategy,
-                    [s.text for s in sessions],
-                    editors=len(sessions),
-                    idle=all(s.idle for s in sessions),
-                    broken_sessions=sum(s.broken for s in sessions),
-                    server_text=None,
-                    server_keeps_text=False,
-                )
-            )
-            continue
         server_text = None
-        with contextlib.suppress(*CONNECT_ERRORS):
-            with trio.move_on_after(5):
-                user = f"{shared.run_tag}-checker{number}"
-                async with connect(
-                    shared.target,
-                    namespace=shared.namespace,
-                    auth={"userId": user},
-                    reconnect=False,
-                ) as client:
-                    reply = await client.call("join-document", document_id, user, timeout=5)
-                    if isinstance(reply, dict) and reply.get("ok"):
-                        server_text = reply.get("content")
+        if shared.profile.acks:
+            server_text = await read_server_text(
+                shared, document_id, f"{shared.run_tag}-checker{number}"
+            )
         documents.append(
             convergence_entry(
                 document_id,
@@ -566,9 +544,24 @@ async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
                 idle=all(s.idle for s in sessions),
                 broken_sessions=sum(s.broken for s in sessions),
                 server_text=server_text,
+                server_keeps_text=shared.profile.acks,
             )
         )
     return documents
+
+
+async def read_server_text(shared: FleetShared, document_id: str, user: str) -> str | None:
+    """The server's text of a document, as a fresh joiner reads it (None if it cannot)."""
+    with contextlib.suppress(*CONNECT_ERRORS):
+        with trio.move_on_after(5):
+            async with connect(
+                shared.target, namespace=shared.namespace, auth={"userId": user}, reconnect=False
+            ) as client:
+                reply = await client.call("join-document", document_id, user, timeout=5)
+                if isinstance(reply, dict) and reply.get("ok"):
+                    content = reply.get("content")
+                    return content if isinstance(content, str) else None
+    return None
 
 
 def merge_convergence(parts: list[dict[str, Any]]) -> dict[str, Any] | None:

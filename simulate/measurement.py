@@ -225,21 +225,7 @@ def convergence_entry(
     """
     texts_equal = len(set(texts)) <= 1
     distinct, divergence = _divergence(texts)
-    if not server_keeps_text:
-        return {
-            "document": document,
-            "strategy": strategy,
-            "editors": editors,
-            "idle": idle,
-            "broken_sessions": broken_sessions,
-            "texts_equal": texts_equal,
-            "server_length": None,
-            "server_keeps_text": False,
-            "distinct_texts": distinct,
-            "divergence": divergence,
-            "converged": idle and texts_equal,
-        }
-    return {
+    entry: dict[str, Any] = {
         "document": document,
         "strategy": strategy,
         "editors": editors,
@@ -249,10 +235,14 @@ def convergence_entry(
         "server_length": None if server_text is None else len(server_text),
         "distinct_texts": distinct,
         "divergence": divergence,
+    }
+    if not server_keeps_text:
+        return entry | {"server_keeps_text": False, "converged": idle and texts_equal}
+    return entry | {
         "converged": idle
         and texts_equal
         and server_text is not None
-        and all(t == server_text for t in texts),
+        and all(t == server_text for t in texts)
     }
 
 
