@@ -61,7 +61,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,7 @@ from simulate.target_profile import (
     ProfileError,
     ScenarioFit,
     fit_scenario,
+    forced,
 )
 
 log = logging.getLogger(__name__)
@@ -398,8 +399,6 @@ class LocustRun:
 
 
 def _forced_rtlab() -> ProfileChoice:
-    from simulate.target_profile import forced
-
     return forced("rtlab")
 
 
@@ -479,7 +478,17 @@ def _choose_target(environment: Environment, options: Any) -> ScenarioFit:
         if not options.rtlab_profile_choice:
             host = environment.host or ""
             url = "http" + host[2:] if host.startswith("ws") else host
-            choice = choose_profile(options.target_profile, url, event_map, options.rtlab_run_tag)
+            if url or options.target_profile != AUTO:
+                choice = choose_profile(
+                    options.target_profile, url, event_map, options.rtlab_run_tag
+                )
+            else:  # the web UI names the host later: nothing to probe yet
+                choice = replace(
+                    forced("rtlab"),
+                    requested=AUTO,
+                    reason="no --host at start, so not probed: rtlab assumed "
+                    "(give --host, or --target-profile tutorial for a server without acks)",
+                )
             options.rtlab_profile_choice = choice_to_json(choice)
         choice = choice_from_json(options.rtlab_profile_choice)
         fit = fit_scenario(scenario, choice.profile)
