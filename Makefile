@@ -7,7 +7,7 @@ NODE_STAMP := node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: test serve bench simulate loadtest ci-budget lint format clean node
+.PHONY: test serve bench simulate loadtest loadtest-compare ci-budget lint format clean node
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,9 +35,16 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.fleet_bench
 
 # Load test: our server on a free loopback port, Locust headless, report at the end.
-# SCENARIO= USERS= SPAWN_RATE= DURATION= ENGINE=locust|bots TARGET=ws://host:port WORKERS=N
+# SCENARIO= USERS= SPAWN_RATE= DURATION= ENGINE=locust|bots WORKERS=N
+# TARGET=ws://host:port or a bundled server (rtlab, tutorial-node, tutorial-python)
+# TARGET_PROFILE=auto|rtlab|tutorial EVENT_MAP=send-message=chat:send,...
 loadtest: $(STAMP) $(NODE_STAMP)
 	$(PY) -m scripts.loadtest
+
+# One scenario, the same seed, several servers, one comparison report (and the options above)
+# TARGETS="rtlab tutorial-node tutorial-python" (bundled names or URLs)
+loadtest-compare: $(STAMP) $(NODE_STAMP)
+	$(PY) -m scripts.loadtest_compare
 
 # CI gate: the smoke load (well under a minute), the report, then the budgets (exit 1 on violation)
 ci-budget: $(STAMP)

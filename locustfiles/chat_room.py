@@ -9,6 +9,11 @@ so `delivery.json` says whether every message reached every member.
 
 Handlers run in python-socketio's reading greenlet: they must not block
 (no `call` there), so a rejoin after a reconnect runs in its own greenlet.
+
+Against a server without acks (the tutorial profile) joins and messages
+are fire-and-forget, memberships are settled by broadcasts
+(simulate/roster.py), and messages are told apart by the sender, number and
+`sentAt` they carry — as the bots do (simulate/personas.py).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import gevent.event
 from locustfiles.rtlab_user import SeatedUser, filler
 from simulate.measurement import chat_message, membership_start
 from simulate.recording import BotDelivery, Membership, RoomLedger
+from simulate.roster import heard_membership_change, heard_unnumbered_message
+from simulate.vocabulary import Metric, Wire
 
 
 class ChatRoomUser(SeatedUser):
@@ -33,28 +40,64 @@ class ChatRoomUser(SeatedUser):
         self.record: BotDelivery = self.rtlab.delivery.bot(self.room)
         self.rejoined = gevent.event.Event()
         self.sent_messages = 0
-        self.sio.on("receive-message", self._on_message)
-        self.sio.on("user-typing", self._on_user_typing)
-        self.sio.on("presence-update", self._on_presence)
+        self.sio.on(Wire.RECEIVE_MESSAGE, self._on_message)
+        self.sio.on(Wire.USER_TYPING, self._on_user_typing)
+        self.sio.on(Wire.PRESENCE_UPDATE, self._on_presence)
+        self.sio.on(Wire.USER_JOINED, self._on_user_joined)
+        self.sio.on(Wire.USER_LEFT, self._on_user_left)
         self.connect_and_join()
 
     # ---------------------------------------------------------------- room
     def join(self, label: str = "room.join", since_ns: int | None = None) -> bool:
+        if not self.rtlab.acked:
+            return self._join_without_ack(label)
         began = time.time_ns() if since_ns is None else since_ns
-        reply = self.call_measured(label, "join-room", (self.room, self.user_id), began)
+        emitted = time.time_ns()
+        # noted before the call: the others hear user-joined before the ack comes back
+        self.rtlab.roster.note_act("joined", self.user_id, emitted)
+        reply = self.call_measured(label, Wire.JOIN_ROOM, (self.room, self.user_id), began)
         if reply is None:
             return False
-        self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
+        now = time.time_ns()
+        self.record.memberships.append(Membership(membership_start(reply), now))
+        self.rtlab.roster.join_sent(self.room, self.user_id, emitted)
+        self.rtlab.roster.confirm(self.room, self.user_id, now, "ack")
         # broadcasts of acts from the join request on reach this user (PeerClock)
         self.rtlab.peers.listen(self.user_id, began)
         return True
 
-    def leave_membership(self) -> None:
-        """End the current membership here (before a deliberate or abrupt disconnect)."""
+    def _join_without_ack(self, label: str) -> bool:
+        """Fire-and-forget join: the window opens when a broadcast shows it took effect."""
+        emitted = time.time_ns()
+        if not self.emit_plain(label, Wire.JOIN_ROOM, (self.room, self.user_id)):
+            return False
+        membership = Membership(None, emitted, acked=False)
+        self.record.memberships.append(membership)
+        self.rtlab.roster.join_sent(self.room, self.user_id, emitted, membership)
+        self.rtlab.roster.note_act("joined", self.user_id, emitted)
+        self.rtlab.peers.listen(self.user_id, emitted)
+        return True
+
+    def leave_room(self) -> None:
+        """`leave-room`, as the tutorial's chat panel does when it closes (user-left follows)."""
+        if self.emit_plain(Metric.PRESENCE_LEFT, Wire.LEAVE_ROOM, (self.room, self.user_id)):
+            self.leave_membership(announced=True)
+        else:
+            self.leave_membership()
+
+    def leave_membership(self, *, announced: bool = False) -> None:
+        """End the current membership here (before a deliberate or abrupt disconnect).
+
+        `announced`: the server will tell the room (`user-left`), so the
+        others time it from now.
+        """
         if self.record.memberships and self.record.memberships[-1].end_ns is None:
             current = self.record.memberships[-1]
-            current.end_ns = time.time_ns()
+            current.end_ns = now = time.time_ns()
             current.end_seq = self.record.last_seq if current.start_seq is not None else None
+            self.rtlab.roster.left(self.room, self.user_id, now)
+            if announced:
+                self.rtlab.roster.note_act("left", self.user_id, now)
 
     def rejoin(self) -> None:
         """python-socketio reconnected on its own (after a drop): a new membership."""
@@ -70,6 +113,11 @@ class ChatRoomUser(SeatedUser):
             self.user_id, self.sent_messages, text, scheduled_ns, self.rtlab.run_tag
         )
         self.sent_messages += 1
+        if not self.rtlab.acked:
+            # fire-and-forget; the ledger counts by the sentAt the message carries
+            if self.emit_plain(Metric.CHAT_ECHO, Wire.SEND_MESSAGE, (self.room, message)):
+                ledger.note_sent(scheduled_ns)
+            return
         ledger.note_sent(time.time_ns())
         if self.emit_acked(
             "chat.ack", "send-message", (self.room, message), scheduled_ns, ledger.note_ack
@@ -84,7 +132,13 @@ class ChatRoomUser(SeatedUser):
             return
         now = time.time_ns()
         self.rtlab.recorder.received()
-        if not self.record.take(self.ledger, message.get("seq")):
+        if self.rtlab.acked:
+            taken = self.record.take(self.ledger, message.get("seq"))
+        else:
+            taken = heard_unnumbered_message(
+                self.rtlab.roster, self.record, self.ledger, self.room, self.user_id, message, now
+            )
+        if not taken:
             return
         sent_at = message.get("sentAt")
         if isinstance(sent_at, int):
@@ -94,6 +148,24 @@ class ChatRoomUser(SeatedUser):
             self.rtlab.latency(
                 "push", "chat.echo" if own else "chat.delivery", sent_at, length, now_ns=now
             )
+
+    def _on_user_joined(self, payload: Any = None, *_: Any) -> None:
+        self._on_membership_change(payload, joined=True)
+
+    def _on_user_left(self, payload: Any = None, *_: Any) -> None:
+        self._on_membership_change(payload, joined=False)
+
+    def _on_membership_change(self, payload: Any, *, joined: bool) -> None:
+        """`user-joined`/`user-left`: confirm the join, time it, judge the users list."""
+        now = time.time_ns()
+        run = self.rtlab
+        run.recorder.received()
+        since = heard_membership_change(
+            run.roster, run.presence, self.room, self.user_id, payload, joined=joined, now_ns=now
+        )
+        if since is not None:
+            metric = Metric.PRESENCE_JOINED if joined else Metric.PRESENCE_LEFT
+            run.latency("push", metric, since, now_ns=now)
 
     def _on_user_typing(self, user_id: Any = None, *_: Any) -> None:
         now = time.time_ns()

@@ -12,7 +12,11 @@ transforms and CRDT ids are real, not faked. Rows: `ack doc.join`,
 edits into one op, timed from the oldest), `push doc.remote` (another
 editor's op, for strategies that relay ops as sent: naive, fugue, rga).
 After the drain every document is checked: replicas idle and equal to the
-server's text (a fresh join) -> convergence.json.
+server's text (a fresh join) -> convergence.json. Against a relay-only
+server (the tutorial profile) editors join without an ack, start from an
+empty document with the tutorial's naive client logic, send ops without an
+ack request, stamp `sentAt` into their cursors too (`push cursor.delivery`),
+and the check compares the replicas with each other.
 
 Handlers run in python-socketio's reading greenlet, in the server's order:
 acks and broadcasts reach the replica in the order OT relies on.
@@ -33,6 +37,7 @@ from locustfiles.run_recording import LocustRun, register_convergence_check
 from server.collab.base import CollabError, Replica
 from server.collab.registry import get_strategy
 from simulate.measurement import STAMPED_STRATEGIES, OpInstants, convergence_entry
+from simulate.vocabulary import Metric, Wire
 
 
 class EditorUser(RtlabUser):
@@ -48,13 +53,20 @@ class EditorUser(RtlabUser):
         self.acked_ops = 0
         self._instants = OpInstants()  # scheduled instants of edits not yet in an op
         self._in_flight: deque[tuple[int, int]] = deque()  # (scheduled_ns, ack token)
-        self.sio.on("document-change", self._on_change)
-        self.sio.on("cursor-update", self._on_cursor)
+        self.sio.on(Wire.DOCUMENT_CHANGE, self._on_change)
+        self.sio.on(Wire.CURSOR_UPDATE, self._on_cursor)
         self.sio.on("connect", self._on_reconnect)
         self.joined = self.connect() and self.join_document()
         self.start_schedule()
 
     def join_document(self) -> bool:
+        if not self.rtlab.acked:  # the tutorial's editor: join, start from "", relay positions
+            if not self.emit_plain("doc.join", Wire.JOIN_DOCUMENT, (self.document, self.user_id)):
+                return False
+            self.strategy = self.params.strategy
+            self.replica = get_strategy(self.strategy).create_replica(self.user_id, {"content": ""})
+            self.rtlab.documents.setdefault(self.document, []).append(self)
+            return True
         began = time.time_ns()
         options = {"strategy": self.params.strategy}
         reply = self.call_measured(
@@ -88,12 +100,13 @@ class EditorUser(RtlabUser):
         self._instants.note(scheduled)
         self.flush()
         if self.rng.random() < self.params.cursor_ratio:
-            wire = self.replica.encode_cursor(position)
-            self.emit_plain(
-                "cursor",
-                "cursor-update",
-                (self.document, {"userId": self.user_id, "position": wire}),
-            )
+            cursor: dict[str, Any] = {
+                "userId": self.user_id,
+                "position": self.replica.encode_cursor(position),
+            }
+            if not self.rtlab.acked:
+                cursor["sentAt"] = scheduled  # the tutorial relays the object as sent
+            self.emit_plain("cursor", Wire.CURSOR_UPDATE, (self.document, cursor))
 
     def _random_edit(self, replica: Replica) -> int:
         """One seeded random edit (the bots' mix); returns where the cursor ends up."""
@@ -114,7 +127,16 @@ class EditorUser(RtlabUser):
             return
         ops = self.replica.take_outgoing()
         stamp = self.strategy in STAMPED_STRATEGIES
-        for op, scheduled in zip(ops, self._instants.for_ops(len(ops), time.time_ns), strict=True):
+        instants = self._instants.for_ops(len(ops), time.time_ns)
+        if not self.rtlab.acked:  # a relay-only server: nothing to wait for
+            for op, scheduled in zip(ops, instants, strict=True):
+                wire = {**op, "sentAt": scheduled} if stamp else op
+                if not self.emit_plain("doc.remote", Wire.DOCUMENT_CHANGE, (self.document, wire)):
+                    self.broken = True
+                    return
+                self.sent_ops += 1
+            return
+        for op, scheduled in zip(ops, instants, strict=True):
             token = self.rtlab.acks.open("ack", "doc.ack", scheduled)
             self._in_flight.append((scheduled, token))
             # a disconnect expires it as connection_lost (RtlabUser._on_disconnect)
@@ -170,6 +192,8 @@ class EditorUser(RtlabUser):
         self.rtlab.recorder.received()
         if self.replica is None or not isinstance(update, dict):
             return
+        if isinstance(update.get("sentAt"), int):
+            self.rtlab.latency("push", Metric.CURSOR_DELIVERY, update["sentAt"])
         user_id = update.get("userId")
         if user_id and user_id != self.user_id and update.get("position") is not None:
             self.replica.set_remote_cursor(user_id, update["position"])
@@ -185,7 +209,9 @@ def check_documents(run: LocustRun) -> list[dict[str, Any]]:
     """Replicas idle and equal to each other and to the server's text (read by a fresh joiner)."""
     documents = []
     for number, (document, editors) in enumerate(sorted(run.documents.items())):
-        server_text = read_server_text(run, document, f"{run.run_tag}-checker{number}")
+        # a relay-only server (no acks) keeps no text: the replicas are compared
+        checker = f"{run.run_tag}-checker{number}"
+        server_text = read_server_text(run, document, checker) if run.acked else None
         documents.append(
             convergence_entry(
                 document,
@@ -198,6 +224,7 @@ def check_documents(run: LocustRun) -> list[dict[str, Any]]:
                 ),
                 broken_sessions=sum(e.broken for e in editors),
                 server_text=server_text,
+                server_keeps_text=run.acked,
             )
         )
     return documents

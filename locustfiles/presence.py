@@ -51,7 +51,11 @@ class PresenceChurnUser(ChatRoomUser):
         action = self.rng.choices(
             ("away", "reconnect", "drop"), (p.away_weight, p.reconnect_weight, p.drop_weight)
         )[0]
-        if action == "away":
+        if action == "away" and not self.rtlab.acked:
+            # no presence-update on the tutorial's server: leave and come back
+            self.leave_room()
+            self.joined = self.join(self.join_labels[0])
+        elif action == "away":
             self.toggle_away(scheduled)
         elif action == "reconnect":
             self.reconnect_cleanly()
@@ -69,16 +73,22 @@ class PresenceChurnUser(ChatRoomUser):
     def reconnect_cleanly(self) -> None:
         """Close like a closed tab, open a new connection, rejoin: timed from the close."""
         self.rejoin_on_reconnect = False
-        self.leave_membership()
+        if self.rtlab.acked:
+            self.leave_membership(announced=True)  # rtlab: the close makes user-left
+        else:
+            self.leave_room()  # the tutorial's chat panel, when it closes
         closed_at = time.time_ns()
         self.disconnect()
         self.away = False
         self.joined = self.connect() and self.join("reconnect.clean", since_ns=closed_at)
+        if self.joined and not self.rtlab.acked:  # no ack timed it: the rejoin was sent
+            self.rtlab.latency("connect", "reconnect.clean", closed_at)
         self.rejoin_on_reconnect = self.joined
 
     def drop_and_recover(self) -> None:
         """Vanish like a crashed tab (RST, no close frame); python-socketio reconnects."""
-        self.leave_membership()
+        # rtlab tells the room a dropped user left; the tutorial never does
+        self.leave_membership(announced=self.rtlab.acked)
         self.rejoined.clear()
         dropped_at = time.time_ns()
         if not drop_connection(self.sio):

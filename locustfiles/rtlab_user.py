@@ -38,6 +38,7 @@ from simulate.measurement import ack_error_code as ack_error_code  # shared with
 from simulate.measurement import filler as filler
 from simulate.scenarios import PersonaSpec, load_scenario
 from simulate.schedule import arrival_times
+from simulate.target_profile import EventMap
 
 CONNECT_WAIT_S = 10.0
 CALL_TIMEOUT_S = 10.0
@@ -47,7 +48,18 @@ RETRY_JOIN_NS = 1_000_000_000  # a failed connect or join is retried at most onc
 
 
 class MeasuredSocketIOClient(SocketIOClient):
-    """Locust's socket.io client without its automatic 0 ms request rows."""
+    """Locust's socket.io client without its automatic 0 ms request rows.
+
+    With an `event_map` (`--event-map`) it also speaks the server's event
+    names: emits are renamed on the way out, handlers registered under the
+    server's name (the catch-all `*` handler sees the server's names).
+    """
+
+    event_map: EventMap = EventMap()
+
+    def on(self, event: str, handler: Any = None, namespace: Any = None) -> Any:
+        wire = event if event == "*" else self.event_map.wire(event)
+        return socketio.Client.on(self, wire, handler, namespace)
 
     def connect(self, *args: Any, **kwargs: Any) -> None:
         # python-socketio's own reconnect loop calls this too: keep its wait long enough
@@ -55,10 +67,10 @@ class MeasuredSocketIOClient(SocketIOClient):
         socketio.Client.connect(self, *args, **kwargs)
 
     def emit(self, event: str, data: Any = None, namespace: Any = None, callback: Any = None):
-        socketio.Client.emit(self, event, data, namespace, callback)
+        socketio.Client.emit(self, self.event_map.wire(event), data, namespace, callback)
 
     def call(self, event: str, data: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return socketio.Client.call(self, event, data, *args, **kwargs)
+        return socketio.Client.call(self, self.event_map.wire(event), data, *args, **kwargs)
 
 
 class RtlabUser(SocketIOUser):
@@ -81,6 +93,7 @@ class RtlabUser(SocketIOUser):
         User.__init__(self, environment)
         self.sio = MeasuredSocketIOClient(environment.events.request, **self.options)
         self.rtlab: LocustRun = run_of(environment)  # not `run`: User.run is the user loop
+        self.sio.event_map = self.rtlab.event_map
         self.index = self.rtlab.next_user_index()
         self.rng = random.Random(self.rtlab.scenario.seed * 1_000_003 + self.index)
         self.user_id = f"{self.rtlab.run_tag}-u{self.index}"

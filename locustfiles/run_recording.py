@@ -31,6 +31,16 @@ Lifecycle, and why:
   by worker index, so a payload sent twice counts once) and writes the one
   directory.
 
+Target profile (simulate/target_profile.py): at `init` the master (or the
+single process) probes the target (`--target-profile auto`, the default) or
+takes the profile named, fits the scenario to it (refused scenarios end the
+process with exit 2 before any user starts; a mix loses what the server
+lacks, with a note) and hands the choice to the workers with the options.
+A run whose server answers nothing within `ANSWER_DEADLINE_S` of the first
+connection is stopped (exit 3, no run directory), and one that ends without
+a sample of its main event exits 3 after writing its run directory
+(simulate/answer_watch.py).
+
 Locust's numbers and ours: every measured event is fired once into Locust
 (`LocustRun.latency`: a request with its latency; `LocustRun.error`: a
 failure), so Locust's request and failure counts agree with summary.json
@@ -51,17 +61,24 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import gevent
 import locust.stats
+from hdrh.histogram import HdrHistogram
 from locust import events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from locustfiles.target_choice import choice_from_json, choice_to_json, choose_profile
+from simulate.answer_watch import (
+    NOTHING_MEASURED_EXIT,
+    AnswerWatch,
+    nothing_measured,
+)
 from simulate.measurement import QUIET_NS, PeerClock, Saturation, host, main_event, versions
 from simulate.recording import (
     DeliveryLog,
@@ -71,7 +88,18 @@ from simulate.recording import (
     merge_payloads,
     new_run_id,
 )
+from simulate.roster import PresenceLog, Roster, presence_report
 from simulate.scenarios import Scenario, load_scenario
+from simulate.target_profile import (
+    AUTO,
+    PROFILE_CHOICES,
+    EventMap,
+    ProfileChoice,
+    ProfileError,
+    ScenarioFit,
+    fit_scenario,
+    forced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +149,22 @@ def add_arguments(parser: Any) -> None:
         default=False,
         help="no per-second progress line",
     )
+    group.add_argument(
+        "--target-profile",
+        env_var="RTLAB_TARGET_PROFILE",
+        choices=PROFILE_CHOICES,
+        default=AUTO,
+        help="what the server speaks: rtlab (acks), tutorial (no acks), auto (probe; default)",
+    )
+    group.add_argument(
+        "--event-map",
+        env_var="RTLAB_EVENT_MAP",
+        default="",
+        help="the server's names for our events, e.g. send-message=chat:send",
+    )
     # Chosen by the master (or the single process) and sent to workers with the options.
     group.add_argument("--rtlab-run-tag", default="", help="(internal) tag shared by all workers")
+    group.add_argument("--rtlab-profile-choice", default="", help="(internal) the master's choice")
 
 
 # ------------------------------------------------------------------ the run
@@ -172,6 +214,9 @@ class LocustRun:
     run_tag: str
     run_dir: Path
     quiet: bool = False
+    choice: ProfileChoice = field(default_factory=lambda: _forced_rtlab())
+    fit: ScenarioFit | None = None
+    event_map: EventMap = field(default_factory=EventMap)
     recorder: Recorder = field(init=False)
     delivery: DeliveryLog = field(default_factory=DeliveryLog)
     peers: PeerClock = field(default_factory=PeerClock)
@@ -179,6 +224,9 @@ class LocustRun:
     saturation: Saturation = field(default_factory=Saturation)
     clients: set[Any] = field(default_factory=set)  # socketio clients still to disconnect
     documents: dict[str, list[Any]] = field(default_factory=dict)  # editors by document
+    roster: Roster = field(default_factory=Roster)  # who is certainly in which room
+    presence: PresenceLog = field(default_factory=PresenceLog)  # users lists judged
+    aborted: str | None = None  # the server answered nothing (AnswerWatch): no run directory
     stopping: bool = False
     closed: bool = False
     started_ns: int = 0
@@ -193,6 +241,12 @@ class LocustRun:
 
     def __post_init__(self) -> None:
         self.recorder = Recorder(time.time_ns(), main_event(self.scenario))
+        self._watch = AnswerWatch(self.choice.profile)
+
+    @property
+    def acked(self) -> bool:
+        """The target acks requests (rtlab), or answers nothing (the tutorial's)."""
+        return self.choice.profile.acks
 
     # -- identities, seats --
     @property
@@ -278,6 +332,7 @@ class LocustRun:
         return {
             "recorder": self.recorder.payload(),
             "delivery": self.delivery.payload(),
+            "presence": self.presence.payload(),
             "convergence": convergence,
             "cpu": self.saturation.as_dict(),
             "started_ns": self.started_ns,
@@ -311,6 +366,8 @@ class LocustRun:
             percent = 100.0 * (cpu - last_cpu) / max(wall - last_wall, 1e-3)
             last_cpu, last_wall = cpu, wall
             self.recorder.connected = sum(1 for c in self.clients if c.connected)
+            if self._watch_answers():
+                return
             users = self.environment.runner.user_count if self.environment.runner else 0
             self.peak_users = max(self.peak_users, users)
             row = self.recorder.tick(time.time_ns(), percent)
@@ -322,6 +379,27 @@ class LocustRun:
                 )
             if not self.quiet:
                 _print_progress(row, users)
+
+    def _watch_answers(self) -> bool:
+        """Stop the whole run when the server answered nothing in time; True if stopped."""
+        if self.aborted is not None or self.stopping:
+            return self.aborted is not None
+        if self._watch.answered:
+            return False
+        message = self._watch.check(time.time_ns(), self.recorder.connected, self.recorder)
+        if message is None:
+            return False
+        self.aborted = message
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        self.environment.process_exit_code = NOTHING_MEASURED_EXIT
+        runner = self.environment.runner
+        if runner is not None:
+            gevent.spawn(runner.quit)
+        return True
+
+
+def _forced_rtlab() -> ProfileChoice:
+    return forced("rtlab")
 
 
 def _quiet_disconnect(client: Any) -> None:
@@ -383,12 +461,51 @@ def _on_init(environment: Environment, **_: Any) -> None:
     if not isinstance(environment.runner, WorkerRunner) and not options.rtlab_run_tag:
         options.rtlab_run_tag = secrets.token_hex(3)
     if not isinstance(environment.runner, WorkerRunner):
-        _weights_from_scenario(environment, resolve_scenario(environment))
+        fit = _choose_target(environment, options)
+        _weights_from_scenario(environment, fit.scenario)
     if isinstance(environment.runner, MasterRunner):
         environment.runner.register_message(MESSAGE_TYPE, _on_worker_payload)
     if isinstance(environment.runner, WorkerRunner):
         # concurrent: the drain sleeps, and the worker must keep answering heartbeats
         environment.runner.register_message(FINISH_TYPE, _on_finish_request, concurrent=True)
+
+
+def _choose_target(environment: Environment, options: Any) -> ScenarioFit:
+    """Probe (or take) the profile, once, and fit the scenario; exit 2 if it cannot run."""
+    scenario = resolve_scenario(environment)
+    try:
+        event_map = run_event_map(options, scenario)
+        if not options.rtlab_profile_choice:
+            host = environment.host or ""
+            url = "http" + host[2:] if host.startswith("ws") else host
+            if url or options.target_profile != AUTO:
+                choice = choose_profile(
+                    options.target_profile, url, event_map, options.rtlab_run_tag
+                )
+            else:  # the web UI names the host later: nothing to probe yet
+                choice = replace(
+                    forced("rtlab"),
+                    requested=AUTO,
+                    reason="no --host at start, so not probed: rtlab assumed "
+                    "(give --host, or --target-profile tutorial for a server without acks)",
+                )
+            options.rtlab_profile_choice = choice_to_json(choice)
+        choice = choice_from_json(options.rtlab_profile_choice)
+        fit = fit_scenario(scenario, choice.profile)
+    except ProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    if not getattr(options, "rtlab_quiet", False) or fit.notes:
+        print(f"target profile: {choice.profile.name} ({choice.reason})", file=sys.stderr)
+        for note in fit.notes:
+            print(f"note: {note}", file=sys.stderr, flush=True)
+    return fit
+
+
+def run_event_map(options: Any, scenario: Scenario) -> EventMap:
+    """The scenario's event names, overridden by --event-map."""
+    given = getattr(options, "event_map", "") if options else ""
+    return EventMap(scenario.event_map).merged(EventMap.parse(given))
 
 
 def _weights_from_scenario(environment: Environment, scenario: Scenario) -> None:
@@ -429,12 +546,18 @@ def _create_run(environment: Environment) -> LocustRun:
     explicit = getattr(options, "rtlab_run_dir", "") if options else ""
     parent = Path(getattr(options, "rtlab_runs", "reports/runs") if options else "reports/runs")
     run_dir = Path(explicit) if explicit else parent / new_run_id(scenario.name, scenario.seed)
+    choice_json = getattr(options, "rtlab_profile_choice", "") if options else ""
+    choice = choice_from_json(choice_json) if choice_json else _forced_rtlab()
+    fit = fit_scenario(scenario, choice.profile)
     run = LocustRun(
         environment,
-        scenario,
+        fit.scenario,
         run_tag,
         run_dir,
         quiet=bool(getattr(options, "rtlab_quiet", False)) if options else False,
+        choice=choice,
+        fit=fit,
+        event_map=run_event_map(options, scenario),
     )
     environment.rtlab_run = run  # type: ignore[attr-defined]
     return run
@@ -465,6 +588,10 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     runner = environment.runner
     if run is None or not run.started_ns or (run.closed and not isinstance(runner, WorkerRunner)):
         return
+    if run.aborted is not None:
+        run.closed = True
+        run._disconnect_all()
+        return
     if isinstance(runner, WorkerRunner):
         _send_payload(run, runner)
         return
@@ -483,6 +610,14 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
         return
     path = write_run_directory(run, results)
     print(f"{RUN_DIR_LINE}{path}", flush=True)
+    main = main_event(run.scenario)
+    if not any(
+        HdrHistogram.decode(entry["encoded"]).get_total_count()
+        for name, entry in merge_payloads([r["recorder"] for r in results])["events"].items()
+        if name == main
+    ):
+        print(f"error: {nothing_measured(run.choice.profile, main)}", file=sys.stderr, flush=True)
+        environment.process_exit_code = NOTHING_MEASURED_EXIT
     if getattr(_options(environment), "csv_prefix", None):
         # Locust rewrites its CSV once per interval and does not write it again on
         # exit: let it catch the drain's events so that both count the same.
@@ -563,6 +698,12 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
         "generator_peak_cpu_percent": max(c["peak_percent"] for c in cpu),
         "generator_saturated_seconds": sum(c["saturated_seconds"] for c in cpu),
         "generator_cpu_per_process": cpu,
+        "target_profile": {
+            **run.choice.as_meta(),
+            "skipped_personas": list(run.fit.skipped) if run.fit else [],
+            "notes": list(run.fit.notes) if run.fit else [],
+        },
+        "event_map": dict(run.event_map.pairs),
         "locust": {
             "users": getattr(options, "num_users", None),
             "spawn_rate": getattr(options, "spawn_rate", None),
@@ -577,6 +718,7 @@ def write_run_directory(run: LocustRun, results: list[dict[str, Any]]) -> Path:
         payload=payload,
         delivery=delivery if delivery["rooms"] else None,
         convergence=convergence,
+        presence=presence_report(r.get("presence") or {} for r in results),
     )
     if meta["generator_saturated"]:
         print(

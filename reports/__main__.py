@@ -1,4 +1,4 @@
-"""`python -m reports {build,summary,check,compare}`: run directories in, reports and verdicts out.
+"""`python -m reports {build,summary,check,compare,servers}`: run directories in, reports out.
 
 Exit codes are the CI contract: 0 fine, 1 a budget violation or a
 regression, 2 the inputs could not be read (no run directory, a bad budget
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from reports.budgets import BudgetError, check_run, format_verdicts, load_budgets
 from reports.compare import Tolerance, compare_runs, format_changes, parse_ratio
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="check a run against latency budgets (exit 1)")
     check.add_argument("run_dir")
     check.add_argument("--budgets", default="budgets.toml", help="default: %(default)s")
+
+    servers = commands.add_parser(
+        "servers", help="one scenario's runs against several servers, side by side"
+    )
+    servers.add_argument("run_dirs", nargs="+", help="run directories; the first is the baseline")
+    servers.add_argument("--out", help="also write comparison.{txt,md,json,html} here")
 
     compare = commands.add_parser("compare", help="compare a run with a baseline (exit 1)")
     compare.add_argument("base_run")
@@ -90,6 +97,15 @@ def _dispatch(args: argparse.Namespace) -> int:
         verdicts = check_run(run, budgets)
         print(format_verdicts(verdicts), end="")
         return 0 if all(v.passed for v in verdicts) else 1
+    if args.command == "servers":
+        from reports.server_comparison import describe_comparison, load_compared, write_comparison
+
+        compared = load_compared(args.run_dirs)
+        print(describe_comparison(compared), end="")
+        if args.out:
+            written = write_comparison(Path(args.out), compared)
+            print(f"comparison: {written[-1]}")
+        return 0
     base = load_realtime_run(args.base_run, "compare")
     new = load_realtime_run(args.new_run, "compare")
     tolerance = Tolerance(**{field: getattr(args, field) for field, _, _ in TOLERANCE_OPTIONS})

@@ -30,6 +30,14 @@ them) fails the check instead of passing or failing by accident. Format::
 
 Unknown keys are an error (exit 2): a misspelt `p99ms` would otherwise
 silently check nothing, which is the worst thing a CI gate can do.
+
+A budgeted event with no samples fails every limit it has ("no samples to
+measure"), whether or not it is `required`. The one exception is an event
+the run's target profile cannot produce (meta.json
+`target_profile.unmeasured_events`: the acks of a server that sends none,
+like the tutorial's): its row reads SKIP, with the reason. And when nothing
+the budgets constrain was measured at all, the check fails on its own row
+— a run that measured nothing never passes.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.summary import RealtimeRun, fmt, text_table
+from simulate.vocabulary import CONNECTION_METRICS
 
 #: metric key in the budget file -> (metric on EventStats, "max" or "min" limit)
 EVENT_LIMITS: dict[str, tuple[str, str]] = {
@@ -93,6 +102,7 @@ class Verdict:
     measured: str
     passed: bool
     note: str = ""
+    skipped: bool = False  # not applicable to this run (its target profile cannot measure it)
 
 
 # ------------------------------------------------------------------ reading the file
@@ -184,8 +194,26 @@ def parse_duration(value: Any) -> float:
 # ------------------------------------------------------------------ checking
 def check_run(run: RealtimeRun, budgets: Budgets) -> list[Verdict]:
     verdicts = _scenario_verdicts(run, budgets.scenario)
+    profile = run.meta.get("target_profile") or {}
+    unmeasurable = set(profile.get("unmeasured_events") or ())
+    measured = 0
     for event, budget in budgets.events.items():
         stats = run.events.get(event)
+        if (stats is None or stats.count == 0) and event in unmeasurable:
+            verdicts.append(
+                Verdict(
+                    event,
+                    "present",
+                    "n/a",
+                    "not measured",
+                    True,
+                    f"the {profile.get('name')} profile cannot measure it (no acks)",
+                    skipped=True,
+                )
+            )
+            continue
+        if stats is not None and stats.count and event not in CONNECTION_METRICS:
+            measured += 1  # a connection alone proves nothing
         if stats is None:
             if budget.required:
                 verdicts.append(
@@ -211,6 +239,17 @@ def check_run(run: RealtimeRun, budgets: Budgets) -> list[Verdict]:
             passed = value <= limit if direction == "max" else value >= limit
             verdicts.append(Verdict(event, key, _show(key, limit), _show(key, value), passed))
     verdicts += _delivery_verdicts(run, budgets.delivery)
+    if any(e not in CONNECTION_METRICS for e in budgets.events) and not measured:
+        verdicts.append(
+            Verdict(
+                "run",
+                "samples",
+                "> 0",
+                "0",
+                False,
+                "no budgeted event but connect has a sample: the run measured nothing",
+            )
+        )
     return verdicts
 
 
@@ -298,14 +337,20 @@ def _show(key: str, value: float) -> str:
 
 
 def format_verdicts(verdicts: list[Verdict]) -> str:
-    rows = [
-        [v.subject, v.metric, v.limit, v.measured, "PASS" if v.passed else "FAIL", v.note]
-        for v in verdicts
-    ]
+    rows = [[v.subject, v.metric, v.limit, v.measured, _verdict_word(v), v.note] for v in verdicts]
     headers = ["event", "metric", "limit", "measured", "verdict", "note"]
     table = text_table(headers, rows, left=(0, 1, 5))
     failed = [v for v in verdicts if not v.passed]
     if failed:
         names = ", ".join(f"{v.subject} {v.metric}" for v in failed)
         return table + f"\nFAIL: {len(failed)} budget violation(s): {names}\n"
-    return table + f"\nPASS: all {len(verdicts)} checks within budget\n"
+    skipped = sum(v.skipped for v in verdicts)
+    checked = len(verdicts) - skipped
+    note = f" ({skipped} not applicable to this target profile)" if skipped else ""
+    return table + f"\nPASS: all {checked} checks within budget{note}\n"
+
+
+def _verdict_word(verdict: Verdict) -> str:
+    if verdict.skipped:
+        return "SKIP"
+    return "PASS" if verdict.passed else "FAIL"

@@ -21,6 +21,7 @@ from reports.summary import (
     RealtimeRun,
     event_rows,
     fmt,
+    presence_line,
     saturation_warning,
     scenario_name,
     strategy_rows,
@@ -104,6 +105,8 @@ def realtime_page(run: RealtimeRun, plots: list[Plot]) -> str:
         [
             ("scenario", run.scenario_name),
             ("target", meta.get("target")),
+            ("target profile", _profile(meta)),
+            ("profile notes", "; ".join((meta.get("target_profile") or {}).get("notes") or [])),
             ("seed", meta.get("seed")),
             ("users", meta.get("users")),
             ("duration", f"{fmt(run.duration_s, '.1f')} s"),
@@ -134,6 +137,12 @@ def realtime_page(run: RealtimeRun, plots: list[Plot]) -> str:
     ]
     if run.delivery:
         parts += ["<h2>Delivery</h2>", _delivery_table(run.delivery)]
+    if run.presence:
+        parts += [
+            '<h2 id="presence">Users lists</h2>',
+            f"<p>{escape(presence_line(run.presence))}. "
+            f"{escape(run.presence.get('rule', ''))}.</p>",
+        ]
     if run.convergence:
         parts += ["<h2>Document convergence</h2>", _convergence_table(run.convergence)]
     if catalogue := catalogue_rows(run.events):
@@ -162,12 +171,25 @@ def _delivery_table(delivery: dict[str, Any]) -> str:
 
 def _convergence_table(convergence: dict[str, Any]) -> str:
     columns = ["strategy", "editors", "converged", "texts_equal", "idle", "server_length"]
+    columns += ["distinct_texts", "divergence"]
     documents = convergence.get("documents") or []
     rows = [
         [str(d.get("document", "?")), *(str(d.get(c, "-")) for c in columns)] for d in documents
     ]
     verdict = "all converged" if convergence.get("converged") else "NOT all converged"
+    if any(d.get("server_keeps_text") is False for d in documents):
+        verdict += (
+            " (the server only relays changes and keeps no text: the editors are compared "
+            "with each other; divergence = mean edit distance to the most common text)"
+        )
     return f"<p>{escape(verdict)}</p>" + _table(["document", *columns], rows)
+
+
+def _profile(meta: dict[str, Any]) -> str:
+    profile = meta.get("target_profile")
+    if not isinstance(profile, dict):
+        return ""
+    return f"{profile.get('name')} — {profile.get('reason')}"
 
 
 # ------------------------------------------------------------------ experiments

@@ -93,6 +93,7 @@ class RealtimeRun:
     convergence: dict[str, Any] | None
     duration_s: float | None
     totals: dict[str, Any]
+    presence: dict[str, Any] | None = None  # presence.json: users lists judged
 
     kind = "realtime"
 
@@ -217,6 +218,7 @@ def _load_realtime(path: Path, meta: dict[str, Any]) -> RealtimeRun:
         convergence=_read_json_if_exists(path / "convergence.json"),
         duration_s=duration,
         totals=summary.get("totals") or {},
+        presence=_read_json_if_exists(path / "presence.json"),
     )
 
 
@@ -417,7 +419,12 @@ def describe_realtime(run: RealtimeRun) -> str:
         f"target {meta.get('target', '-')}  users {meta.get('users', '-')}  "
         f"duration {duration} s  producer {meta.get('producer', '-')}\n"
     )
-    parts = [head, text_table(EVENT_HEADERS, event_rows(run))]
+    parts = [head]
+    profile = meta.get("target_profile")
+    if isinstance(profile, dict):
+        parts.append(f"target profile: {profile.get('name')} ({profile.get('reason')})\n")
+        parts.extend(f"note: {note}\n" for note in profile.get("notes") or ())
+    parts.append(text_table(EVENT_HEADERS, event_rows(run)))
     if run.delivery:
         totals = run.delivery.get("totals") or {}
         parts.append(
@@ -430,10 +437,21 @@ def describe_realtime(run: RealtimeRun) -> str:
                 },
             )
         )
+    if run.presence:
+        parts.append(presence_line(run.presence) + "\n")
     if run.convergence:
         documents = run.convergence.get("documents") or []
         converged = sum(1 for d in documents if d.get("converged"))
-        parts.append(f"convergence: {converged}/{len(documents)} documents converged\n")
+        line = f"convergence: {converged}/{len(documents)} documents converged"
+        diverged = [d for d in documents if (d.get("distinct_texts") or 0) > 1]
+        if diverged:
+            worst = max(d.get("divergence") or 0 for d in diverged)
+            line += (
+                f"; {len(diverged)} diverged (editors ended with up to "
+                f"{max(d['distinct_texts'] for d in diverged)} different texts, mean edit "
+                f"distance to the most common up to {100 * worst:.1f}%)"
+            )
+        parts.append(line + "\n")
     catalogue = catalogue_rows(run.events)
     if catalogue:
         parts.append("catalogue:\n" + text_table(CATALOGUE_HEADERS, catalogue, left=(0, 1)))
@@ -441,6 +459,15 @@ def describe_realtime(run: RealtimeRun) -> str:
     if warning:
         parts.append(warning + "\n")
     return "".join(parts)
+
+
+def presence_line(presence: dict[str, Any]) -> str:
+    """users lists judged (presence.json), in one line."""
+    return (
+        f"users lists: {presence.get('correct', 0)}/{presence.get('checked', 0)} right "
+        f"(stale users {presence.get('stale', 0)}, missing {presence.get('missing', 0)}, "
+        f"wrong subject {presence.get('subject_wrong', 0)})"
+    )
 
 
 STRATEGY_HEADERS = ["strategy", "converged", "conv med s", "conv max s", "final div"]

@@ -4,12 +4,16 @@
     SCENARIO=chat USERS=500 DURATION=30s python -m scripts.loadtest
     ENGINE=bots python -m scripts.loadtest         # the trio fleet instead of Locust
     TARGET=ws://127.0.0.1:3000 python -m scripts.loadtest   # someone else's server
+    TARGET=tutorial-node python -m scripts.loadtest          # a bundled server, by name
+    TARGET_PROFILE=tutorial EVENT_MAP=send-message=chat:send python -m scripts.loadtest
     WORKERS=4 python -m scripts.loadtest           # Locust master + 4 workers on this host
     python -m scripts.loadtest --smoke --budgets budgets.toml   # `make ci-budget`
 
 Why a driver: a load test that needs three terminals is not run. This one
 starts the reference server on a free loopback port with a throwaway
-SQLite file (unless TARGET names another server), runs the load generator
+SQLite file (unless TARGET is a URL; TARGET may also name a bundled server:
+rtlab, tutorial-node, tutorial-python — scripts/bundled_targets.py), runs
+the load generator
 headless, always stops what it started (try/finally, also on Ctrl-C),
 then builds the report and prints the per-event table and the report's
 path. Every wait is bounded: the whole run ends by itself after
@@ -17,13 +21,19 @@ duration + `HARD_MARGIN_S` at the latest.
 
 Options come from flags, else environment variables (`SCENARIO`, `USERS`,
 `SPAWN_RATE`, `DURATION`, `ENGINE`, `TARGET`, `WORKERS`, `STRATEGY`,
-`SEED`, `OUT`, `BUDGETS`), else the defaults below; they end up in one
-frozen `LoadtestConfig`. `--smoke` only changes defaults: its scenario,
+`SEED`, `OUT`, `BUDGETS`, `TARGET_PROFILE`, `EVENT_MAP`), else the defaults
+below; they end up in one frozen `LoadtestConfig`. `--smoke` only changes defaults: its scenario,
 users, spawn rate and duration replace the environment's and the built-in
 ones, and an explicit flag still wins (`--smoke --users 30` runs 30 users).
 The server we start gets a random admin token per run
 (`RTLAB_ADMIN_TOKEN`, inherited by the engines: notifiers POST /notify);
 with TARGET, set `RTLAB_ADMIN_TOKEN` to that server's token yourself.
+
+The engines probe the target (`--target-profile auto`) or take the profile
+given, and refuse a scenario the target cannot serve (exit 2). The exit
+status is the engine's when it failed (3: the run measured nothing), else
+the budget check's, else 0. A server this driver started is metered (CPU,
+RSS: `server.json` in the run directory).
 """
 
 from __future__ import annotations
@@ -37,20 +47,27 @@ import os
 import re
 import secrets
 import shlex
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts.bundled_targets import (
+    BUNDLED,
+    ServerMeter,
+    TargetError,
+    pin,
+    start_bundled,
+    stop_process,
+)
+from simulate.target_profile import AUTO, PROFILE_CHOICES, EventMap, ProfileError
+
 ROOT = Path(__file__).resolve().parent.parent
-HEALTH_TIMEOUT_S = 20.0
 HARD_MARGIN_S = 90.0  # startup, drain (<= 10 s), convergence check, writing
 REPORT_TIMEOUT_S = 120.0
 STOP_GRACE_S = 10.0
@@ -81,13 +98,15 @@ class LoadtestConfig:
     spawn_rate: float = 20.0
     duration_s: float = 60.0
     engine: str = "locust"
-    target: str = ""  # empty: start our reference server
+    target: str = ""  # empty or a bundled name (rtlab, tutorial-node, ...): start it; else a URL
     workers: int = 0
     strategy: str = ""
     seed: int | None = None
     out: Path = Path("reports/runs")
     budgets: Path | None = None
     smoke: bool = False
+    target_profile: str = AUTO
+    event_map: str = ""  # --event-map as given (validated)
 
     @property
     def locustfile(self) -> Path:
@@ -117,7 +136,22 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
     )
     p.add_argument("--duration", help=f"e.g. 60s, 2m; default {defaults['duration']} (DURATION)")
     p.add_argument("--engine", choices=("locust", "bots"), default=env.get("ENGINE", "locust"))
-    p.add_argument("--target", default=env.get("TARGET", ""), help="ws:// or http:// URL")
+    p.add_argument(
+        "--target",
+        default=env.get("TARGET", ""),
+        help=f"ws:// or http:// URL, or a bundled server: {', '.join(BUNDLED)} (default rtlab)",
+    )
+    p.add_argument(
+        "--target-profile",
+        choices=PROFILE_CHOICES,
+        default=env.get("TARGET_PROFILE", AUTO),
+        help="rtlab (acks), tutorial (no acks), auto (probe; default) (TARGET_PROFILE)",
+    )
+    p.add_argument(
+        "--event-map",
+        default=env.get("EVENT_MAP", ""),
+        help="the server's event names, e.g. send-message=chat:send (EVENT_MAP)",
+    )
     p.add_argument("--workers", type=int, default=int(env.get("WORKERS", 0)))
     p.add_argument("--strategy", default=env.get("STRATEGY", ""))
     seed = env.get("SEED")
@@ -144,6 +178,11 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
         p.error("need users >= 1, spawn rate > 0, workers >= 0")
     if ns.engine == "bots" and ns.workers:
         p.error("WORKERS applies to Locust; the bot fleet has --procs (not wired here)")
+    check_target(ns.target, p)
+    try:
+        EventMap.parse(ns.event_map)
+    except ProfileError as exc:
+        p.error(str(exc))
     return LoadtestConfig(
         scenario=values["scenario"],
         users=values["users"],
@@ -157,7 +196,20 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> LoadtestConfig:
         out=Path(ns.out),
         budgets=Path(ns.budgets) if ns.budgets else None,
         smoke=ns.smoke,
+        target_profile=ns.target_profile,
+        event_map=ns.event_map,
     )
+
+
+def check_target(target: str, parser: argparse.ArgumentParser) -> None:
+    """A URL (ws, wss, http, https) or a bundled server's name."""
+    if not target or target in BUNDLED:
+        return
+    if not re.match(r"^(ws|wss|http|https)://[^/\s]+", target):
+        parser.error(
+            f"TARGET {target!r} is neither a URL (ws://host:port) nor a bundled server "
+            f"({', '.join(BUNDLED)})"
+        )
 
 
 def parse_seconds(value: str, parser: argparse.ArgumentParser) -> float:
@@ -175,53 +227,7 @@ def parse_seconds(value: str, parser: argparse.ArgumentParser) -> float:
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def reference_server(workdir: Path) -> Iterator[str]:
-    """Our server on a free loopback port with a throwaway database; yields its ws:// URL."""
-    port = free_port()
-    log_path = workdir / "server.log"
-    cmd = [sys.executable, "-m", "server", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--db", str(workdir / "loadtest.sqlite3")]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, log_path)
-        print(f"server: pid {proc.pid} on ws://127.0.0.1:{port} (log {log_path})", flush=True)
-        print(f"watch it live: http://127.0.0.1:{port}/ (chat and dashboard)", flush=True)
-        yield f"ws://127.0.0.1:{port}"
-    finally:
-        stop_process(proc)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited early:\n{tail(log_path)}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.1)
-    raise RuntimeError(
-        f"the server was not healthy within {HEALTH_TIMEOUT_S:g}s:\n{tail(log_path)}"
-    )
-
-
-def stop_process(proc: subprocess.Popen[Any]) -> None:
-    """SIGINT first (Locust then writes its files), SIGTERM, then SIGKILL: always bounded."""
-    for sig, wait_s in ((signal.SIGINT, STOP_GRACE_S), (signal.SIGTERM, 5.0), (None, 5.0)):
-        if proc.poll() is not None:
-            return
-        if sig is None:
-            proc.kill()
-        else:
-            proc.send_signal(sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=wait_s)
+        return int(s.getsockname()[1])
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -246,6 +252,9 @@ def locust_command(config: LoadtestConfig, target: str, run_dir: Path) -> list[s
     cmd += ["-t", f"{math.ceil(config.duration_s)}s", "--host", http_url(target)]
     cmd += ["--csv", str(files / "locust"), "--html", str(files / "locust.html")]
     cmd += ["--only-summary", "--rtlab-run-dir", str(run_dir), "--rtlab-scenario", config.scenario]
+    cmd += ["--target-profile", config.target_profile]
+    if config.event_map:
+        cmd += ["--event-map", config.event_map]
     if config.strategy:
         cmd += ["--strategy", config.strategy]
     if config.seed is not None:
@@ -253,32 +262,38 @@ def locust_command(config: LoadtestConfig, target: str, run_dir: Path) -> list[s
     return cmd
 
 
-def run_locust(config: LoadtestConfig, target: str, run_dir: Path) -> int:
+def run_locust(
+    config: LoadtestConfig, target: str, run_dir: Path, cores: list[int] | None = None
+) -> int:
     (run_dir / "locust").mkdir(parents=True, exist_ok=True)
     cmd = locust_command(config, target, run_dir)
     if not config.workers:
-        return run_bounded([cmd], config.hard_timeout_s)
+        return run_bounded([cmd], config.hard_timeout_s, cores=cores)
     port = free_port()
     master = [*cmd, "--master", "--master-bind-host", "127.0.0.1"]
     master += ["--master-bind-port", str(port), "--expect-workers", str(config.workers)]
     worker = [sys.executable, "-m", "locust", "-f", str(config.locustfile), "--worker"]
     worker += ["--master-host", "127.0.0.1", "--master-port", str(port), "--rtlab-quiet"]
-    return run_bounded([master, *([worker] * config.workers)], config.hard_timeout_s)
+    return run_bounded([master, *([worker] * config.workers)], config.hard_timeout_s, cores=cores)
 
 
-def run_bots(config: LoadtestConfig, target: str) -> tuple[int, Path | None]:
+def run_bots(
+    config: LoadtestConfig, target: str, cores: list[int] | None = None
+) -> tuple[int, Path | None]:
     ramp = min(config.users / config.spawn_rate, config.duration_s)
     cmd = [sys.executable, "-m", "simulate", "run", "--target", ws_url(target)]
     cmd += ["--scenario", config.scenario, "--users", str(config.users)]
     cmd += ["--duration", f"{config.duration_s:g}s", "--ramp", f"{ramp:g}s"]
-    cmd += ["--out", str(config.out)]
+    cmd += ["--out", str(config.out), "--target-profile", config.target_profile]
+    if config.event_map:
+        cmd += ["--event-map", config.event_map]
     if config.strategy:
         cmd += ["--strategy", config.strategy]
     if config.seed is not None:
         cmd += ["--seed", str(config.seed)]
     output = Path(tempfile.mkstemp(prefix="rtlab-bots-", suffix=".log")[1])
     try:
-        code = run_bounded([cmd], config.hard_timeout_s, stdout_to=output)
+        code = run_bounded([cmd], config.hard_timeout_s, stdout_to=output, cores=cores)
         text = output.read_text(errors="replace")
     finally:
         output.unlink(missing_ok=True)
@@ -287,8 +302,16 @@ def run_bots(config: LoadtestConfig, target: str) -> tuple[int, Path | None]:
     return code, Path(match.group(1).strip()) if match else None
 
 
-def run_bounded(commands: list[list[str]], timeout_s: float, stdout_to: Path | None = None) -> int:
-    """Start every command; wait for the first (the one that matters) within the timeout."""
+def run_bounded(
+    commands: list[list[str]],
+    timeout_s: float,
+    stdout_to: Path | None = None,
+    cores: list[int] | None = None,
+) -> int:
+    """Start every command; wait for the first (the one that matters) within the timeout.
+
+    `cores`: pin every process to these CPUs (a comparison keeps the server on others).
+    """
     procs: list[subprocess.Popen[bytes]] = []
     try:
         for index, cmd in enumerate(commands):
@@ -296,6 +319,7 @@ def run_bounded(commands: list[list[str]], timeout_s: float, stdout_to: Path | N
             out = open(stdout_to, "wb") if stdout_to and index == 0 else None  # noqa: SIM115
             try:
                 procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=out))
+                pin(procs[-1].pid, cores)
             finally:
                 if out is not None:
                     out.close()
@@ -394,32 +418,90 @@ def generator_line(run_dir: Path) -> str:
 
 
 # ------------------------------------------------------------------ main
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    code: int
+    run_dir: Path | None
+
+
 def run(config: LoadtestConfig) -> int:
-    if not config.target:
+    if not config.target or config.target == "rtlab":
         # our server gets a fresh admin token per run; the engines (notifiers) inherit it
         os.environ[ADMIN_TOKEN_ENV] = secrets.token_urlsafe(18)
     with tempfile.TemporaryDirectory(prefix="rtlab-loadtest-") as tmp:
-        workdir = Path(tmp)
-        with contextlib.ExitStack() as stack:
-            target = config.target or stack.enter_context(reference_server(workdir))
-            if config.engine == "bots":
-                code, run_dir = run_bots(config, target)
-            else:
-                run_dir = (config.out / new_run_id(config)).resolve()
-                code = run_locust(config, target, run_dir)
+        result = load_target(config, config.target or "rtlab", Path(tmp))
         # the server is stopped here: reports do not compete with it for CPU
-    if run_dir is None or not (run_dir / "summary.json").exists():
-        print(f"error: no run directory was written (exit code {code})", file=sys.stderr)
-        return code or 1
-    report = build_report(run_dir)
+    if result.run_dir is None or not (result.run_dir / "summary.json").exists():
+        print(
+            f"error: the load generator exited with code {result.code} and wrote no run "
+            "directory (its message is above)",
+            file=sys.stderr,
+        )
+        return result.code or 1
+    report = build_report(result.run_dir)
     print()
-    print_summary(run_dir)
-    print(generator_line(run_dir))
-    print(f"run directory: {run_dir}")
+    print_summary(result.run_dir)
+    print(generator_line(result.run_dir))
+    print(f"run directory: {result.run_dir}")
     print(f"report: {report or '(not built)'}")
+    if result.code != 0:
+        return result.code
     if config.budgets is not None:
-        return check_budgets(run_dir, config.budgets)
+        return check_budgets(result.run_dir, config.budgets)
     return 0
+
+
+def load_target(
+    config: LoadtestConfig,
+    target: str,
+    workdir: Path,
+    server_cores: list[int] | None = None,
+    engine_cores: list[int] | None = None,
+) -> EngineResult:
+    """Start `target` if it is a bundled name (metered), run the engine, stop the server.
+
+    The server's CPU and RSS during the load go to `server.json` in the run
+    directory (local servers only: a URL is someone else's process).
+    """
+    with contextlib.ExitStack() as stack:
+        server = meter = None
+        if target in BUNDLED:
+            server = stack.enter_context(start_bundled(target, workdir, cores=server_cores))
+            url = server.url
+            print(f"server: {target} pid {server.proc.pid} on {url} (log {server.log_path})")
+            if target == "rtlab":
+                print(f"watch it live: {http_url(url)}/ (chat and dashboard)", flush=True)
+            meter = stack.enter_context(ServerMeter(server.proc.pid))
+        else:
+            url = target
+        if config.engine == "bots":
+            code, run_dir = run_bots(config, url, cores=engine_cores)
+        else:
+            run_dir = (config.out / new_run_id(config)).resolve()
+            code = run_locust(config, url, run_dir, cores=engine_cores)
+    if run_dir is not None and (run_dir / "meta.json").exists():
+        write_server_json(run_dir, target, server, meter, server_cores)
+    return EngineResult(code, run_dir)
+
+
+def write_server_json(
+    run_dir: Path, target: str, server: Any, meter: ServerMeter | None, cores: list[int] | None
+) -> None:
+    """What the target was and (when we started it) what it spent: server.json."""
+    from scripts.target_versions import target_versions
+
+    info: dict[str, Any] = {"target": target, "local": server is not None}
+    if server is not None and meter is not None:
+        info |= {
+            "name": server.name,
+            "description": BUNDLED[server.name].description,
+            "url": server.url,
+            "command": shlex.join(server.command),
+            "pinned_cores": cores,
+            "versions": target_versions(server.name),
+            "usage": meter.summary(),
+        }
+    (run_dir / "server.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 def new_run_id(config: LoadtestConfig) -> str:
@@ -437,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: everything started was stopped", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, TargetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
 

@@ -6,6 +6,12 @@ replica must see its own acks and others' broadcasts in the order the
 server sent them, so both are applied synchronously in the client's reading
 task (`emit(..., ack=...)` and `on(...)`), never from a task that resumes
 later. Outgoing ops are sent by one pump task, in order.
+
+Against a server that acks nothing (the tutorial's, which only relays
+`document-change` to the document's room), `join_without_ack` starts from
+an empty document, as the tutorial's editor does, and ops go out without
+an ack request; such a session is idle when its replica has nothing left
+to send.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ class DocumentSession:
         self.errors: list[Any] = []
         self.acked = 0
         self.sent = 0
+        self.acks = True  # False after join_without_ack: nothing is acked
         self._wake = trio.Event()
         client.on("document-change", self._on_change)
         client.on("cursor-update", self._on_cursor)
@@ -46,7 +53,14 @@ class DocumentSession:
         for user_id, wire in (reply.get("cursors") or {}).items():
             if user_id != self.user_id:
                 self.replica.set_remote_cursor(user_id, wire)
-        return reply
+        return dict(reply)
+
+    async def join_without_ack(self, strategy: str = "naive") -> None:
+        """Join a relay-only server: no state comes back, the document starts empty."""
+        await self.client.emit("join-document", self.document_id, self.user_id)
+        self.acks = False
+        self.strategy = strategy
+        self.replica = get_strategy(strategy).create_replica(self.user_id, {"content": ""})
 
     # ---------------------------------------------------------------- editing
     def insert(self, pos: int, text: str) -> None:
@@ -57,11 +71,13 @@ class DocumentSession:
         self._require().delete(pos, length)
         self._wake.set()
 
-    async def move_cursor(self, pos: int) -> None:
+    async def move_cursor(self, pos: int, sent_at: int | None = None) -> None:
+        """`sent_at` (ns) rides in the cursor object, for servers that relay it as sent."""
         wire = self._require().encode_cursor(pos)
-        await self.client.emit(
-            "cursor-update", self.document_id, {"userId": self.user_id, "position": wire}
-        )
+        body: dict[str, Any] = {"userId": self.user_id, "position": wire}
+        if sent_at is not None:
+            body["sentAt"] = sent_at
+        await self.client.emit("cursor-update", self.document_id, body)
 
     async def run_pump(self) -> None:
         """Send whatever the replica has ready, whenever it has something (run in a nursery)."""
@@ -74,7 +90,8 @@ class DocumentSession:
         replica = self._require()
         for op in replica.take_outgoing():
             self.sent += 1
-            await self.client.emit("document-change", self.document_id, op, ack=self._on_ack)
+            ack = self._on_ack if self.acks else None
+            await self.client.emit("document-change", self.document_id, op, ack=ack)
 
     # --------------------------------------------------------------- incoming
     def _on_ack(self, reply: Any) -> None:
@@ -109,6 +126,8 @@ class DocumentSession:
 
     @property
     def idle(self) -> bool:
+        if not self.acks:
+            return self._require().is_idle()
         return self._require().is_idle() and self.acked + len(self.errors) >= self.sent
 
     def _require(self) -> Replica:

@@ -2,7 +2,17 @@
 
     python -m simulate run --target ws://127.0.0.1:8000 --scenario chat \\
         --users 2000 --duration 60s [--ramp 10s | --ramp 0s:0.5,10s:1] [--seed N] \\
-        [--rate R] [--strategy S] [--room-size N] [--procs N] [--out reports/runs]
+        [--rate R] [--strategy S] [--room-size N] [--procs N] [--out reports/runs] \\
+        [--target-profile auto|rtlab|tutorial] [--event-map send-message=chat:send,...]
+
+Before any load the target is probed (`--target-profile auto`, the default:
+does `join-room` come back with rtlab's ack?) or taken as named, and the
+scenario is fitted to the profile (simulate/target_profile.py): personas the
+server cannot serve are refused (exit 2, naming them) or, in a mix, left out
+with a note. meta.json records the profile and why. A run whose server
+answers nothing within `ANSWER_DEADLINE_S` of the first connection stops
+early, and a run without one sample of its main event fails (exit 3,
+simulate/answer_watch.py).
 
 One process runs every bot as a task of one trio nursery; connections open
 at the ramp's pace through a bounded `CapacityLimiter`, so that a burst of
@@ -42,12 +52,19 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import trio
 
 import simulate.catalogue_personas  # noqa: F401 - registers the notification/dashboard/game/RTC bots
+from simulate.answer_watch import (
+    NOTHING_MEASURED_EXIT,
+    AnswerWatch,
+    NothingMeasured,
+    nothing_measured,
+)
 from simulate.catalogue import ADMIN_TOKEN_ENV
 from simulate.client import connect
 from simulate.clock import RealClock
@@ -76,6 +93,7 @@ from simulate.recording import (
     merge_payloads,
     new_run_id,
 )
+from simulate.roster import PresenceLog, presence_report
 from simulate.scenarios import (
     BotPlan,
     Scenario,
@@ -86,6 +104,18 @@ from simulate.scenarios import (
     split_plan,
 )
 from simulate.schedule import Ramp, ScheduleError, parse_duration
+from simulate.target_probe import choose_profile
+from simulate.target_profile import (
+    AUTO,
+    PROFILE_CHOICES,
+    RTLAB,
+    EventMap,
+    ProfileChoice,
+    ProfileError,
+    ScenarioFit,
+    TargetProfile,
+    fit_scenario,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +137,8 @@ class FleetOptions:
     # "reactor": one epoll task reads every bot's WebSocket (simulate.reactor);
     # "tasks": a reading task per client (simpler, slower)
     io: str = "reactor"
+    target_profile: str = AUTO  # auto (probe), rtlab or tutorial
+    event_map: EventMap = field(default_factory=EventMap)  # over the scenario's own
 
 
 def parse_args(argv: list[str]) -> FleetOptions:
@@ -135,6 +167,18 @@ def parse_args(argv: list[str]) -> FleetOptions:
         help="how bots read: one shared epoll (default) or a task per connection",
     )
     p.add_argument("--admin-token", help=f"admin token for notifiers (or {ADMIN_TOKEN_ENV})")
+    p.add_argument(
+        "--target-profile",
+        choices=PROFILE_CHOICES,
+        default=AUTO,
+        help="what the server speaks: rtlab (acks), tutorial (no acks), auto (probe; default)",
+    )
+    p.add_argument(
+        "--event-map",
+        default="",
+        help="the server's names for our events, e.g. send-message=chat:send,"
+        "receive-message=chat:message",
+    )
     p.add_argument("--list", action="store_true", help="list the built-in scenarios and exit")
     ns = p.parse_args(argv)
     if ns.list:
@@ -156,11 +200,21 @@ def parse_args(argv: list[str]) -> FleetOptions:
             ramp=None if ns.ramp is None else Ramp.parse(ns.ramp, "--ramp"),
             room_size=ns.room_size,
         )
-    except (ScenarioError, ScheduleError) as exc:
+        event_map = EventMap.parse(ns.event_map)
+    except (ScenarioError, ScheduleError, ProfileError) as exc:
         p.error(str(exc))
     command = shlex.join(["python", "-m", "simulate", "run", *argv])
     return FleetOptions(
-        ns.target, scenario, ns.procs, Path(ns.out), ns.namespace, ns.quiet, command, ns.io
+        ns.target,
+        scenario,
+        ns.procs,
+        Path(ns.out),
+        ns.namespace,
+        ns.quiet,
+        command,
+        ns.io,
+        ns.target_profile,
+        event_map,
     )
 
 
@@ -170,11 +224,31 @@ def main(argv: list[str] | None = None) -> int:
     options = parse_args(argv)
     try:
         path = run(options)
-    except FdLimitTooLow as exc:
+    except (FdLimitTooLow, ProfileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except NothingMeasured as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return NOTHING_MEASURED_EXIT
     print(f"run directory: {path}")
+    verdict = measured_nothing(path)
+    if verdict:
+        print(f"error: {verdict}", file=sys.stderr)
+        return NOTHING_MEASURED_EXIT
     return 0
+
+
+def measured_nothing(path: Path) -> str | None:
+    """The failure message of a finished run without one sample of its main event, else None."""
+    meta = json.loads((path / "meta.json").read_text())
+    summary = json.loads((path / "summary.json").read_text())
+    main = meta.get("main_event")
+    if not main or (summary["events"].get(main) or {}).get("count"):
+        return None
+    profile = (meta.get("target_profile") or {}).get("name", "rtlab")
+    from simulate.target_profile import PROFILES
+
+    return nothing_measured(PROFILES.get(profile, RTLAB), main)
 
 
 # ------------------------------------------------------------------ one run
@@ -182,16 +256,46 @@ class FdLimitTooLow(Exception):
     """More sockets than this process may open."""
 
 
+def resolve_target(
+    options: FleetOptions, run_tag: str
+) -> tuple[ProfileChoice, ScenarioFit, EventMap]:
+    """Probe (or take) the profile and fit the scenario to it, before any load.
+
+    Raises ProfileError (the CLI exits 2) for an unreachable target or a
+    scenario the target cannot serve.
+    """
+    event_map = EventMap(options.scenario.event_map).merged(options.event_map)
+    choice = trio.run(
+        partial(
+            choose_profile,
+            options.target_profile,
+            options.target,
+            namespace=options.namespace,
+            event_map=event_map,
+            run_tag=run_tag,
+        )
+    )
+    fit = fit_scenario(options.scenario, choice.profile)
+    if not options.quiet or fit.notes:
+        print(f"target profile: {choice.profile.name} ({choice.reason})", file=sys.stderr)
+        for note in fit.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return choice, fit, event_map
+
+
 def run(options: FleetOptions) -> Path:
     """Run the fleet (in this process or in `procs` spawned ones); return the run directory."""
-    scenario = options.scenario
-    procs = min(options.procs, scenario.users)
+    procs = min(options.procs, options.scenario.users)
     # before planning: a slice may exceed users/procs by up to a room (cuts at room boundaries)
-    ensure_fd_capacity(math.ceil(scenario.users / procs) + scenario.room_size, procs)
+    ensure_fd_capacity(
+        math.ceil(options.scenario.users / procs) + options.scenario.room_size, procs
+    )
+    run_tag = secrets.token_hex(3)
+    choice, fit, event_map = resolve_target(options, run_tag)
+    scenario = fit.scenario
     plans = plan_bots(scenario)
     slices = [s for s in split_plan(plans, procs) if s]
     run_id = new_run_id(scenario.name, scenario.seed)
-    run_tag = secrets.token_hex(3)
     started_ns = time.time_ns() + (int(SPAWN_LEAD_S * 1e9) if len(slices) > 1 else 0)
     jobs = [
         ProcessJob(
@@ -203,6 +307,8 @@ def run(options: FleetOptions) -> Path:
             start_ns=started_ns,
             proc_index=index,
             io=options.io,
+            profile=choice.profile,
+            event_map=event_map,
         )
         for index, slice_ in enumerate(slices)
     ]
@@ -213,6 +319,9 @@ def run(options: FleetOptions) -> Path:
         results = _run_children(jobs, progress)
     ended_ns = time.time_ns()
     progress.done()
+    aborted = [r["aborted"] for r in results if r.get("aborted")]
+    if aborted:
+        raise NothingMeasured(aborted[0])
     merged = merge_payloads([r["recorder"] for r in results])
     cpu_peak = max(r["cpu"]["peak_percent"] for r in results)
     saturated = any(r["cpu"]["saturated"] for r in results)
@@ -242,6 +351,12 @@ def run(options: FleetOptions) -> Path:
         "generator_peak_cpu_percent": cpu_peak,
         "generator_saturated_seconds": sum(r["cpu"]["saturated_seconds"] for r in results),
         "generator_cpu_per_process": [r["cpu"] for r in results],
+        "target_profile": {
+            **choice.as_meta(),
+            "skipped_personas": list(fit.skipped),
+            "notes": list(fit.notes),
+        },
+        "event_map": dict(event_map.pairs),
     }
     convergence = merge_convergence([r["convergence"] for r in results])
     delivery = delivery_report([r["delivery"] for r in results])
@@ -251,6 +366,7 @@ def run(options: FleetOptions) -> Path:
         payload=merged,
         delivery=delivery if delivery["rooms"] else None,
         convergence=convergence,
+        presence=presence_report(r["presence"] for r in results),
     )
     if saturated:
         print(
@@ -298,9 +414,13 @@ class ProcessJob:
     start_ns: int
     proc_index: int = 0
     io: str = "reactor"
+    profile: TargetProfile = RTLAB
+    event_map: EventMap = field(default_factory=EventMap)
 
 
-async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]) -> dict:
+async def run_process(
+    job: ProcessJob, progress: Callable[[int, dict[str, Any]], None]
+) -> dict[str, Any]:
     """Run one process's bots to the end; return its mergeable results."""
     raise_fd_limit()
     scenario = job.scenario
@@ -319,13 +439,18 @@ async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]],
         clock=RealClock.started(),
         room_size=scenario.room_size,
         reactor=Reactor() if job.io == "reactor" else None,
+        profile=job.profile,
+        event_map=job.event_map,
+        presence=PresenceLog(),
     )
     saturation = Saturation()
     convergence: dict[str, Any] = {"documents": []}
+    verdict: list[str] = []
     async with trio.open_nursery() as nursery:
         if shared.reactor is not None:
             nursery.start_soon(shared.reactor.run)
         nursery.start_soon(_tick_every_second, shared, saturation, job.proc_index, progress)
+        nursery.start_soon(_watch_answers, shared, verdict, nursery.cancel_scope)
         nursery.start_soon(_conclude, shared, scenario, convergence)
         async with trio.open_nursery() as bots:
             for plan in job.plans:
@@ -337,9 +462,28 @@ async def run_process(job: ProcessJob, progress: Callable[[int, dict[str, Any]],
     return {
         "recorder": recorder.payload(),
         "delivery": shared.delivery.payload(),
+        "presence": shared.presence.payload(),
         "convergence": convergence,
         "cpu": saturation.as_dict(),
+        "aborted": verdict[0] if verdict else None,
     }
+
+
+async def _watch_answers(
+    shared: FleetShared, verdict: list[str], run_scope: trio.CancelScope
+) -> None:
+    """Stop the process's bots when the server answered nothing in time (AnswerWatch)."""
+    watch = AnswerWatch(shared.profile)
+    while not shared.phases.drained.is_set():
+        connected = sum(1 for c in shared.clients if c.connected)
+        message = watch.check(time.time_ns(), connected, shared.recorder)
+        if message is not None:
+            verdict.append(message)
+            run_scope.cancel()
+            return
+        if watch.answered:
+            return  # nothing more to watch
+        await trio.sleep(0.2)
 
 
 async def _run_bot(ctx: BotContext) -> None:
@@ -379,22 +523,18 @@ async def _conclude(shared: FleetShared, scenario: Scenario, convergence: dict[s
 
 
 async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
-    """Compare every editor's replica with the server's text, read by a fresh joiner."""
+    """Compare every editor's replica with the server's text, read by a fresh joiner.
+
+    A relay-only server (no acks: the tutorial's) keeps no text: the
+    replicas are compared with each other.
+    """
     documents = []
     for number, (document_id, sessions) in enumerate(sorted(shared.documents.sessions.items())):
         server_text = None
-        with contextlib.suppress(*CONNECT_ERRORS):
-            with trio.move_on_after(5):
-                user = f"{shared.run_tag}-checker{number}"
-                async with connect(
-                    shared.target,
-                    namespace=shared.namespace,
-                    auth={"userId": user},
-                    reconnect=False,
-                ) as client:
-                    reply = await client.call("join-document", document_id, user, timeout=5)
-                    if isinstance(reply, dict) and reply.get("ok"):
-                        server_text = reply.get("content")
+        if shared.profile.acks:
+            server_text = await read_server_text(
+                shared, document_id, f"{shared.run_tag}-checker{number}"
+            )
         documents.append(
             convergence_entry(
                 document_id,
@@ -404,9 +544,24 @@ async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
                 idle=all(s.idle for s in sessions),
                 broken_sessions=sum(s.broken for s in sessions),
                 server_text=server_text,
+                server_keeps_text=shared.profile.acks,
             )
         )
     return documents
+
+
+async def read_server_text(shared: FleetShared, document_id: str, user: str) -> str | None:
+    """The server's text of a document, as a fresh joiner reads it (None if it cannot)."""
+    with contextlib.suppress(*CONNECT_ERRORS):
+        with trio.move_on_after(5):
+            async with connect(
+                shared.target, namespace=shared.namespace, auth={"userId": user}, reconnect=False
+            ) as client:
+                reply = await client.call("join-document", document_id, user, timeout=5)
+                if isinstance(reply, dict) and reply.get("ok"):
+                    content = reply.get("content")
+                    return content if isinstance(content, str) else None
+    return None
 
 
 def merge_convergence(parts: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -25,11 +25,12 @@ import os
 import platform
 import random
 import socket
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulate import metrics
 from simulate.catalogue import catalogue_main_event
 from simulate.scenarios import Scenario
 
@@ -213,10 +214,18 @@ def convergence_entry(
     idle: bool,
     broken_sessions: int,
     server_text: str | None,
+    server_keeps_text: bool = True,
 ) -> dict[str, Any]:
-    """One document of convergence.json: replicas idle, equal to each other and to the server."""
+    """One document of convergence.json: replicas idle, equal to each other and to the server.
+
+    A relay-only server (`server_keeps_text` False: the tutorial's) has no
+    text to compare with: converged then means idle replicas that agree.
+    `distinct_texts` and `divergence` (mean normalized edit distance to the
+    most common text, 0 = all equal) say how far apart the editors ended.
+    """
     texts_equal = len(set(texts)) <= 1
-    return {
+    distinct, divergence = _divergence(texts)
+    entry: dict[str, Any] = {
         "document": document,
         "strategy": strategy,
         "editors": editors,
@@ -224,19 +233,39 @@ def convergence_entry(
         "broken_sessions": broken_sessions,
         "texts_equal": texts_equal,
         "server_length": None if server_text is None else len(server_text),
+        "distinct_texts": distinct,
+        "divergence": divergence,
+    }
+    if not server_keeps_text:
+        return entry | {"server_keeps_text": False, "converged": idle and texts_equal}
+    return entry | {
         "converged": idle
         and texts_equal
         and server_text is not None
-        and all(t == server_text for t in texts),
+        and all(t == server_text for t in texts)
     }
+
+
+def _divergence(texts: Sequence[str]) -> tuple[int, float]:
+    if not texts:
+        return 0, 0.0
+    reference = Counter(texts).most_common(1)[0][0]
+    distinct, mean = metrics.divergence(texts, reference)
+    return distinct, round(mean, 4)
 
 
 def chat_message(
     user_id: str, number: int, text: str, scheduled_ns: int, run_tag: str
 ) -> dict[str, Any]:
-    """A load `send-message` body: stamped with its scheduled instant and the run's tag."""
+    """A load `send-message` body: stamped with its scheduled instant and the run's tag.
+
+    Everything a receiver measures rides inside the message, which servers
+    relay unchanged: `id` and `n` (the sender's count: duplicates and order
+    without a server seq), `sentAt` (the scheduled instant, ns), `run`.
+    """
     return {
         "id": f"{user_id}-{number}",
+        "n": number,
         "userId": user_id,
         "userName": user_id,
         "text": text,

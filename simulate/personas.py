@@ -55,6 +55,7 @@ from simulate.client import (
 )
 from simulate.clock import Clock, RealClock
 from simulate.document_session import DocumentSession
+from simulate.mapped_client import make_client
 from simulate.measurement import (
     STAMPED_STRATEGIES,
     OpInstants,
@@ -66,6 +67,12 @@ from simulate.measurement import (
 )
 from simulate.reactor import Reactor
 from simulate.recording import BotDelivery, DeliveryLog, Membership, Recorder, RoomLedger
+from simulate.roster import (
+    PresenceLog,
+    Roster,
+    heard_membership_change,
+    heard_unnumbered_message,
+)
 from simulate.scenarios import (
     BotPlan,
     ChatterParams,
@@ -75,7 +82,9 @@ from simulate.scenarios import (
     TypistParams,
 )
 from simulate.schedule import arrival_times
+from simulate.target_profile import RTLAB, EventMap, TargetProfile
 from simulate.typing_model import TypingEditor
+from simulate.vocabulary import Metric, Wire
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +177,11 @@ class FleetShared:
     stamp_ops: bool = True
     # one epoll for every bot's WebSocket (simulate.reactor); None: a reading task per client
     reactor: Reactor | None = None
+    # what the server offers (simulate/target_profile.py): rtlab's acks, or the tutorial's none
+    profile: TargetProfile = RTLAB
+    event_map: EventMap = field(default_factory=EventMap)  # the server's names for our events
+    roster: Roster = field(default_factory=Roster)  # who is certainly in which room
+    presence: PresenceLog = field(default_factory=PresenceLog)  # users lists judged
 
 
 @dataclass
@@ -229,8 +243,9 @@ class BotContext:
         Connections open through `link_factory`, else the context's, else a WebSocket.
         """
         shared, clock = self.shared, self.clock
-        client = SocketIOClient(
+        client = make_client(
             shared.target,
+            shared.event_map,
             namespace=shared.namespace,
             auth={"userId": self.user_id, "name": self.user_id},
             connect_timeout=clock.timeout(CONNECT_TIMEOUT),
@@ -377,16 +392,28 @@ class ChatMembership:
     def attach(self, client: SocketIOClient, nursery: trio.Nursery) -> None:
         """Listen on a new client; a reconnect (the client's own backoff) triggers a rejoin."""
         self._client = client
-        client.on("receive-message", self._on_message)
-        client.on("user-typing", self._on_user_typing)
-        client.on("presence-update", self._on_presence)
+        client.on(Wire.RECEIVE_MESSAGE, self._on_message)
+        client.on(Wire.USER_TYPING, self._on_user_typing)
+        client.on(Wire.PRESENCE_UPDATE, self._on_presence)
+        client.on(Wire.USER_JOINED, self._on_user_joined)
+        client.on(Wire.USER_LEFT, self._on_user_left)
         # The hook runs inside the client's reading task: it must not await an ack there.
         client.on_reconnect(lambda _client: self._rejoin_wanted.set())
         nursery.start_soon(self._rejoin_on_reconnect)
 
+    @property
+    def acks(self) -> bool:
+        """The target acks joins and sends (rtlab), or answers nothing (the tutorial)."""
+        return self.ctx.shared.profile.acks
+
     async def join(self, label: str = "room.join", since_ns: int | None = None) -> bool:
         assert self._client is not None
+        if not self.acks:
+            return await self._join_without_ack(label)
         began = time.time_ns() if since_ns is None else since_ns
+        emitted = time.time_ns()
+        # noted before the call: the others hear user-joined before the ack comes back
+        self.ctx.shared.roster.note_act("joined", self.ctx.user_id, emitted)
         reply = await call_measured(
             self.ctx.recorder,
             self._client,
@@ -398,17 +425,59 @@ class ChatMembership:
         )
         if reply is None:
             return False
-        self.record.memberships.append(Membership(membership_start(reply), time.time_ns()))
+        now = time.time_ns()
+        self.record.memberships.append(Membership(membership_start(reply), now))
+        shared, user = self.ctx.shared, self.ctx.user_id
+        shared.roster.join_sent(self.ctx.room, user, emitted)
+        shared.roster.confirm(self.ctx.room, user, now, "ack")
         # broadcasts of acts from the join request on reach this bot (PeerClock)
-        self.ctx.shared.peers.listen(self.ctx.user_id, began)
+        shared.peers.listen(user, began)
         return True
 
-    def leave(self) -> None:
-        """End the current membership here (before a deliberate disconnect)."""
+    async def _join_without_ack(self, label: str) -> bool:
+        """Fire-and-forget join: the window opens when a broadcast shows it took effect."""
+        assert self._client is not None
+        ctx, shared = self.ctx, self.ctx.shared
+        emitted = time.time_ns()
+        try:
+            await self._client.emit(Wire.JOIN_ROOM, ctx.room, ctx.user_id)
+        except NotConnected:
+            ctx.recorder.error(label, "not_connected")
+            return False
+        ctx.recorder.sent()
+        membership = Membership(None, emitted, acked=False)
+        self.record.memberships.append(membership)
+        shared.roster.join_sent(ctx.room, ctx.user_id, emitted, membership)
+        shared.peers.listen(ctx.user_id, emitted)
+        shared.roster.note_act("joined", ctx.user_id, emitted)
+        return True
+
+    async def leave_room(self) -> None:
+        """`leave-room`, as the tutorial's chat panel does when it closes (user-left follows)."""
+        assert self._client is not None
+        try:
+            await self._client.emit(Wire.LEAVE_ROOM, self.ctx.room, self.ctx.user_id)
+        except NotConnected:
+            self.ctx.recorder.error(Metric.PRESENCE_LEFT, "not_connected")
+            self.leave()
+            return
+        self.ctx.recorder.sent()
+        self.leave(announced=True)
+
+    def leave(self, *, announced: bool = False) -> None:
+        """End the current membership here (before a deliberate disconnect).
+
+        `announced`: the server will tell the room (`user-left`), so the
+        others time it from now.
+        """
         if self.record.memberships and self.record.memberships[-1].end_ns is None:
             current = self.record.memberships[-1]
-            current.end_ns = time.time_ns()
+            current.end_ns = now = time.time_ns()
             current.end_seq = self.record.last_seq if current.start_seq is not None else None
+            shared = self.ctx.shared
+            shared.roster.left(self.ctx.room, self.ctx.user_id, now)
+            if announced:
+                shared.roster.note_act("left", self.ctx.user_id, now)
 
     async def _rejoin_on_reconnect(self) -> None:
         while True:
@@ -425,12 +494,46 @@ class ChatMembership:
         now = time.time_ns()
         recorder = self.ctx.recorder
         recorder.received()
-        if not self.record.take(self.ledger, message.get("seq")):
-            return
         sent_at = message.get("sentAt")
-        if isinstance(sent_at, int):
-            own = message.get("userId") == self.ctx.user_id
-            recorder.latency("chat.echo" if own else "chat.delivery", sent_at, now)
+        own = message.get("userId") == self.ctx.user_id
+        if self.acks:
+            taken = self.record.take(self.ledger, message.get("seq"))
+        else:  # the tutorial relays no seq: the message's own sender, number and sentAt tell
+            taken = heard_unnumbered_message(
+                self.ctx.shared.roster,
+                self.record,
+                self.ledger,
+                self.ctx.room,
+                self.ctx.user_id,
+                message,
+                now,
+            )
+        if taken and isinstance(sent_at, int):
+            recorder.latency(Metric.CHAT_ECHO if own else Metric.CHAT_DELIVERY, sent_at, now)
+
+    def _on_user_joined(self, payload: Any = None, *_: Any) -> None:
+        self._on_membership_change(payload, joined=True)
+
+    def _on_user_left(self, payload: Any = None, *_: Any) -> None:
+        self._on_membership_change(payload, joined=False)
+
+    def _on_membership_change(self, payload: Any, *, joined: bool) -> None:
+        """`user-joined`/`user-left`: confirm the join, time it, judge the users list."""
+        now = time.time_ns()
+        ctx, shared = self.ctx, self.ctx.shared
+        ctx.recorder.received()
+        since = heard_membership_change(
+            shared.roster,
+            shared.presence,
+            ctx.room,
+            ctx.user_id,
+            payload,
+            joined=joined,
+            now_ns=now,
+        )
+        if since is not None:
+            metric = Metric.PRESENCE_JOINED if joined else Metric.PRESENCE_LEFT
+            ctx.recorder.latency(metric, since, now)
 
     def _on_user_typing(self, user_id: Any = None, *_: Any) -> None:
         now = time.time_ns()
@@ -469,6 +572,16 @@ async def send_chat_message(
     ledger = membership.ledger
     text = filler(ctx.rng, size)
     message = chat_message(ctx.user_id, number, text, scheduled_ns, ctx.shared.run_tag)
+    if not membership.acks:
+        # fire-and-forget; the ledger counts by the sentAt the message carries
+        try:
+            await client.emit(Wire.SEND_MESSAGE, ctx.room, message)
+        except NotConnected:
+            ctx.recorder.error(Metric.CHAT_ECHO, "not_connected")
+            return
+        ledger.note_sent(scheduled_ns)
+        ctx.recorder.sent()
+        return
     ledger.note_sent(time.time_ns())
     if await acks.emit(
         client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=ledger.note_ack
@@ -572,7 +685,11 @@ async def presence_churner(ctx: BotContext) -> None:
                     break
                 await ctx.sleep_until_ns(at)
                 action = ctx.rng.choices(actions, weights)[0]
-                if action == "away":
+                if action == "away" and not membership.acks:
+                    # no presence-update on the tutorial's server: leave and come back
+                    await membership.leave_room()
+                    joined = await membership.join()
+                elif action == "away":
                     away = not away
                     status = "away" if away else "online"
                     ctx.shared.peers.note("presence", ctx.user_id, status, at)
@@ -581,7 +698,8 @@ async def presence_churner(ctx: BotContext) -> None:
                         ctx.recorder, client, "presence.ack", at, "presence-update", body
                     )
                 elif action == "drop":
-                    membership.leave()
+                    # rtlab tells the room a dropped user left; the tutorial never does
+                    membership.leave(announced=membership.acks)
                     membership.rejoined = trio.Event()
                     dropped_at = time.time_ns()
                     drop_connection(client)
@@ -598,7 +716,10 @@ async def presence_churner(ctx: BotContext) -> None:
                 await stay_until_finished(ctx)
                 nursery.cancel_scope.cancel()
                 return
-            membership.leave()
+            if membership.acks:
+                membership.leave(announced=True)  # rtlab: the close makes user-left
+            else:
+                await membership.leave_room()  # the tutorial's chat panel, when it closes
             closed_at = time.time_ns()
             nursery.cancel_scope.cancel()
 
@@ -641,7 +762,8 @@ class MeasuredDocumentSession(DocumentSession):
         self.last_edit_ns: int | None = None
         self._instants = OpInstants()
         self._in_flight: deque[int] = deque()
-        client.on("document-change", self._time_remote_change)
+        client.on(Wire.DOCUMENT_CHANGE, self._time_remote_change)
+        client.on(Wire.CURSOR_UPDATE, self._time_cursor)
 
     def note_edit(self, scheduled_ns: int) -> None:
         self._instants.note(scheduled_ns)
@@ -655,12 +777,23 @@ class MeasuredDocumentSession(DocumentSession):
             self._in_flight.append(scheduled)
             self.recorder.pending += 1
             wire = {**op, "sentAt": scheduled} if stamp else op
-            try:
-                await self.client.emit("document-change", self.document_id, wire, ack=self._on_ack)
-            except NotConnected:
+            if not self.acks:  # a relay-only server: nothing to wait for
                 self._in_flight.pop()
                 self.recorder.pending -= 1
-                self.recorder.error("doc.ack", "not_connected")
+            try:
+                await self.client.emit(
+                    Wire.DOCUMENT_CHANGE,
+                    self.document_id,
+                    wire,
+                    ack=self._on_ack if self.acks else None,
+                )
+            except NotConnected:
+                if self.acks:
+                    self._in_flight.pop()
+                    self.recorder.pending -= 1
+                self.recorder.error(
+                    Metric.DOC_ACK if self.acks else Metric.DOC_REMOTE, "not_connected"
+                )
                 self.broken = True
                 self.errors.append(None)
             else:
@@ -695,6 +828,12 @@ class MeasuredDocumentSession(DocumentSession):
         ):
             self.recorder.latency("doc.remote", change["sentAt"])
 
+    def _time_cursor(self, update: Any = None, *_: Any) -> None:
+        """A relayed cursor that kept our `sentAt` (the tutorial relays it; rtlab rebuilds it)."""
+        self.recorder.received()
+        if isinstance(update, dict) and isinstance(update.get("sentAt"), int):
+            self.recorder.latency(Metric.CURSOR_DELIVERY, update["sentAt"])
+
 
 async def editor(ctx: BotContext) -> None:
     """Types words into the bot's document (simulate/typing_model.py), on the bot's clock.
@@ -723,13 +862,18 @@ async def editor(ctx: BotContext) -> None:
         client.on_reconnect(reconnected)
         began = clock.now_ns()
         try:
-            await session.join(params.strategy, timeout=clock.timeout(CALL_TIMEOUT))
+            if ctx.shared.profile.acks:
+                await session.join(params.strategy, timeout=clock.timeout(CALL_TIMEOUT))
+            else:  # the tutorial's editor: join, start from "", relay raw positions
+                await session.join_without_ack(params.strategy)
+                ctx.recorder.sent()
         except (RuntimeError, ClientError, trio.TooSlowError) as exc:
             ctx.recorder.error("doc.join", _exception_code(exc))
             await stay_until_finished(ctx)
             nursery.cancel_scope.cancel()
             return
-        ctx.recorder.latency("doc.join", began)
+        if ctx.shared.profile.acks:
+            ctx.recorder.latency("doc.join", began)
         ctx.shared.documents.add(session)
         nursery.start_soon(session.run_pump)
         keyboard = _typist(ctx, session, params)
@@ -776,7 +920,7 @@ async def _type_words(
             session.note_edit(scheduled)
         if ctx.rng.random() < params.cursor_ratio:
             try:
-                await session.move_cursor(keyboard.caret)
+                await session.move_cursor(keyboard.caret, None if session.acks else scheduled)
             except NotConnected:
                 ctx.recorder.error("cursor", "not_connected")
             else:

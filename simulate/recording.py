@@ -38,7 +38,9 @@ Realtime run directory:
     connect slot), `connect.queue` (that wait, trio fleet), `reconnect.clean`, `reconnect.abrupt`,
     `room.join`, `chat.ack`, `chat.echo` (own message back), `chat.delivery`
     (another bot's message, one-way, same host clock), `typing.delivery`,
-    `presence.ack`, `presence.delivery`, `doc.join`, `doc.ack`, `doc.remote`.
+    `presence.ack`, `presence.delivery`, `presence.joined`, `presence.left`
+    (join-room / leave-room sent -> a member hears user-joined / user-left),
+    `doc.join`, `doc.ack`, `doc.remote`, `cursor.delivery` (simulate/vocabulary.py).
 `summary.json`
     `{duration_s, sending_s, events: {event: {count, errors, error_kinds: {kind: n},
     rate_per_s, p50_ms, p95_ms, p99_ms, max_ms}}, totals: {sent, received,
@@ -65,7 +67,20 @@ Realtime run directory:
     `lost` adds up, per bot and membership, `max(0, expected - received)`.
 `convergence.json` (runs with editors)
     `{documents: [{document, strategy, editors, converged, idle, server_length,
-    texts_equal}], converged: bool}`.
+    texts_equal, distinct_texts, divergence, server_keeps_text?}], converged: bool}`;
+    against a relay-only server (`server_keeps_text: false`) converged means the
+    idle replicas agree with each other; `divergence` is the mean normalized edit
+    distance to the most common text.
+`presence.json` (runs that heard `user-joined`/`user-left` with a users list)
+    `{checked, correct, incorrect, stale, missing, subject_wrong, settle_ms, rule,
+    examples}`: each list judged against what the harness knows for certain
+    (simulate/roster.py).
+
+meta.json also records `target_profile` (`{name, requested, reason, acks,
+unmeasured_events, probe, skipped_personas, notes}`, simulate/target_profile.py)
+and `event_map`. Without acks (the tutorial profile) delivery.json has
+`method: "time"`, `reordered` counts, and says how each membership's window
+was settled (`memberships`, `window`).
 """
 
 from __future__ import annotations
@@ -82,6 +97,8 @@ from pathlib import Path
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from simulate.vocabulary import ACKED_METRICS, CONNECTION_METRICS, NO_REPLY_ERRORS
 
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
@@ -140,6 +157,10 @@ class Recorder:
         self.connected = 0
         self.pending = 0  # requests waiting for an ack
         self.last_receive_ns = 0
+        # acks and broadcasts heard so far (a connect is no answer), and acks alone:
+        # simulate/answer_watch.py
+        self.answers = 0
+        self.acks_heard = 0
         self._sent = 0
         self._received = 0
         self._errors = 0
@@ -155,6 +176,10 @@ class Recorder:
         # Counted in a dict and folded into the histograms once a second: a dict
         # increment costs ~0.1 µs, HdrHistogram.record_value ~5 µs of pure Python.
         now = self.now_ns() if now_ns is None else now_ns
+        if event not in CONNECTION_METRICS:
+            self.answers += 1
+            if event in ACKED_METRICS:
+                self.acks_heard += 1
         micros = min(max((now - since_ns) // 1000, LOWEST_US), HIGHEST_US)
         counts = self._unfolded.get(event)
         if counts is None:
@@ -164,6 +189,8 @@ class Recorder:
     def error(self, event: str, kind: str) -> None:
         errors = self._stats(event).errors
         errors[kind] = errors.get(kind, 0) + 1
+        if event in ACKED_METRICS and kind not in NO_REPLY_ERRORS:
+            self.acks_heard += 1  # a refusal is an answer too
         self._errors += 1
         self._second_errors[event] = self._second_errors.get(event, 0) + 1
 
@@ -172,6 +199,7 @@ class Recorder:
 
     def received(self, n: int = 1) -> None:
         self._received += n
+        self.answers += n
         self.last_receive_ns = self.now_ns()
 
     # -- from the ticker --
@@ -329,6 +357,13 @@ class Membership:
 
     `received`: messages heard while it was open (the by-send-time count;
     with seqs, the report counts the seqs heard inside the window instead).
+
+    Without acks (`acked` False, the tutorial profile) the server never says
+    when the join took effect: the window starts at `confirmed_ns`, the first
+    broadcast showing the join was handled (simulate/roster.py), else
+    `settle_ns` after the join was sent; it ends `settle_ns` before the
+    leave. Messages count by the send instant they carry (`sentAt`), which
+    the ledger records too, so expected and received use the same clock.
     """
 
     start_seq: int | None
@@ -336,6 +371,19 @@ class Membership:
     end_seq: int | None = None
     end_ns: int | None = None
     received: int = 0
+    acked: bool = True
+    confirmed_ns: int | None = None
+    confirmed_by: str = ""
+
+    def window(self, settle_ns: int) -> tuple[int, int | None, str]:
+        """(first, last send instant counted, how the start is known) of an unacked join."""
+        if self.acked:
+            return self.start_ns, self.end_ns, "ack"
+        if self.confirmed_ns is not None:
+            start, how = self.confirmed_ns, self.confirmed_by or "broadcast"
+        else:
+            start, how = self.start_ns + settle_ns, "settle"
+        return start, None if self.end_ns is None else self.end_ns - settle_ns, how
 
 
 @dataclass
@@ -348,15 +396,34 @@ class BotDelivery:
     last_seq: int = 0
     # seqs heard, as ascending inclusive ranges [first, last] (they arrive in order)
     heard: list[list[int]] = field(default_factory=list)
+    # without seqs: send instants heard (windows are settled after the run), and per sender
+    # the message numbers heard, for duplicates and order
+    heard_sent_ns: list[int] = field(default_factory=list)
+    reordered: int = 0
+    _numbers: dict[str, set[int]] = field(default_factory=dict)
+    _highest: dict[str, int] = field(default_factory=dict)
 
-    def take(self, ledger: RoomLedger, seq: Any) -> bool:
+    def take(
+        self,
+        ledger: RoomLedger,
+        seq: Any,
+        *,
+        sent_ns: int | None = None,
+        sender: str | None = None,
+        number: int | None = None,
+    ) -> bool:
         """Note a chat message heard; False for a duplicate (its `seq` was seen already).
 
         Only messages heard inside an open membership count as received: a
         bot that has ended its membership (`leave()` before a close) still
         hears the room until the close completes, and those messages were not
-        expected of it.
+        expected of it. Without seqs (`sent_ns`, `sender`, `number` given: the
+        tutorial profile) a duplicate is a (sender, number) heard twice, a
+        message is out of order when its sender's later one came first, and
+        which membership it counts for is settled from `sent_ns` after the run.
         """
+        if sent_ns is not None and sender is not None and number is not None:
+            return self._take_unnumbered(sent_ns, sender, number)
         if isinstance(seq, int):
             if seq <= self.last_seq:
                 self.duplicates += 1
@@ -374,6 +441,42 @@ class BotDelivery:
             current.received += 1
             self.received += 1
         return True
+
+    def _take_unnumbered(self, sent_ns: int, sender: str, number: int) -> bool:
+        numbers = self._numbers.setdefault(sender, set())
+        if number in numbers:
+            self.duplicates += 1
+            return False
+        numbers.add(number)
+        if number < self._highest.get(sender, -1):
+            self.reordered += 1
+        self._highest[sender] = max(number, self._highest.get(sender, -1))
+        self.heard_sent_ns.append(sent_ns)
+        return True
+
+    def membership_rows(self, settle_ns: int) -> list[list[Any]]:
+        """The payload's memberships: `[start_seq, start_ns, end_seq, end_ns, received, how]`.
+
+        Unacked memberships get their settled window and the messages heard
+        inside it; what was heard outside every window goes to `outside`.
+        """
+        rows: list[list[Any]] = []
+        heard = sorted(self.heard_sent_ns)
+        inside = 0
+        for m in self.memberships:
+            if m.acked:
+                rows.append([m.start_seq, m.start_ns, m.end_seq, m.end_ns, m.received, "ack"])
+                continue
+            start, end, how = m.window(settle_ns)
+            lo = bisect.bisect_left(heard, start)
+            hi = len(heard) if end is None else bisect.bisect_right(heard, end)
+            got = max(0, hi - lo)
+            inside += got
+            rows.append([None, start, None, end, got, how])
+        if heard:
+            self.received = inside
+            self.outside = len(heard) - inside
+        return rows
 
 
 @dataclass
@@ -401,9 +504,10 @@ class RoomLedger:
 class DeliveryLog:
     """Enough bookkeeping to say, after the run, whether every message reached every member."""
 
-    def __init__(self) -> None:
+    def __init__(self, settle_ns: int = 1_000_000_000) -> None:
         self.rooms: dict[str, RoomLedger] = {}
         self.bots: list[BotDelivery] = []
+        self.settle_ns = settle_ns  # unacked memberships (simulate/target_profile.SETTLE_NS)
 
     def room(self, name: str) -> RoomLedger:
         ledger = self.rooms.get(name)
@@ -431,17 +535,16 @@ class DeliveryLog:
             "bots": [
                 {
                     "room": b.room,
-                    "memberships": [
-                        [m.start_seq, m.start_ns, m.end_seq, m.end_ns, m.received]
-                        for m in b.memberships
-                    ],
+                    "memberships": b.membership_rows(self.settle_ns),
                     "received": b.received,
                     "duplicates": b.duplicates,
+                    "reordered": b.reordered,
                     "outside": b.outside,
                     "heard": [list(r) for r in b.heard],
                 }
                 for b in self.bots
             ],
+            "settle_ns": self.settle_ns,
         }
 
 
@@ -457,7 +560,9 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """
     rooms: dict[str, dict[str, Any]] = {}
     bots: list[dict[str, Any]] = []
+    settle_ns: int | None = None
     for payload in payloads:
+        settle_ns = payload.get("settle_ns", settle_ns)
         for name, r in payload["rooms"].items():
             room = rooms.setdefault(name, {"sent": 0, "acked": 0, "seqs": set(), "sent_ns": []})
             room["sent"] += r["sent"]
@@ -467,13 +572,14 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
         bots.extend(payload["bots"])
     uses_seq = any(room["seqs"] for room in rooms.values())
     out: dict[str, dict[str, Any]] = {}
+    settled: dict[str, int] = {}
     for name, room in sorted(rooms.items()):
         seqs = sorted(room["seqs"])
         sent_ns = sorted(room["sent_ns"])
         # messages nobody saw a seq for (never acked, never delivered) are lost for every member
         unseen = max(0, room["sent"] - len(seqs)) if uses_seq else 0
         members = [b for b in bots if b["room"] == name]
-        expected = received = lost = duplicates = 0
+        expected = received = lost = duplicates = reordered = 0
         for bot in members:
             windows = []  # (expected, received or None) per membership
             for membership in bot["memberships"]:
@@ -500,6 +606,10 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
             received += bot_received
             lost += bot_lost
             duplicates += bot["duplicates"]
+            reordered += bot.get("reordered", 0)
+            for membership in bot["memberships"]:
+                how = membership[5] if len(membership) > 5 else "ack"
+                settled[how] = settled.get(how, 0) + 1
         out[name] = {
             "sent": room["sent"],
             "acked": room["acked"],
@@ -508,12 +618,23 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
             "received": received,
             "lost": lost,
             "duplicates": duplicates,
+            "reordered": reordered,
         }
     totals = {
         key: sum(room[key] for room in out.values())
-        for key in ("sent", "acked", "expected", "received", "lost", "duplicates")
+        for key in ("sent", "acked", "expected", "received", "lost", "duplicates", "reordered")
     }
-    return {"method": "seq" if uses_seq else "time", "rooms": out, "totals": totals}
+    report: dict[str, Any] = {"method": "seq" if uses_seq else "time", "rooms": out}
+    report["totals"] = totals
+    if set(settled) - {"ack"}:
+        # no acks: say how each membership's window was settled (simulate/roster.py)
+        report["memberships"] = settled
+        report["window"] = (
+            "from the first broadcast showing the join was handled (a member's user-joined, "
+            f"or the joiner's own echo), else {(settle_ns or 0) / 1e6:g} ms after the join; "
+            f"to {(settle_ns or 0) / 1e6:g} ms before the leave; by each message's sentAt"
+        )
+    return report
 
 
 def _count_heard(heard: list[list[int]], after: int, upto: int | None) -> int:
@@ -579,6 +700,7 @@ class RunDirectory:
     series: list[dict[str, Any]]
     delivery: dict[str, Any] | None = None
     convergence: dict[str, Any] | None = None
+    presence: dict[str, Any] | None = None
 
     @staticmethod
     def write(
@@ -588,6 +710,7 @@ class RunDirectory:
         payload: dict[str, Any],
         delivery: dict[str, Any] | None = None,
         convergence: dict[str, Any] | None = None,
+        presence: dict[str, Any] | None = None,
     ) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         wall_s = max(1e-9, (meta["ended_ns"] - meta["started_ns"]) / 1e9)
@@ -625,6 +748,8 @@ class RunDirectory:
             _write_json(path / "delivery.json", delivery)
         if convergence is not None:
             _write_json(path / "convergence.json", convergence)
+        if presence is not None and presence.get("checked"):
+            _write_json(path / "presence.json", presence)
         return path
 
     @classmethod
@@ -646,7 +771,7 @@ class RunDirectory:
                 )
         optional = {
             name: _read_json(path / f"{name}.json") if (path / f"{name}.json").exists() else None
-            for name in ("delivery", "convergence")
+            for name in ("delivery", "convergence", "presence")
         }
         return cls(
             path,
@@ -656,6 +781,7 @@ class RunDirectory:
             series,
             optional["delivery"],
             optional["convergence"],
+            optional["presence"],
         )
 
 

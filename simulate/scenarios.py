@@ -45,6 +45,7 @@ from simulate.catalogue import (
 )
 from simulate.schedule import ARRIVALS, Distribution, Ramp, ScheduleError, parse_duration
 from simulate.typing_model import TypingModel
+from simulate.vocabulary import MAPPABLE_EVENTS
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
@@ -160,6 +161,8 @@ class Scenario:
     drain: float = 5.0
     connect_concurrency: int = 200
     source: str = ""
+    # the server's names for our events (`[scenario.event_map]`, like --event-map)
+    event_map: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -187,7 +190,7 @@ class Scenario:
             personas = tuple(_with_param(p, "strategy", strategy) for p in personas)
         if duration is not None and ramp is None and self.ramp.length > duration:
             ramp = self.ramp.scaled(duration / self.ramp.length)  # a shorter run, a shorter ramp
-        changes = {
+        changes: dict[str, Any] = {
             "users": users,
             "duration": duration,
             "seed": seed,
@@ -211,6 +214,7 @@ class Scenario:
             "drain": self.drain,
             "connect_concurrency": self.connect_concurrency,
             "source": self.source,
+            "event_map": dict(self.event_map),
             "personas": [p.as_dict() for p in self.personas],
         }
 
@@ -341,6 +345,8 @@ def scenario_from_mapping(document: Mapping[str, Any], *, name: str, source: str
                 values[key] = parse_duration(value, f"{where}: scenario.{key}")
             elif key == "ramp":
                 values[key] = Ramp.parse(value, f"{where}: scenario.ramp")
+            elif key == "event_map":
+                values[key] = _event_map(value, f"{where}: scenario.event_map")
             else:
                 values[key] = value
         return Scenario(personas=personas, source=source, **values)
@@ -462,6 +468,20 @@ def _integer(value: Any, name: str, *, minimum: int) -> None:
 
 
 # ---------------------------------------------------------------- small pieces
+def _event_map(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """`{"send-message" = "chat:send", ...}`: our event names to the server's."""
+    if not isinstance(value, Mapping):
+        raise ScenarioError(f"{where}: must be a table of our event names to the server's")
+    for ours, theirs in value.items():
+        if ours not in MAPPABLE_EVENTS:
+            raise ScenarioError(
+                f"{where}: unknown event {ours!r} (known: {', '.join(MAPPABLE_EVENTS)})"
+            )
+        if not isinstance(theirs, str) or not theirs:
+            raise ScenarioError(f"{where}.{ours}: must be a non-empty event name")
+    return tuple(sorted((str(k), str(v)) for k, v in value.items() if k != v))
+
+
 def _with_param(persona: PersonaSpec, key: str, value: Any) -> PersonaSpec:
     if not hasattr(persona.params, key):
         return persona

@@ -297,6 +297,7 @@ def test_locust_doc_acks_in_flight_expire_on_disconnect() -> None:
         recorder = Recorder(0, "doc.ack")
         run = types.SimpleNamespace(
             acks=AckBook(),
+            acked=True,  # the rtlab profile: the target acks
             recorder=recorder,
             error=lambda kind, label, code, since=None: errors.append((label, code)),
             latency=lambda *a, **k: None,
@@ -343,7 +344,7 @@ def test_locust_chat_message_not_sent_is_not_counted() -> None:
 
         recorder = Recorder(0, "chat.ack")
         log = DeliveryLog()
-        run = types.SimpleNamespace(recorder=recorder, run_tag="t")
+        run = types.SimpleNamespace(recorder=recorder, run_tag="t", acked=True)
         user = object.__new__(ChatRoomUser)
         user.rtlab, user.rng, user.user_id, user.room = run, random.Random(1), "u", "r"
         user.ledger, user.sent_messages = log.room("r"), 0
