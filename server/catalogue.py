@@ -25,11 +25,12 @@ Conventions, the same for every type:
   values (a document change, an SDP, dashboard metrics) are typed `JSON` and
   are never looked into here.
 - **Unknown keys are dropped**, never relayed: only declared fields reach the
-  store or another client. The load generators' two stamps are declared where
+  store or another client. The load generators' stamps are declared where
   they travel (chat messages and RTC signals): `sentAt`, the scheduled send
   instant on the generator's clock (a number: ns since the epoch for the bots
-  and Locust, ms for the Node benchmark driver), and `run`, the run's tag (at
-  most 64 characters).
+  and Locust, ms for the Node benchmark driver), `run`, the run's tag (at
+  most 64 characters), and in chat messages `n`, the sender's message count
+  (the harness counts loss and order with it on servers without acks).
 - When both directions share a wire name (`presence-update`,
   `document-change`, `cursor-update`, the RTC signals), the server's event has
   its own class (`PresenceChanged`, `DocumentChanged`, `CursorMoved`,
@@ -241,6 +242,18 @@ def _sent_at(value: Any, name: str) -> SentAt:
     return value
 
 
+def _count(value: Any, name: str) -> int:
+    """A load generator's message count: a non-negative integer."""
+    if type(value) is not int or not 0 <= value < MAX_SENT_AT:
+        raise _bad(f"{name} must be a non-negative integer")
+    return value
+
+
+def _stamp_count(value: Any) -> int | None:
+    """`n` as stored: rows from before it was declared may hold anything (read as not given)."""
+    return value if type(value) is int and value >= 0 else None
+
+
 def _run(value: Any, name: str) -> str:
     return _text(value, name, MAX_RUN_TAG)
 
@@ -390,6 +403,7 @@ class ChatMessage:
     seq: int  # the room's sequence number: one more per message
     sent_at: SentAt | None = None
     run: str | None = None
+    n: int | None = None  # the sender's message count (a load-generator stamp)
 
     def to_json(self) -> dict[str, Any]:
         message = {
@@ -404,6 +418,8 @@ class ChatMessage:
             message["sentAt"] = self.sent_at
         if self.run is not None:
             message["run"] = self.run
+        if self.n is not None:
+            message["n"] = self.n
         return message
 
     def to_args(self) -> list[Any]:
@@ -424,6 +440,7 @@ class ChatMessage:
             get = data.get
             id_, user, name, text = get("id"), get("userId"), get("userName"), get("text")
             timestamp, seq, sent_at, run = get("timestamp"), get("seq"), get("sentAt"), get("run")
+            n = get("n")
             if (
                 type(id_) is str
                 and type(user) is str
@@ -433,8 +450,9 @@ class ChatMessage:
                 and (timestamp is None or type(timestamp) in (int, str, float))
                 and (sent_at is None or type(sent_at) in (int, float))
                 and (run is None or type(run) is str)
+                and (n is None or type(n) is int)
             ):
-                return cls(id_, user, name, text, timestamp, seq, sent_at, run)
+                return cls(id_, user, name, text, timestamp, seq, sent_at, run, n)
         return cls._from_json_checked(data)
 
     @classmethod
@@ -456,6 +474,7 @@ class ChatMessage:
             _int(message, "seq"),
             sent_at if _is_number(sent_at) else None,
             run if isinstance(run, str) else None,
+            _stamp_count(message.get("n")),
         )
 
 
@@ -628,6 +647,7 @@ class SendMessage:
     timestamp: int | float | str | None = None
     sent_at: SentAt | None = None
     run: str | None = None
+    n: int | None = None  # the sender's message count (a load-generator stamp)
 
     @classmethod
     def parse(cls, args: list[Any]) -> Self:
@@ -639,6 +659,7 @@ class SendMessage:
             get = body.get
             id_, user, name = get("id"), get("userId"), get("userName")
             text, timestamp, sent_at, run = get("text"), get("timestamp"), get("sentAt"), get("run")
+            n = get("n")
             if (
                 (type(room) is str and 0 < len(room) <= limit)
                 and (type(text) is str and len(text) <= MAX_TEXT)
@@ -651,8 +672,9 @@ class SendMessage:
                     or (type(sent_at) in (int, float) and 0 <= sent_at < MAX_SENT_AT)
                 )
                 and (run is None or (type(run) is str and len(run) <= MAX_RUN_TAG))
+                and (n is None or (type(n) is int and 0 <= n < MAX_SENT_AT))
             ):
-                return cls(room, text, id_, user, name, timestamp, sent_at, run)
+                return cls(room, text, id_, user, name, timestamp, sent_at, run, n)
         return cls._parse_checked(args)
 
     @classmethod
@@ -677,7 +699,10 @@ class SendMessage:
         run = get("run")
         if run is not None:
             run = _run(run, "message.run")
-        return cls(room_id, text, message_id, user_id, user_name, timestamp, sent_at, run)
+        n = get("n")
+        if n is not None:
+            n = _count(n, "message.n")
+        return cls(room_id, text, message_id, user_id, user_name, timestamp, sent_at, run, n)
 
     def to_args(self) -> list[Any]:
         message: dict[str, Any] = {"text": self.text}
@@ -688,6 +713,7 @@ class SendMessage:
             ("timestamp", self.timestamp),
             ("sentAt", self.sent_at),
             ("run", self.run),
+            ("n", self.n),
         ):
             if value is not None:
                 message[key] = value
@@ -713,6 +739,7 @@ class SendMessage:
             seq,
             self.sent_at,
             self.run,
+            self.n,
         )
 
 

@@ -363,6 +363,8 @@ class SocketIOClient:
         arrival order, and the same code serves the reactor's callbacks.
         Replies (pongs, acks the server asked for) go out from a task.
         """
+        if self._engine.closed:
+            return False  # frames still in flight after the session ended (our own close)
         try:
             events = self._engine.receive_frame(message, trio.current_time())
             replies = self._engine.data_to_send()
