@@ -35,6 +35,7 @@ def install(hub: Hub, services: Services) -> None:
 
 async def serve_static(http: HttpConnection, request: Request) -> None:
     path = request.path
+    candidates: list[Path | None]
     if path in ("/", "/index.html"):
         candidates = [STATIC / "index.html"]
     elif path.startswith("/static/"):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from server.protocol.engineio import encode_message
 from server.protocol.errors import LocalProtocolError
@@ -142,16 +142,19 @@ class SocketInfo:
     auth: dict[str, Any]
 
 
-class Adapter(Protocol):
+S = TypeVar("S", bound=Socket)
+
+
+class Adapter(Protocol[S]):
     """The room registry and broadcast path of one namespace."""
 
-    def add_all(self, sock: Socket, rooms: Iterable[str]) -> None: ...
+    def add_all(self, sock: S, rooms: Iterable[str]) -> None: ...
 
-    def remove(self, sock: Socket, room: str) -> None: ...
+    def remove(self, sock: S, room: str) -> None: ...
 
-    def remove_all(self, sock: Socket) -> None: ...
+    def remove_all(self, sock: S) -> None: ...
 
-    def members(self, room: str) -> Iterable[Socket]:
+    def members(self, room: str) -> Iterable[S]:
         """This node's sockets in `room`."""
 
     def room_names(self) -> Iterable[str]:
@@ -179,17 +182,17 @@ class Adapter(Protocol):
     async def server_count(self) -> int: ...
 
 
-class LocalAdapter:
+class LocalAdapter(Generic[S]):
     """The rooms of this process: `room -> sockets` here, `socket -> rooms` on the socket."""
 
-    def __init__(self, namespace: str, deliver: Deliver) -> None:
+    def __init__(self, namespace: str, deliver: Deliver[S]) -> None:
         self.namespace = namespace
-        self.rooms: dict[str, dict[Socket, None]] = {}
-        self.sids: dict[str, Socket] = {}  # every socket of the namespace on this node
+        self.rooms: dict[str, dict[S, None]] = {}
+        self.sids: dict[str, S] = {}  # every socket of the namespace on this node
         self._deliver = deliver
 
     # ------------------------------------------------------------ rooms
-    def add_all(self, sock: Socket, rooms: Iterable[str]) -> None:
+    def add_all(self, sock: S, rooms: Iterable[str]) -> None:
         self.sids[sock.sid] = sock
         for room in rooms:
             members = self.rooms.get(room)
@@ -198,7 +201,7 @@ class LocalAdapter:
             members[sock] = None
             sock.rooms.add(room)
 
-    def remove(self, sock: Socket, room: str) -> None:
+    def remove(self, sock: S, room: str) -> None:
         members = self.rooms.get(room)
         if members is not None:
             members.pop(sock, None)
@@ -206,12 +209,12 @@ class LocalAdapter:
                 del self.rooms[room]
         sock.rooms.discard(room)
 
-    def remove_all(self, sock: Socket) -> None:
+    def remove_all(self, sock: S) -> None:
         for room in list(sock.rooms):
             self.remove(sock, room)
         self.sids.pop(sock.sid, None)
 
-    def members(self, room: str) -> Iterable[Socket]:
+    def members(self, room: str) -> Iterable[S]:
         return self.rooms.get(room, {}).keys()
 
     def room_names(self) -> Iterator[str]:
@@ -222,15 +225,15 @@ class LocalAdapter:
         return room in self.rooms
 
     # -------------------------------------------------------- selections
-    def select(self, opts: BroadcastOptions) -> Iterable[Socket]:
+    def select(self, opts: BroadcastOptions) -> Iterable[S]:
         """The local sockets `opts` names, each once."""
         rooms = self.rooms
         if opts.rooms:
             if len(opts.rooms) == 1:
                 (room,) = opts.rooms
-                chosen: Iterable[Socket] = rooms.get(room, {}).keys()
+                chosen: Iterable[S] = rooms.get(room, {}).keys()
             else:
-                union: dict[Socket, None] = {}
+                union: dict[S, None] = {}
                 for room in opts.rooms:
                     union.update(rooms.get(room, {}))
                 chosen = union.keys()
@@ -238,7 +241,7 @@ class LocalAdapter:
             chosen = self.sids.values()
         if not opts.except_rooms:
             return chosen
-        excluded: set[Socket] = set()
+        excluded: set[S] = set()
         for room in opts.except_rooms:
             excluded.update(rooms.get(room, ()))
         return [s for s in chosen if s not in excluded]
@@ -280,8 +283,11 @@ class LocalAdapter:
         return 1
 
 
-class Deliver(Protocol):
-    def __call__(self, items: list[Outgoing], targets: Iterable[Socket], event: str) -> int: ...
+S_contra = TypeVar("S_contra", bound=Socket, contravariant=True)
+
+
+class Deliver(Protocol[S_contra]):
+    def __call__(self, items: list[Outgoing], targets: Iterable[S_contra], event: str) -> int: ...
 
 
 def _has_bytes(value: Any) -> bool:

@@ -46,12 +46,23 @@ class Stats(Protocol):
 class HubContext(Protocol):
     """What a connection needs of its hub (`server.hub.hub.Hub` is one)."""
 
-    namespaces: dict[str, Namespace]
-    stats: Stats
-    authenticate: Authenticator
-    admin_token: str | None
-    connect_timeout: float
-    rate_limit: float
+    @property
+    def namespaces(self) -> dict[str, Namespace]: ...
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def authenticate(self) -> Authenticator: ...
+
+    @property
+    def admin_token(self) -> str | None: ...
+
+    @property
+    def connect_timeout(self) -> float: ...
+
+    @property
+    def rate_limit(self) -> float: ...
 
     def registration(self, event: str, namespace: str) -> Registration | None: ...
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 class Style(enum.Enum):
@@ -35,7 +35,7 @@ class Style(enum.Enum):
 class ParsedEvent(Protocol):
     """A catalogue event type, as the hub uses it (see server.catalogue)."""
 
-    name: str
+    name: ClassVar[str]
 
     @classmethod
     def parse(cls, args: list[Any]) -> Any: ...
@@ -44,7 +44,7 @@ class ParsedEvent(Protocol):
 class ServerEvent(Protocol):
     """A typed event the server sends (see server.catalogue): a name and its arguments."""
 
-    name: str
+    name: ClassVar[str]
 
     def to_args(self) -> list[Any]: ...
 

@@ -32,9 +32,9 @@ from server.transport.base import Outgoing
 
 log = logging.getLogger(__name__)
 
-ConnectHook = Callable[[Socket], None]
-IdentifyHook = Callable[[Socket], None]
-DisconnectHook = Callable[[Socket, str], None]
+ConnectHook = Callable[[Socket], object]
+IdentifyHook = Callable[[Socket], object]
+DisconnectHook = Callable[[Socket, str], object]
 H = TypeVar("H", bound=Callable[..., Awaitable[Any]])
 
 
@@ -85,7 +85,7 @@ class Hub:
         self.admin_token = options.admin_token
         self.connect_timeout = options.connect_timeout
         self.rate_limit = options.rate_limit
-        deliver: Deliver = self._deliver  # type: ignore[assignment]
+        deliver: Deliver[Socket] = self._deliver
         self.namespaces = {
             name: Namespace(name, deliver, adapter_factory) for name in options.namespaces
         }

@@ -124,12 +124,12 @@ class Namespace:
     """A namespace: its sockets on this node, its adapter (rooms, broadcasts)."""
 
     def __init__(
-        self, name: str, deliver: Deliver, adapter_factory: AdapterFactory | None = None
+        self, name: str, deliver: Deliver[Socket], adapter_factory: AdapterFactory | None = None
     ) -> None:
         self.name = name
         self.deliver = deliver
         self.sockets: dict[str, Socket] = {}
-        self.adapter: Adapter = (adapter_factory or LocalAdapter)(name, deliver)
+        self.adapter: Adapter[Socket] = (adapter_factory or LocalAdapter)(name, deliver)
 
     def add(self, sock: Socket) -> None:
         self.sockets[sock.sid] = sock
@@ -150,4 +150,4 @@ class Namespace:
         return self.adapter.broadcast(packet, opts)
 
 
-AdapterFactory = Callable[[str, Deliver], Adapter]
+AdapterFactory = Callable[[str, Deliver[Socket]], Adapter[Socket]]
