@@ -86,7 +86,13 @@ class Server:
             raise ValueError(f"{path!r} is mounted already")
         config = self.config
         engine = EngineServer(
-            options or EngineOptions(config.ping_interval, config.ping_timeout, config.max_payload),
+            options
+            or EngineOptions(
+                config.ping_interval,
+                config.ping_timeout,
+                config.max_payload,
+                upgrade_timeout=config.ping_timeout,
+            ),
             app.session_handler,
         )
         max_payload = engine.options.max_payload
