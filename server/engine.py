@@ -110,9 +110,11 @@ class EngineSession:
 
     # ---------------------------------------------------------------- sending
     def send(self, item: Outgoing) -> bool:
-        """Queue one encoded packet on the primary transport (the broadcast hot path)."""
-        if not self.conn.sendable:
-            return False
+        """Queue one encoded packet on the primary transport (the broadcast hot path).
+
+        No state check here: a closed session's transports are closed too (`_finish`
+        closes them), and a closed transport refuses; this runs once per delivery.
+        """
         return self.transport.send(item)
 
     @property

@@ -75,6 +75,8 @@ class WebSocketTransport(Transport):
 
     # ------------------------------------------------------------- Transport
     def send(self, item: Outgoing) -> bool:
+        if self.close_reason is not None:
+            return False  # closing: only the goodbye frame still goes out
         return self.outbox.push(item.ws_frame, item.volatile)
 
     def send_now(self, item: Outgoing) -> bool:
