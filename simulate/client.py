@@ -363,10 +363,15 @@ class SocketIOClient:
         arrival order, and the same code serves the reactor's callbacks.
         Replies (pongs, acks the server asked for) go out from a task.
         """
-        if self._engine.closed:
+        engine = self._engine
+        if engine.closed:
             return False  # frames still in flight after the session ended (our own close)
         try:
-            events = self._engine.receive_frame(message, trio.current_time())
+            data = engine.message_data(message)
+            if data is not None:  # the bulk of traffic: a message on the open session
+                answer = self._sio.receive(data)
+                return answer is None or self._dispatch(answer)
+            events = engine.receive_frame(message, trio.current_time())
             replies = self._engine.data_to_send()
             if replies:
                 self._send_soon(*(data for _channel, data in replies))
@@ -387,7 +392,7 @@ class SocketIOClient:
         return True
 
     def _dispatch(self, event: object) -> bool:
-        if isinstance(event, EventReceived):
+        if type(event) is EventReceived:
             if event.namespace != self.namespace:
                 return True
             results = self._deliver_event(event.name, event.args)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from server.engine import EngineSession
 from server.errors import ErrorCode, EventError
 from server.hub.acks import DeferredAck
-from server.hub.handlers import Registration, Style, ack_arguments, envelope
+from server.hub.handlers import Registration, ack_arguments, envelope
 from server.hub.sockets import Namespace, Socket
 from server.protocol.engineio import encode_message
 from server.protocol.errors import LocalProtocolError, ProtocolError
@@ -210,13 +210,13 @@ class ClientConnection:
         # must not grow the server's memory (or every dashboard update)
         stats.events_in[event if registration is not None else UNKNOWN_EVENT] += 1
         started = time.perf_counter()
-        wraps = registration is None or registration.envelope
+        wraps = registration is None or registration.wraps
         try:
             if registration is None:
                 raise EventError(ErrorCode.NOT_FOUND, f"unknown event {_shorten(event)!r}")
             if hub.rate_limit and not hub.take_token(sock, started):
                 raise EventError(ErrorCode.RATE_LIMITED, f"more than {hub.rate_limit:g} events/s")
-            result = await _call(registration, sock, request.args)
+            result = await registration.call(sock, request.args)
         except EventError as exc:
             stats.errors += 1
             self._refuse(sock, request, exc)
@@ -283,16 +283,6 @@ class ClientConnection:
         send = self.session.send
         for payload in payloads:
             send(Outgoing(encode_message(payload)))
-
-
-async def _call(registration: Registration, sock: Socket, args: list[Any]) -> Any:
-    style = registration.style
-    if style is Style.TYPED:
-        assert registration.parse is not None
-        return await registration.handler(sock, registration.parse(args))
-    if style is Style.PLAIN:
-        return await registration.handler(sock, *args)
-    return await registration.handler(sock, args)
 
 
 def _shorten(name: str, limit: int = 100) -> str:

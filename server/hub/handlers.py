@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 
@@ -30,6 +30,11 @@ class Style(enum.Enum):
     TYPED = "typed"
     PLAIN = "plain"
     ARGS = "args"
+
+    __hash__ = object.__hash__  # singletons: identity hashing is exact and cheap
+
+
+_TYPED, _PLAIN = Style.TYPED, Style.PLAIN  # bound once: Enum member reads are slow on 3.11
 
 
 class ParsedEvent(Protocol):
@@ -54,11 +59,21 @@ class Registration:
     handler: Callable[..., Awaitable[Any]]
     style: Style
     parse: Callable[[list[Any]], Any] | None = None
+    # whether acks wrap the reply as ``{ok, ...}`` (the catalogue's convention); read per event
+    wraps: bool = field(init=False)
 
-    @property
-    def envelope(self) -> bool:
-        """Whether acks wrap the reply as ``{ok, ...}`` (the catalogue's convention)."""
-        return self.style is not Style.PLAIN
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wraps", self.style is not Style.PLAIN)
+
+    async def call(self, sock: Any, args: list[Any]) -> Any:
+        """Run the handler on one event's arguments, in its style."""
+        style = self.style
+        if style is _TYPED:
+            assert self.parse is not None
+            return await self.handler(sock, self.parse(args))
+        if style is _PLAIN:
+            return await self.handler(sock, *args)
+        return await self.handler(sock, args)
 
 
 def envelope(result: Any) -> dict[str, Any]:

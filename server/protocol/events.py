@@ -30,6 +30,8 @@ class Channel(enum.Enum):
     PRIMARY = "primary"
     CANDIDATE = "candidate"
 
+    __hash__ = object.__hash__  # singletons: identity hashing is exact and cheap
+
 
 class CloseReason(enum.StrEnum):
     """Why a session ended: the words logs and disconnect reasons use."""
