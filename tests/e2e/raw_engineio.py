@@ -16,7 +16,6 @@ from wsproto.events import (
     AcceptConnection,
     BytesMessage,
     CloseConnection,
-    Message,
     RejectConnection,
     Request,
     TextMessage,
@@ -33,7 +32,8 @@ class RawWebSocket:
         self.ws = ws
         self.closed = False
         self._pending: list[str | bytes] = []
-        self._parts: list[str | bytes] = []
+        self._text: list[str] = []
+        self._bytes: list[bytes] = []
 
     @classmethod
     async def open(cls, port: int, target: str) -> RawWebSocket:
@@ -52,7 +52,8 @@ class RawWebSocket:
                     raise ConnectionRefusedError(f"HTTP {event.status_code}")
 
     async def send(self, data: str | bytes) -> None:
-        await self.stream.send_all(self.ws.send(Message(data=data)))
+        message = TextMessage(data=data) if isinstance(data, str) else BytesMessage(data=data)
+        await self.stream.send_all(self.ws.send(message))
 
     def _absorb(self, data: bytes) -> None:
         if not data:
@@ -60,16 +61,16 @@ class RawWebSocket:
             return
         self.ws.receive_data(data)
         for event in self.ws.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                self._parts.append(event.data)
+            if isinstance(event, TextMessage):
+                self._text.append(event.data)
                 if event.message_finished:
-                    whole = (
-                        "".join(self._parts)
-                        if isinstance(event, TextMessage)
-                        else b"".join(self._parts)
-                    )  # type: ignore[arg-type]
-                    self._pending.append(whole)
-                    self._parts = []
+                    self._pending.append("".join(self._text))
+                    self._text = []
+            elif isinstance(event, BytesMessage):
+                self._bytes.append(bytes(event.data))
+                if event.message_finished:
+                    self._pending.append(b"".join(self._bytes))
+                    self._bytes = []
             elif isinstance(event, CloseConnection):
                 self.closed = True
 

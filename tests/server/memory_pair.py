@@ -91,13 +91,21 @@ class Pair:
 
 @asynccontextmanager
 async def reference_server(
-    tmp_path: Path, *, features: Iterable[str] | None = None, background: bool = False, **config: Any
+    tmp_path: Path,
+    *,
+    features: Iterable[str] | None = None,
+    background: bool = False,
+    **config: Any,
 ) -> AsyncIterator[Pair]:
     """The reference server served in memory (heartbeat on), with a real SQLite file."""
     settings = {"db_path": str(tmp_path / "memory-pair.sqlite3"), **config}
     server = ReferenceServer(ServerConfig(**settings), features=features)
     async with trio.open_nursery() as nursery:
-        await nursery.start(lambda task_status: server.serve_in_memory(background=background, task_status=task_status))
+        await nursery.start(
+            lambda task_status: server.serve_in_memory(
+                background=background, task_status=task_status
+            )
+        )
         try:
             yield Pair(server)
         finally:

@@ -74,7 +74,7 @@ def test_server_to_client_acks_and_late_answers() -> None:
 def test_binary_attachments_are_reassembled() -> None:
     server, client = joined(NS)
     _, payloads = client.emit(NS, "file", [{"name": "a", "data": b"\x00\x01"}, b"\xff"])
-    assert payloads[0].startswith("52-/api/socket,")
+    assert isinstance(payloads[0], str) and payloads[0].startswith("52-/api/socket,")
     assert payloads[1:] == [b"\x00\x01", b"\xff"]
     assert deliver(server, payloads) == EventReceived(
         NS, "file", [{"name": "a", "data": b"\x00\x01"}, b"\xff"], None
