@@ -13,6 +13,7 @@ The notifier needs the server's admin token: `--rtlab-admin-token` or the
 environment variable `RTLAB_ADMIN_TOKEN` (the server reads the same one).
 Handlers run in python-socketio's reading greenlet: they never block;
 answers to offers and the end-of-run leave go out from their own greenlets.
+Requests are the catalogue's types (`server/catalogue.py`), as the bots'.
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ from locustfiles.rtlab_user import (
     SeatedUser,
     ack_error_code,
 )
+from server.catalogue import (
+    ClientEvent,
+    EventName,
+    JoinGame,
+    JoinRoom,
+    LeaveGame,
+    Notify,
+    PlayerInput,
+    RtcJoin,
+    SubscribeDashboard,
+    UnsubscribeDashboard,
+)
 from simulate.catalogue import (
     ADMIN_TOKEN_ENV,
     CATALOGUE_FAMILY,
@@ -42,9 +55,10 @@ from simulate.catalogue import (
     DashboardTracker,
     GameTracker,
     admin_token,
-    notification_body,
+    notification_request,
     notification_sent_at,
     notify_directory,
+    offer_to_answer,
     rtc_answer,
     rtc_candidate,
     rtc_offer,
@@ -88,9 +102,9 @@ class CatalogueUser(SeatedUser):
         rtlab = self.rtlab
         return lambda event, since_ns, now_ns: rtlab.latency(kind, event, since_ns, now_ns=now_ns)
 
-    def emit_later(self, event: str, data: Any) -> None:
-        """An emit from a handler: off the reading greenlet."""
-        gevent.spawn(self.emit_plain, event, event, data)
+    def emit_later(self, request: ClientEvent) -> None:
+        """An emit from a handler: off the reading greenlet (errors counted under its name)."""
+        gevent.spawn(self.emit_plain, str(request.name), request)
 
 
 # ------------------------------------------------------------------ notifications
@@ -101,10 +115,10 @@ class NotificationReceiverUser(CatalogueUser):
     join_labels = ("room.join", "room.rejoin")
 
     def setup_handlers(self) -> None:
-        self.sio.on("notification", self._on_notification)
+        self.sio.on(EventName.NOTIFICATION, self._on_notification)
 
     def join(self, label: str) -> bool:
-        joined = self.call_measured(label, "join-room", (self.seat, self.user_id), time.time_ns())
+        joined = self.call_measured(label, JoinRoom(self.seat, self.user_id), time.time_ns())
         if joined:
             notify_directory(self.rtlab.run_tag).add(self.user_id, self.seat)
         return joined is not None
@@ -157,24 +171,24 @@ class NotifierUser(RtlabUser):
             return
         directory = notify_directory(self.rtlab.run_tag)
         number = self.sent_notifications
-        body = notification_body(
+        request = notification_request(
             self.params, self.rng, directory, self.rtlab.run_tag, scheduled, number
         )
-        if body is None:
+        if request is None:
             return  # no receiver has joined yet
         self.sent_notifications += 1
         if self.params.via_http:
             self.rtlab.recorder.sent()
-            gevent.spawn(self._post, body, scheduled)
-        elif self.emit_acked("notify.ack", "notify", body, scheduled):
+            gevent.spawn(self._post, request, scheduled)
+        elif self.emit_acked("notify.ack", request, scheduled):
             self.rtlab.recorder.sent()  # counted only once it left
 
-    def _post(self, body: dict[str, Any], scheduled: int) -> None:
+    def _post(self, notify: Notify, scheduled: int) -> None:
         run = self.rtlab
         token = run.acks.open("ack", "notify.ack", scheduled)
         request = urllib.request.Request(
             self.url.rstrip("/") + "/notify",
-            data=json.dumps(body, separators=(",", ":")).encode(),
+            data=json.dumps(notify.to_json(), separators=(",", ":")).encode(),
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
             method="POST",
         )
@@ -212,11 +226,11 @@ class DashboardWatcherUser(CatalogueUser):
 
     def setup_handlers(self) -> None:
         self.tracker = DashboardTracker(self.record("push"))
-        self.sio.on("dashboard-update", self._on_update)
+        self.sio.on(EventName.DASHBOARD_UPDATE, self._on_update)
 
     def join(self, label: str) -> bool:
-        data = (DASHBOARD_ID, {"ack": bool(self.params.ack)})
-        return self.call_measured(label, "subscribe-dashboard", data, time.time_ns()) is not None
+        request = SubscribeDashboard(DASHBOARD_ID, ack=bool(self.params.ack))
+        return self.call_measured(label, request, time.time_ns()) is not None
 
     @task
     def watch(self) -> None:
@@ -224,7 +238,8 @@ class DashboardWatcherUser(CatalogueUser):
 
     def on_stop(self) -> None:
         if self.rtlab.stopping and self.joined:
-            self.emit_plain("unsubscribe-dashboard", "unsubscribe-dashboard", DASHBOARD_ID)
+            unsubscribe = UnsubscribeDashboard(DASHBOARD_ID)
+            self.emit_plain(str(unsubscribe.name), unsubscribe)
         super().on_stop()
 
     def _on_update(self, update: Any = None, *_: Any) -> Any:
@@ -244,14 +259,14 @@ class GamePlayerUser(CatalogueUser):
     def setup_handlers(self) -> None:
         self.tracker = GameTracker(self.user_id, self.record("push"))
         self.seq = 0
-        self.sio.on("game-state", self._on_state)
+        self.sio.on(EventName.GAME_STATE, self._on_state)
 
     def on_start(self) -> None:
         super().on_start()
         self.start_schedule()
 
     def join(self, label: str) -> bool:
-        reply = self.call_measured(label, "join-game", (self.seat, self.user_id), time.time_ns())
+        reply = self.call_measured(label, JoinGame(self.seat, self.user_id), time.time_ns())
         if reply is not None:
             self.tracker.set_tick_rate(reply.get("tickRate"))
         return reply is not None
@@ -264,9 +279,8 @@ class GamePlayerUser(CatalogueUser):
         seq, self.seq = self.seq, self.seq + 1
         token = self.rtlab.acks.open("push", "game.input_to_state", scheduled)
         self.tracker.on_input(seq, scheduled, token)
-        move = {"dx": self.rng.uniform(-1, 1), "dy": self.rng.uniform(-1, 1)}
-        data = (self.seat, {"seq": seq, "input": move})
-        if self.emit_acked("game.input", "player-input", data, scheduled):
+        move = PlayerInput(self.seat, seq, self.rng.uniform(-1, 1), self.rng.uniform(-1, 1))
+        if self.emit_acked("game.input", move, scheduled):
             self.rtlab.recorder.sent()  # counted only once it left
         else:
             tag = self.tracker.drop(seq)
@@ -283,7 +297,8 @@ class GamePlayerUser(CatalogueUser):
         deadline = time.monotonic() + STREAM_SETTLE_S
         while self.tracker.pending and time.monotonic() < deadline:
             gevent.sleep(0.02)
-        self.emit_plain("leave-game", "leave-game", self.seat)
+        leave = LeaveGame(self.seat)
+        self.emit_plain(str(leave.name), leave)
 
     def _on_state(self, state: Any = None, *_: Any) -> None:
         now = time.time_ns()
@@ -305,11 +320,11 @@ class RtcPeerUser(CatalogueUser):
         self.offers: dict[str, tuple[int, int]] = {}  # offer id -> (ack token, scheduled)
         self.offers_sent = 0
         for event, handler in (
-            ("rtc-peer-joined", self._on_peer_joined),
-            ("rtc-peer-left", self._on_peer_left),
-            ("rtc-offer", self._on_offer),
-            ("rtc-answer", self._on_answer),
-            ("rtc-ice-candidate", self._on_candidate),
+            (EventName.RTC_PEER_JOINED, self._on_peer_joined),
+            (EventName.RTC_PEER_LEFT, self._on_peer_left),
+            (EventName.RTC_OFFER, self._on_offer),
+            (EventName.RTC_ANSWER, self._on_answer),
+            (EventName.RTC_ICE_CANDIDATE, self._on_candidate),
         ):
             self.sio.on(event, handler)
 
@@ -318,7 +333,7 @@ class RtcPeerUser(CatalogueUser):
         self.start_schedule()
 
     def join(self, label: str) -> bool:
-        reply = self.call_measured(label, "rtc-join", self.seat, time.time_ns())
+        reply = self.call_measured(label, RtcJoin(self.seat), time.time_ns())
         if reply is None:
             return False
         self.peers[:] = [p for p in reply.get("peers") or () if isinstance(p, str)]
@@ -335,7 +350,7 @@ class RtcPeerUser(CatalogueUser):
         self.send_offer(to, scheduled)
         for n in range(self.params.ice_burst):
             candidate = rtc_candidate(self.rng, to, n, scheduled, self.rtlab.run_tag)
-            self.emit_plain("rtc-ice-candidate", "rtc-ice-candidate", candidate)
+            self.emit_plain(str(candidate.name), candidate)
 
     def send_offer(self, to: str, scheduled: int) -> None:
         run = self.rtlab
@@ -351,7 +366,7 @@ class RtcPeerUser(CatalogueUser):
                 self._settle(offer_id, ack_error_code(body))
 
         try:
-            self.sio.emit("rtc-offer", offer, callback=relayed)
+            self.sio.emit_event(offer, callback=relayed)
         except socketio.exceptions.SocketIOError:
             self._settle(offer_id, "not_connected")
             return
@@ -379,11 +394,11 @@ class RtcPeerUser(CatalogueUser):
         if isinstance(peer, dict) and peer.get("peerId") in self.peers:
             self.peers.remove(peer["peerId"])
 
-    def _on_offer(self, offer: Any = None, *_: Any) -> None:
+    def _on_offer(self, payload: Any = None, *_: Any) -> None:
         self.rtlab.recorder.received()
-        if isinstance(offer, dict) and offer.get("run") == self.rtlab.run_tag:
-            answer = rtc_answer(self.rng, self.params, offer, self.rtlab.run_tag)
-            self.emit_later("rtc-answer", answer)
+        offer = offer_to_answer(payload, self.rtlab.run_tag)
+        if offer is not None:
+            self.emit_later(rtc_answer(self.rng, self.params, offer, self.rtlab.run_tag))
 
     def _on_answer(self, answer: Any = None, *_: Any) -> None:
         now = time.time_ns()

@@ -24,10 +24,11 @@ from typing import Any
 import gevent.event
 
 from locustfiles.rtlab_user import SeatedUser, filler
+from server.catalogue import EventName, JoinRoom, LeaveRoom
 from simulate.measurement import chat_message, membership_start
 from simulate.recording import BotDelivery, Membership, RoomLedger
 from simulate.roster import heard_membership_change, heard_unnumbered_message
-from simulate.vocabulary import Metric, Wire
+from simulate.vocabulary import Metric
 
 
 class ChatRoomUser(SeatedUser):
@@ -40,11 +41,11 @@ class ChatRoomUser(SeatedUser):
         self.record: BotDelivery = self.rtlab.delivery.bot(self.room)
         self.rejoined = gevent.event.Event()
         self.sent_messages = 0
-        self.sio.on(Wire.RECEIVE_MESSAGE, self._on_message)
-        self.sio.on(Wire.USER_TYPING, self._on_user_typing)
-        self.sio.on(Wire.PRESENCE_UPDATE, self._on_presence)
-        self.sio.on(Wire.USER_JOINED, self._on_user_joined)
-        self.sio.on(Wire.USER_LEFT, self._on_user_left)
+        self.sio.on(EventName.RECEIVE_MESSAGE, self._on_message)
+        self.sio.on(EventName.USER_TYPING, self._on_user_typing)
+        self.sio.on(EventName.PRESENCE_UPDATE, self._on_presence)
+        self.sio.on(EventName.USER_JOINED, self._on_user_joined)
+        self.sio.on(EventName.USER_LEFT, self._on_user_left)
         self.connect_and_join()
 
     # ---------------------------------------------------------------- room
@@ -55,7 +56,7 @@ class ChatRoomUser(SeatedUser):
         emitted = time.time_ns()
         # noted before the call: the others hear user-joined before the ack comes back
         self.rtlab.roster.note_act("joined", self.user_id, emitted)
-        reply = self.call_measured(label, Wire.JOIN_ROOM, (self.room, self.user_id), began)
+        reply = self.call_measured(label, JoinRoom(self.room, self.user_id), began)
         if reply is None:
             return False
         now = time.time_ns()
@@ -69,7 +70,7 @@ class ChatRoomUser(SeatedUser):
     def _join_without_ack(self, label: str) -> bool:
         """Fire-and-forget join: the window opens when a broadcast shows it took effect."""
         emitted = time.time_ns()
-        if not self.emit_plain(label, Wire.JOIN_ROOM, (self.room, self.user_id)):
+        if not self.emit_plain(label, JoinRoom(self.room, self.user_id)):
             return False
         membership = Membership(None, emitted, acked=False)
         self.record.memberships.append(membership)
@@ -80,7 +81,7 @@ class ChatRoomUser(SeatedUser):
 
     def leave_room(self) -> None:
         """`leave-room`, as the tutorial's chat panel does when it closes (user-left follows)."""
-        if self.emit_plain(Metric.PRESENCE_LEFT, Wire.LEAVE_ROOM, (self.room, self.user_id)):
+        if self.emit_plain(Metric.PRESENCE_LEFT, LeaveRoom(self.room, self.user_id)):
             self.leave_membership(announced=True)
         else:
             self.leave_membership()
@@ -110,18 +111,16 @@ class ChatRoomUser(SeatedUser):
         ledger = self.ledger
         text = filler(self.rng, size)
         message = chat_message(
-            self.user_id, self.sent_messages, text, scheduled_ns, self.rtlab.run_tag
+            self.room, self.user_id, self.sent_messages, text, scheduled_ns, self.rtlab.run_tag
         )
         self.sent_messages += 1
         if not self.rtlab.acked:
             # fire-and-forget; the ledger counts by the sentAt the message carries
-            if self.emit_plain(Metric.CHAT_ECHO, Wire.SEND_MESSAGE, (self.room, message)):
+            if self.emit_plain(Metric.CHAT_ECHO, message):
                 ledger.note_sent(scheduled_ns)
             return
         ledger.note_sent(time.time_ns())
-        if self.emit_acked(
-            "chat.ack", "send-message", (self.room, message), scheduled_ns, ledger.note_ack
-        ):
+        if self.emit_acked(Metric.CHAT_ACK, message, scheduled_ns, ledger.note_ack):
             self.rtlab.recorder.sent()  # counted only once it left: the series and the ledger agree
         else:
             ledger.unsend()

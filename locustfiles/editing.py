@@ -32,12 +32,31 @@ from typing import Any
 import socketio
 from locust import task
 
-from locustfiles.rtlab_user import CALL_TIMEOUT_S, RtlabUser, ack_error_code, filler
+from locustfiles.rtlab_user import (
+    CALL_TIMEOUT_S,
+    RtlabUser,
+    ack_error_code,
+    filler,
+    socketio_data,
+)
 from locustfiles.run_recording import LocustRun, register_convergence_check
+from server.catalogue import (
+    CursorUpdate,
+    DocumentChange,
+    EventError,
+    EventName,
+    JoinDocument,
+    JoinDocumentReply,
+)
 from server.collab.base import CollabError, Replica
 from server.collab.registry import get_strategy
-from simulate.measurement import STAMPED_STRATEGIES, OpInstants, convergence_entry
-from simulate.vocabulary import Metric, Wire
+from simulate.measurement import (
+    STAMPED_STRATEGIES,
+    OpInstants,
+    StampedCursorUpdate,
+    convergence_entry,
+)
+from simulate.vocabulary import Metric
 
 
 class EditorUser(RtlabUser):
@@ -53,25 +72,23 @@ class EditorUser(RtlabUser):
         self.acked_ops = 0
         self._instants = OpInstants()  # scheduled instants of edits not yet in an op
         self._in_flight: deque[tuple[int, int]] = deque()  # (scheduled_ns, ack token)
-        self.sio.on(Wire.DOCUMENT_CHANGE, self._on_change)
-        self.sio.on(Wire.CURSOR_UPDATE, self._on_cursor)
+        self.sio.on(EventName.DOCUMENT_CHANGE, self._on_change)
+        self.sio.on(EventName.CURSOR_UPDATE, self._on_cursor)
         self.sio.on("connect", self._on_reconnect)
         self.joined = self.connect() and self.join_document()
         self.start_schedule()
 
     def join_document(self) -> bool:
         if not self.rtlab.acked:  # the tutorial's editor: join, start from "", relay positions
-            if not self.emit_plain("doc.join", Wire.JOIN_DOCUMENT, (self.document, self.user_id)):
+            if not self.emit_plain(Metric.DOC_JOIN, JoinDocument(self.document, self.user_id)):
                 return False
             self.strategy = self.params.strategy
             self.replica = get_strategy(self.strategy).create_replica(self.user_id, {"content": ""})
             self.rtlab.documents.setdefault(self.document, []).append(self)
             return True
         began = time.time_ns()
-        options = {"strategy": self.params.strategy}
-        reply = self.call_measured(
-            "doc.join", "join-document", (self.document, self.user_id, options), began
-        )
+        request = JoinDocument(self.document, self.user_id, self.params.strategy)
+        reply = self.call_measured(Metric.DOC_JOIN, request, began)
         if reply is None:
             return False
         try:
@@ -100,13 +117,12 @@ class EditorUser(RtlabUser):
         self._instants.note(scheduled)
         self.flush()
         if self.rng.random() < self.params.cursor_ratio:
-            cursor: dict[str, Any] = {
-                "userId": self.user_id,
-                "position": self.replica.encode_cursor(position),
-            }
-            if not self.rtlab.acked:
-                cursor["sentAt"] = scheduled  # the tutorial relays the object as sent
-            self.emit_plain("cursor", Wire.CURSOR_UPDATE, (self.document, cursor))
+            wire = self.replica.encode_cursor(position)
+            cursor = CursorUpdate(self.document, wire, self.user_id)
+            if self.rtlab.acked:
+                self.emit_plain("cursor", cursor)
+            else:  # the tutorial relays the object as sent: receivers time it
+                self.emit_plain("cursor", StampedCursorUpdate(cursor, scheduled))
 
     def _random_edit(self, replica: Replica) -> int:
         """One seeded random edit (the bots' mix); returns where the cursor ends up."""
@@ -130,8 +146,8 @@ class EditorUser(RtlabUser):
         instants = self._instants.for_ops(len(ops), time.time_ns)
         if not self.rtlab.acked:  # a relay-only server: nothing to wait for
             for op, scheduled in zip(ops, instants, strict=True):
-                wire = {**op, "sentAt": scheduled} if stamp else op
-                if not self.emit_plain("doc.remote", Wire.DOCUMENT_CHANGE, (self.document, wire)):
+                change = DocumentChange(self.document, {**op, "sentAt": scheduled} if stamp else op)
+                if not self.emit_plain(Metric.DOC_REMOTE, change):
                     self.broken = True
                     return
                 self.sent_ops += 1
@@ -141,9 +157,9 @@ class EditorUser(RtlabUser):
             self._in_flight.append((scheduled, token))
             # a disconnect expires it as connection_lost (RtlabUser._on_disconnect)
             self._open_acks.add(token)
-            wire = {**op, "sentAt": scheduled} if stamp else op
+            change = DocumentChange(self.document, {**op, "sentAt": scheduled} if stamp else op)
             try:
-                self.sio.emit("document-change", (self.document, wire), callback=self._on_ack)
+                self.sio.emit_event(change, callback=self._on_ack)
             except socketio.exceptions.SocketIOError:
                 self._in_flight.pop()
                 self._open_acks.discard(token)
@@ -234,15 +250,16 @@ def read_server_text(run: LocustRun, document: str, user_id: str) -> str | None:
     host = run.environment.host or ""
     url = "http" + host[2:] if host.startswith("ws") else host
     client = socketio.Client(reconnection=False)
+    join = JoinDocument(document, user_id)
     try:
         client.connect(url, auth={"userId": user_id}, transports=["websocket"], wait_timeout=5)
-        reply = client.call("join-document", (document, user_id), timeout=CALL_TIMEOUT_S)
-    except socketio.exceptions.SocketIOError:
+        reply = client.call(join.name, socketio_data(join), timeout=CALL_TIMEOUT_S)
+        return JoinDocumentReply.parse(reply).content
+    except (socketio.exceptions.SocketIOError, EventError):  # EventError: refused, or no text
         return None
     finally:
         with contextlib.suppress(Exception):  # already closed
             client.disconnect()
-    return reply.get("content") if isinstance(reply, dict) and reply.get("ok") else None
 
 
 register_convergence_check(check_documents)

@@ -25,7 +25,9 @@ from locust import task
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles import chat
 from locustfiles.chat_room import ChatRoomUser
+from server.catalogue import PresenceStatus, PresenceUpdate
 from simulate.schedule import Distribution
+from simulate.vocabulary import Metric
 
 REJOIN_WAIT_S = 15.0  # CALL_TIMEOUT + python-socketio's longest backoff, with margin
 
@@ -64,11 +66,11 @@ class PresenceChurnUser(ChatRoomUser):
 
     def toggle_away(self, scheduled_ns: int) -> None:
         self.away = not self.away
-        status = "away" if self.away else "online"
-        self.rtlab.peers.note("presence", self.user_id, status, scheduled_ns)
-        body = {"roomId": self.room, "userId": self.user_id, "status": status}
+        status = PresenceStatus.AWAY if self.away else PresenceStatus.ONLINE
+        self.rtlab.peers.note("presence", self.user_id, status.value, scheduled_ns)
+        update = PresenceUpdate(self.user_id, status, room_id=self.room)
         self.rtlab.recorder.sent()
-        self.call_measured("presence.ack", "presence-update", body, scheduled_ns)
+        self.call_measured(Metric.PRESENCE_ACK, update, scheduled_ns)
 
     def reconnect_cleanly(self) -> None:
         """Close like a closed tab, open a new connection, rejoin: timed from the close."""

@@ -5,7 +5,9 @@ Why not the contrib client as is: it logs every emit and every push as a
 percentiles. Our client keeps Locust's class (so `self.sio` is still a
 `locust.contrib.socketio.SocketIOClient`) but does not log on its own;
 every measured event goes through `LocustRun.latency` / `.error`, which
-records it both in the rtlab histograms and as a Locust request.
+records it both in the rtlab histograms and as a Locust request. Requests
+are the catalogue's types (`server/catalogue.py`), as the bots send them:
+`emit_acked`, `call_measured` and `emit_plain` take a `ClientEvent`.
 
 Timing rules (shared with the bot fleet, simulate/personas.py):
 
@@ -34,6 +36,7 @@ from locust import User
 from locust.contrib.socketio import SocketIOClient, SocketIOUser
 
 from locustfiles.run_recording import LocustRun, run_of
+from server.catalogue import ClientEvent, EventName
 from simulate.measurement import ack_error_code as ack_error_code  # shared with the bots
 from simulate.measurement import filler as filler
 from simulate.scenarios import PersonaSpec, load_scenario
@@ -72,13 +75,27 @@ class MeasuredSocketIOClient(SocketIOClient):
     def call(self, event: str, data: Any = None, *args: Any, **kwargs: Any) -> Any:
         return socketio.Client.call(self, self.event_map.wire(event), data, *args, **kwargs)
 
+    def emit_event(self, event: ClientEvent, callback: Callable[..., Any] | None = None) -> None:
+        """`emit` a catalogue event: its wire name and arguments."""
+        self.emit(event.name, socketio_data(event), callback=callback)
+
+    def call_event(self, event: ClientEvent, timeout: float = CALL_TIMEOUT_S) -> Any:
+        """`call` with a catalogue event; the server's first ack argument."""
+        return self.call(event.name, socketio_data(event), timeout=timeout)
+
+
+def socketio_data(event: ClientEvent) -> tuple[Any, ...]:
+    """python-socketio's `data` for an event's arguments: a tuple is several arguments."""
+    return tuple(event.to_args())
+
 
 class RtlabUser(SocketIOUser):
     """Base of every rtlab persona: identity, seeded randomness, measured emits."""
 
     abstract = True
-    # reconnect quickly after a drop, like a browser tab; jitter avoids reconnect storms
-    options: ClassVar[dict[str, Any]] = {
+    # reconnect quickly after a drop, like a browser tab; jitter avoids reconnect storms.
+    # Declared as SocketIOUser declares it (a ClassVar would clash with its declaration).
+    options: dict[str, Any] = {  # noqa: RUF012
         "reconnection_delay": 0.2,
         "reconnection_delay_max": 2.0,
         "randomization_factor": 0.5,
@@ -101,7 +118,7 @@ class RtlabUser(SocketIOUser):
         self.next_at_ns = 0
         self._open_acks: set[int] = set()
         self.sio.on("*", self._on_other_event)
-        self.sio.on("error", self._on_server_error)
+        self.sio.on(EventName.ERROR, self._on_server_error)
         self.sio.on("disconnect", self._on_disconnect)
 
     @property
@@ -183,12 +200,11 @@ class RtlabUser(SocketIOUser):
     def emit_acked(
         self,
         label: str,
-        event: str,
-        data: Any,
+        request: ClientEvent,
         since_ns: int,
         on_ok: Callable[[dict[str, Any]], None] | None = None,
     ) -> bool:
-        """Emit with an ack request, timed from `since_ns`; False if it could not be sent."""
+        """Emit `request` with an ack request, timed from `since_ns`; False if it was not sent."""
         run = self.rtlab
         token = run.acks.open("ack", label, since_ns)
         self._open_acks.add(token)
@@ -206,7 +222,7 @@ class RtlabUser(SocketIOUser):
                 run.error("ack", label, ack_error_code(body), since_ns)
 
         try:
-            self.sio.emit(event, data, callback=on_ack)
+            self.sio.emit_event(request, callback=on_ack)
         except socketio.exceptions.SocketIOError:
             self._open_acks.discard(token)
             run.acks.close(token)
@@ -214,11 +230,16 @@ class RtlabUser(SocketIOUser):
             return False
         return True
 
-    def call_measured(self, label: str, event: str, data: Any, since_ns: int) -> dict | None:
-        """A blocking request/ack, timed from `since_ns`; None (error counted) on failure."""
+    def call_measured(
+        self, label: str, request: ClientEvent, since_ns: int
+    ) -> dict[str, Any] | None:
+        """A blocking request/ack, timed from `since_ns`; None (error counted) on failure.
+
+        The reply is the whole ack (`{ok: true, ...}`): `type(request).reply.parse` reads it.
+        """
         run = self.rtlab
         try:
-            reply = self.sio.call(event, data, timeout=CALL_TIMEOUT_S)
+            reply = self.sio.call_event(request, timeout=CALL_TIMEOUT_S)
         except socketio.exceptions.TimeoutError:
             run.error("ack", label, "timeout", since_ns)
             return None
@@ -231,10 +252,10 @@ class RtlabUser(SocketIOUser):
         run.latency("ack", label, since_ns)
         return reply
 
-    def emit_plain(self, label: str, event: str, data: Any) -> bool:
+    def emit_plain(self, label: str, request: ClientEvent) -> bool:
         """A fire-and-forget emit (typing, cursor): counted as sent once it left; errors counted."""
         try:
-            self.sio.emit(event, data)
+            self.sio.emit_event(request)
         except socketio.exceptions.SocketIOError:
             self.rtlab.error("emit", label, "not_connected")
             return False

@@ -18,6 +18,7 @@ from typing import Any
 
 import socketio
 
+from server.catalogue import ClientEvent, EventName, JoinRoom, LeaveRoom
 from simulate.target_profile import (
     AUTO,
     PROBE_DEADLINE_S,
@@ -28,8 +29,8 @@ from simulate.target_profile import (
     ProfileError,
     decide,
     forced,
+    probe_message,
 )
-from simulate.vocabulary import Wire
 
 CONNECT_WAIT_S = 10.0
 
@@ -55,7 +56,11 @@ def probe(url: str, event_map: EventMap, run_tag: str, deadline_s: float) -> Pro
         if isinstance(message, dict) and message.get("userId") == user:
             echoed.set()
 
-    client.on(event_map.wire(Wire.RECEIVE_MESSAGE), on_message)
+    client.on(event_map.wire(EventName.RECEIVE_MESSAGE), on_message)
+
+    def emit(event: ClientEvent) -> None:
+        client.emit(event_map.wire(event.name), tuple(event.to_args()))
+
     try:
         client.connect(
             url,
@@ -69,13 +74,15 @@ def probe(url: str, event_map: EventMap, run_tag: str, deadline_s: float) -> Pro
         began = time.perf_counter()
         acked, reply, ack_ms = False, None, None
         with contextlib.suppress(socketio.exceptions.TimeoutError):
-            reply = client.call(event_map.wire(Wire.JOIN_ROOM), (room, user), timeout=deadline_s)
+            join = JoinRoom(room, user)
+            reply = client.call(
+                event_map.wire(join.name), tuple(join.to_args()), timeout=deadline_s
+            )
             acked, ack_ms = True, (time.perf_counter() - began) * 1000
         sent = time.perf_counter()
-        message = {"id": f"{user}-0", "userId": user, "userName": user, "text": "probe"}
-        client.emit(event_map.wire(Wire.SEND_MESSAGE), (room, message))
+        emit(probe_message(room, user))
         echo_ms = (time.perf_counter() - sent) * 1000 if echoed.wait(deadline_s) else None
-        client.emit(event_map.wire(Wire.LEAVE_ROOM), (room, user))
+        emit(LeaveRoom(room, user))
     except socketio.exceptions.SocketIOError as exc:
         raise ProfileError(f"the connection to {url} failed while probing it: {exc}") from None
     finally:

@@ -23,6 +23,7 @@ from locust import task
 
 import locustfiles.run_recording  # noqa: F401 - registers the run-directory listeners
 from locustfiles.chat_room import ChatRoomUser
+from server.catalogue import Typing
 from simulate.scenarios import TypistParams
 
 
@@ -65,5 +66,5 @@ class TypistUser(ChatRoomUser):
             self.send_chat_message(scheduled, keystrokes)
             return
         self.rtlab.peers.note("typing", self.user_id, "", scheduled)
-        if not self.emit_plain("typing", "typing", (self.room, self.user_id)):
+        if not self.emit_plain("typing", Typing(self.room, self.user_id)):
             self.rtlab.peers.retract("typing", self.user_id, "", scheduled)

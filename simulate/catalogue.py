@@ -3,8 +3,9 @@
 Persona parameters (registered into `simulate.scenarios` so TOML files can
 name them), their validation, and the measurement logic both engines share
 (the trio bots in `simulate/catalogue_personas.py`, the Locust users in
-`locustfiles/catalogue_users.py`). Like `simulate.scenarios`, this module
-imports neither trio nor gevent.
+`locustfiles/catalogue_users.py`), including the requests both send, built
+from the catalogue's types (`server/catalogue.py`). Like
+`simulate.scenarios`, this module imports neither trio nor gevent.
 
 Event names (run directory, `simulate/recording.py`), all latencies in the
 usual histograms:
@@ -40,6 +41,16 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from server.catalogue import (
+    EventError,
+    NotificationType,
+    Notify,
+    RtcAnswer,
+    RtcIceCandidate,
+    RtcOffer,
+    RtcOfferRelayed,
+)
 
 ADMIN_TOKEN_ENV = "RTLAB_ADMIN_TOKEN"
 DASHBOARD_ID = "server"
@@ -181,25 +192,29 @@ def notify_directory(run_tag: str) -> NotifyDirectory:
     return directory
 
 
-def notification_body(
+def notification_request(
     params: NotifierParams, rng: Any, directory: NotifyDirectory, run_tag: str, at_ns: int, n: int
-) -> dict[str, Any] | None:
-    """The `notify` body of one send (target chosen by the weights); None: nobody to target yet."""
+) -> Notify | None:
+    """One `notify` (target chosen by the weights); None: nobody to target yet.
+
+    The same body goes out as the `notify` event or as `POST /notify`'s JSON
+    (`to_json()`).
+    """
     weights = [params.user_weight, params.room_weight, params.all_weight]
     target = rng.choices(("user", "room", "all"), weights)[0]
     stamp = json.dumps({"run": run_tag, "sentAt": at_ns, "n": n}, separators=(",", ":"))
-    body: dict[str, Any] = {"type": "info", "title": f"load {n}", "message": stamp}
+    title = f"load {n}"
     if target == "user":
         if not directory.users:
             return None
-        body["userId"] = rng.choice(directory.users)
-    elif target == "room":
+        user = rng.choice(directory.users)
+        return Notify(user_id=user, type=NotificationType.INFO, title=title, message=stamp)
+    if target == "room":
         if not directory.rooms:
             return None
-        body["roomId"] = rng.choice(directory.rooms)
-    else:
-        body["all"] = True
-    return body
+        room = rng.choice(directory.rooms)
+        return Notify(room_id=room, type=NotificationType.INFO, title=title, message=stamp)
+    return Notify(everyone=True, type=NotificationType.INFO, title=title, message=stamp)
 
 
 def notification_sent_at(note: Any, run_tag: str) -> int | None:
@@ -322,25 +337,25 @@ def ice_candidate(rng: Any, n: int) -> dict[str, Any]:
 # The RTC messages of a peer, whichever engine sends them ("run": only peers of the run answer).
 def rtc_offer(
     rng: Any, params: RtcPeerParams, to: str, offer_id: str, scheduled_ns: int, run_tag: str
-) -> dict[str, Any]:
-    return {
-        "to": to,
-        "sdp": sdp(rng, params.sdp_bytes),
-        "id": offer_id,
-        "sentAt": scheduled_ns,
-        "run": run_tag,
-    }
+) -> RtcOffer:
+    return RtcOffer(to, sdp(rng, params.sdp_bytes), id=offer_id, sent_at=scheduled_ns, run=run_tag)
 
 
-def rtc_answer(rng: Any, params: RtcPeerParams, offer: dict[str, Any], run_tag: str) -> dict:
-    return {
-        "to": offer.get("from"),
-        "sdp": sdp(rng, params.sdp_bytes),
-        "id": offer.get("id"),
-        "run": run_tag,
-    }
+def offer_to_answer(offer: Any, run_tag: str) -> RtcOfferRelayed | None:
+    """A relayed `rtc-offer` this run's peer answers (a peer of another run's: None)."""
+    if not isinstance(offer, dict) or offer.get("run") != run_tag:
+        return None
+    try:
+        return RtcOfferRelayed.parse([offer])
+    except EventError:
+        return None
 
 
-def rtc_candidate(rng: Any, to: str, n: int, scheduled_ns: int, run_tag: str) -> dict[str, Any]:
+def rtc_answer(rng: Any, params: RtcPeerParams, offer: RtcOfferRelayed, run_tag: str) -> RtcAnswer:
+    """The answer to `offer`, back to its sender, naming the offer it answers."""
+    return RtcAnswer(offer.sender, sdp(rng, params.sdp_bytes), id=offer.id, run=run_tag)
+
+
+def rtc_candidate(rng: Any, to: str, n: int, scheduled_ns: int, run_tag: str) -> RtcIceCandidate:
     """The burst's `n`th ICE candidate, stamped with the burst's scheduled instant."""
-    return {"to": to, "candidate": ice_candidate(rng, n), "sentAt": scheduled_ns, "run": run_tag}
+    return RtcIceCandidate(to, ice_candidate(rng, n), sent_at=scheduled_ns, run=run_tag)

@@ -7,6 +7,8 @@ shared with the Locust users are in `simulate/catalogue.py`.
 Same rules as the chat personas: latencies from the scheduled instant, a
 persona never crashes the fleet (errors counted per event), bots send until
 `phases.stop_ns`, stay for the drain and leave when the fleet has finished.
+Requests are the catalogue's types (`server/catalogue.py`), as the Locust
+users send them.
 Streams (game states, dashboard updates) are stopped when sending ends —
 players leave their game once their inputs are reflected, watchers
 unsubscribe — so the fleet's drain sees a quiet wire.
@@ -18,11 +20,24 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
+from functools import partial
 from typing import Any
 
 import h11
 import trio
 
+from server.catalogue import (
+    ClientEvent,
+    EventName,
+    JoinGame,
+    JoinRoom,
+    LeaveGame,
+    Notify,
+    PlayerInput,
+    RtcJoin,
+    SubscribeDashboard,
+    UnsubscribeDashboard,
+)
 from simulate.catalogue import (
     DASHBOARD_ID,
     DashboardTracker,
@@ -32,9 +47,10 @@ from simulate.catalogue import (
     NotifierParams,
     RtcPeerParams,
     admin_token,
-    notification_body,
+    notification_request,
     notification_sent_at,
     notify_directory,
+    offer_to_answer,
     rtc_answer,
     rtc_candidate,
     rtc_offer,
@@ -78,11 +94,12 @@ def _rejoin_on_reconnect(
     client.on_reconnect(lambda _client: nursery.start_soon(rejoin))
 
 
-async def _emit_quietly(ctx: BotContext, client: SocketIOClient, event: str, *args: Any) -> None:
+async def _emit_quietly(ctx: BotContext, client: SocketIOClient, request: ClientEvent) -> None:
+    """Emit without an ack request; a failure is counted under the event's name."""
     try:
-        await client.emit(event, *args)
+        await client.emit_event(request)
     except NotConnected:
-        ctx.recorder.error(event, "not_connected")
+        ctx.recorder.error(str(request.name), "not_connected")
     else:
         ctx.recorder.sent()  # counted only once it left
 
@@ -101,13 +118,11 @@ async def notification_receiver(ctx: BotContext) -> None:
             recorder.latency("notification.delivery", sent_at, now)
 
     async def join(label: str = "room.join") -> bool:
-        reply = await call_measured(
-            recorder, client, label, time.time_ns(), "join-room", ctx.room, ctx.user_id
-        )
-        return reply is not None
+        request = JoinRoom(ctx.room, ctx.user_id)
+        return await call_measured(recorder, client, label, time.time_ns(), request) is not None
 
     async with ctx.session() as client, trio.open_nursery() as nursery:
-        client.on("notification", on_notification)
+        client.on(EventName.NOTIFICATION, on_notification)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: join("room.rejoin"))
         if await join():
             directory.add(ctx.user_id, ctx.room)
@@ -150,25 +165,26 @@ async def notifier(ctx: BotContext) -> None:
         nursery = await stack.enter_async_context(trio.open_nursery())
         for number, scheduled in enumerate(_sending_schedule(ctx, params)):
             await ctx.sleep_until_ns(scheduled)
-            body = notification_body(
+            request = notification_request(
                 params, ctx.rng, directory, ctx.shared.run_tag, scheduled, number
             )
-            if body is None:
+            if request is None:
                 continue  # no receiver has joined yet
             if client is None:
                 recorder.sent()
-                nursery.start_soon(_post_notify, ctx, body, scheduled, token)
-            elif await acks.emit(client, "notify.ack", scheduled, "notify", body):
+                nursery.start_soon(_post_notify, ctx, request, scheduled, token)
+            elif await acks.emit(client, "notify.ack", scheduled, request):
                 recorder.sent()  # counted only once it left
         await stay_until_finished(ctx, acks)
         nursery.cancel_scope.cancel()
 
 
-async def _post_notify(ctx: BotContext, body: dict[str, Any], scheduled: int, token: str) -> None:
+async def _post_notify(ctx: BotContext, request: Notify, scheduled: int, token: str) -> None:
     recorder = ctx.recorder
     endpoint = Endpoint.parse(ctx.shared.target)
     recorder.pending += 1
     try:
+        body = request.to_json()
         status, reply = await post_json(endpoint.host, endpoint.port, "/notify", body, token)
     except (OSError, trio.TooSlowError, h11.ProtocolError, ValueError) as exc:
         recorder.error("notify.ack", "timeout" if isinstance(exc, trio.TooSlowError) else "http")
@@ -207,17 +223,15 @@ async def dashboard_watcher(ctx: BotContext) -> None:
         return {"ok": True}  # answers the ack request in `ack` mode; ignored otherwise
 
     async def subscribe(label: str = "dashboard.subscribe") -> None:
-        options = {"ack": bool(params.ack)}
-        await call_measured(
-            recorder, client, label, time.time_ns(), "subscribe-dashboard", DASHBOARD_ID, options
-        )
+        request = SubscribeDashboard(DASHBOARD_ID, ack=bool(params.ack))
+        await call_measured(recorder, client, label, time.time_ns(), request)
 
     async with ctx.session() as client, trio.open_nursery() as nursery:
-        client.on("dashboard-update", on_update)
+        client.on(EventName.DASHBOARD_UPDATE, on_update)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: subscribe("dashboard.resubscribe"))
         await subscribe()
         await ctx.sleep_until_ns(ctx.shared.phases.stop_ns)
-        await _emit_quietly(ctx, client, "unsubscribe-dashboard", DASHBOARD_ID)
+        await _emit_quietly(ctx, client, UnsubscribeDashboard(DASHBOARD_ID))
         await stay_until_finished(ctx)
         nursery.cancel_scope.cancel()
 
@@ -236,7 +250,7 @@ async def game_player(ctx: BotContext) -> None:
             recorder.pending -= 1
             recorder.latency("game.input_to_state", scheduled, now)
 
-    def forget(seq: int) -> None:
+    def forget(seq: int, _error: str | None = None) -> None:
         """An input that will never show in a state (not sent, refused, link lost)."""
         if tracker.drop(seq):  # the tag is True: found, still pending
             recorder.pending -= 1
@@ -249,31 +263,28 @@ async def game_player(ctx: BotContext) -> None:
         tracker.pending.clear()
 
     async def join(label: str = "game.join") -> bool:
-        reply = await call_measured(
-            recorder, client, label, time.time_ns(), "join-game", ctx.room, ctx.user_id
-        )
+        request = JoinGame(ctx.room, ctx.user_id)
+        reply = await call_measured(recorder, client, label, time.time_ns(), request)
         if reply is not None:
             tracker.set_tick_rate(reply.get("tickRate"))
         return reply is not None
 
     async with ctx.session() as client, trio.open_nursery() as nursery:
-        client.on("game-state", on_state)
+        client.on(EventName.GAME_STATE, on_state)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: join("game.rejoin"))
         if await join():
             for seq, scheduled in enumerate(_sending_schedule(ctx, params)):
                 await ctx.sleep_until_ns(scheduled)
-                move = {"dx": ctx.rng.uniform(-1, 1), "dy": ctx.rng.uniform(-1, 1)}
+                move = PlayerInput(ctx.room, seq, ctx.rng.uniform(-1, 1), ctx.rng.uniform(-1, 1))
                 tracker.on_input(seq, scheduled, True)
                 recorder.pending += 1
                 if await acks.emit(
                     client,
                     "game.input",
                     scheduled,
-                    "player-input",
-                    ctx.room,
-                    {"seq": seq, "input": move},
+                    move,
                     # a refused (or lost) input is a game.input error, not also a timeout
-                    on_error=lambda _kind, seq=seq: forget(seq),
+                    on_error=partial(forget, seq),
                 ):
                     recorder.sent()
                 else:
@@ -281,7 +292,7 @@ async def game_player(ctx: BotContext) -> None:
             with trio.move_on_after(STREAM_SETTLE_S):
                 while tracker.pending:
                     await trio.sleep(0.02)
-            await _emit_quietly(ctx, client, "leave-game", ctx.room)  # the stream stops
+            await _emit_quietly(ctx, client, LeaveGame(ctx.room))  # the stream stops
         expire_inputs()  # before the drain, which waits for recorder.pending to reach 0
         await stay_until_finished(ctx, acks)
         expire_inputs()
@@ -316,11 +327,12 @@ async def rtc_peer(ctx: BotContext) -> None:
         if isinstance(peer, dict) and peer.get("peerId") in peers:
             peers.remove(peer["peerId"])
 
-    def on_offer(offer: Any = None, *_: Any) -> None:
+    def on_offer(payload: Any = None, *_: Any) -> None:
         recorder.received()
-        if isinstance(offer, dict) and offer.get("run") == run_tag:
+        offer = offer_to_answer(payload, run_tag)
+        if offer is not None:
             answer = rtc_answer(ctx.rng, params, offer, run_tag)
-            nursery.start_soon(_emit_quietly, ctx, client, "rtc-answer", answer)
+            nursery.start_soon(_emit_quietly, ctx, client, answer)
 
     def on_answer(answer: Any = None, *_: Any) -> None:
         now = time.time_ns()
@@ -337,7 +349,7 @@ async def rtc_peer(ctx: BotContext) -> None:
                 recorder.latency("rtc.ice_delivery", sent_at, now)
 
     async def join(label: str = "rtc.join") -> bool:
-        reply = await call_measured(recorder, client, label, time.time_ns(), "rtc-join", ctx.room)
+        reply = await call_measured(recorder, client, label, time.time_ns(), RtcJoin(ctx.room))
         if reply is None:
             return False
         peers[:] = [p for p in reply.get("peers") or () if isinstance(p, str)]
@@ -345,11 +357,11 @@ async def rtc_peer(ctx: BotContext) -> None:
 
     async with ctx.session() as client, trio.open_nursery() as nursery:
         for event, handler in (
-            ("rtc-peer-joined", on_peer_joined),
-            ("rtc-peer-left", on_peer_left),
-            ("rtc-offer", on_offer),
-            ("rtc-answer", on_answer),
-            ("rtc-ice-candidate", on_candidate),
+            (EventName.RTC_PEER_JOINED, on_peer_joined),
+            (EventName.RTC_PEER_LEFT, on_peer_left),
+            (EventName.RTC_OFFER, on_offer),
+            (EventName.RTC_ANSWER, on_answer),
+            (EventName.RTC_ICE_CANDIDATE, on_candidate),
         ):
             client.on(event, handler)
         _rejoin_on_reconnect(ctx, client, nursery, lambda: join("rtc.rejoin"))
@@ -363,7 +375,7 @@ async def rtc_peer(ctx: BotContext) -> None:
                 await _send_offer(ctx, client, offers, settle, to, offer_id, scheduled)
                 for n in range(params.ice_burst):
                     candidate = rtc_candidate(ctx.rng, to, n, scheduled, run_tag)
-                    await _emit_quietly(ctx, client, "rtc-ice-candidate", candidate)
+                    await _emit_quietly(ctx, client, candidate)
         await ctx.shared.phases.drained.wait()
         for offer_id in list(offers):
             settle(offer_id, "timeout")
@@ -391,7 +403,7 @@ async def _send_offer(
     offers[offer_id] = scheduled
     ctx.recorder.pending += 1
     try:
-        await client.emit("rtc-offer", offer, ack=relayed)
+        await client.emit_event(offer, ack=relayed)
     except NotConnected:
         settle(offer_id, "not_connected")
     else:

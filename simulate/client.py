@@ -9,12 +9,14 @@ or in-memory in simulations), dispatches events to handlers, and reconnects
 with exponential backoff and jitter when the link drops, calling
 `on_reconnect` hooks so that a bot can rejoin its rooms.
 
-Usage::
+Requests are built from the catalogue's types (`server/catalogue.py`):
+`emit_event` and `call_event` send an event's wire name and arguments;
+`emit` and `call` take a name and raw arguments. Usage::
 
     async with connect("http://127.0.0.1:8000", auth={"userId": "u1"}) as client:
-        client.on("receive-message", print)
-        reply = await client.call("join-room", "lobby", "u1")
-        await client.emit("typing", "lobby", "u1")
+        client.on(EventName.RECEIVE_MESSAGE, print)
+        reply = JoinRoomReply.parse(await client.call_event(JoinRoom("lobby", "u1")))
+        await client.emit_event(Typing("lobby", "u1"))
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import trio
 
+from server.catalogue import ClientEvent
 from server.protocol.engine_session import EngineClientSession
 from server.protocol.errors import LocalProtocolError, ProtocolError
 from server.protocol.events import (
@@ -187,6 +190,16 @@ class SocketIOClient:
         await self._emit(
             event, args, lambda result: callback(None if result is None else _first(result))
         )
+
+    async def emit_event(
+        self, event: ClientEvent, *, ack: Callable[[Any], None] | None = None
+    ) -> None:
+        """`emit` a catalogue event: its wire name, its arguments (`event.to_args()`)."""
+        await self.emit(event.name, *event.to_args(), ack=ack)
+
+    async def call_event(self, event: ClientEvent, *, timeout: float = 10.0) -> Any:
+        """`call` with a catalogue event; the raw ack (`type(event).reply.parse` reads it)."""
+        return await self.call(event.name, *event.to_args(), timeout=timeout)
 
     async def call(self, event: str, *args: Any, timeout: float = 10.0) -> Any:
         """Emit with an ack request; return the server's first ack argument (or the list)."""

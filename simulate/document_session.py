@@ -20,9 +20,11 @@ from typing import Any
 
 import trio
 
+from server.catalogue import CursorUpdate, DocumentChange, EventName, JoinDocument
 from server.collab.base import Replica
 from server.collab.registry import get_strategy
 from simulate.client import SocketIOClient
+from simulate.measurement import StampedCursorUpdate
 
 
 class DocumentSession:
@@ -37,15 +39,12 @@ class DocumentSession:
         self.sent = 0
         self.acks = True  # False after join_without_ack: nothing is acked
         self._wake = trio.Event()
-        client.on("document-change", self._on_change)
-        client.on("cursor-update", self._on_cursor)
+        client.on(EventName.DOCUMENT_CHANGE, self._on_change)
+        client.on(EventName.CURSOR_UPDATE, self._on_cursor)
 
     async def join(self, strategy: str | None = None, *, timeout: float = 10.0) -> dict[str, Any]:
-        options = {"strategy": strategy} if strategy else None
-        args: list[Any] = [self.document_id, self.user_id]
-        if options:
-            args.append(options)
-        reply = await self.client.call("join-document", *args, timeout=timeout)
+        request = JoinDocument(self.document_id, self.user_id, strategy or None)
+        reply = await self.client.call_event(request, timeout=timeout)
         if not reply.get("ok"):
             raise RuntimeError(f"join-document refused: {reply.get('error')}")
         self.strategy = reply["strategy"]
@@ -57,7 +56,7 @@ class DocumentSession:
 
     async def join_without_ack(self, strategy: str = "naive") -> None:
         """Join a relay-only server: no state comes back, the document starts empty."""
-        await self.client.emit("join-document", self.document_id, self.user_id)
+        await self.client.emit_event(JoinDocument(self.document_id, self.user_id))
         self.acks = False
         self.strategy = strategy
         self.replica = get_strategy(strategy).create_replica(self.user_id, {"content": ""})
@@ -73,11 +72,10 @@ class DocumentSession:
 
     async def move_cursor(self, pos: int, sent_at: int | None = None) -> None:
         """`sent_at` (ns) rides in the cursor object, for servers that relay it as sent."""
-        wire = self._require().encode_cursor(pos)
-        body: dict[str, Any] = {"userId": self.user_id, "position": wire}
-        if sent_at is not None:
-            body["sentAt"] = sent_at
-        await self.client.emit("cursor-update", self.document_id, body)
+        cursor = CursorUpdate(self.document_id, self._require().encode_cursor(pos), self.user_id)
+        await self.client.emit_event(
+            cursor if sent_at is None else StampedCursorUpdate(cursor, sent_at)
+        )
 
     async def run_pump(self) -> None:
         """Send whatever the replica has ready, whenever it has something (run in a nursery)."""
@@ -91,7 +89,7 @@ class DocumentSession:
         for op in replica.take_outgoing():
             self.sent += 1
             ack = self._on_ack if self.acks else None
-            await self.client.emit("document-change", self.document_id, op, ack=ack)
+            await self.client.emit_event(DocumentChange(self.document_id, op), ack=ack)
 
     # --------------------------------------------------------------- incoming
     def _on_ack(self, reply: Any) -> None:

@@ -59,6 +59,7 @@ from typing import Any
 import trio
 
 import simulate.catalogue_personas  # noqa: F401 - registers the notification/dashboard/game/RTC bots
+from server.catalogue import EventError, JoinDocument, JoinDocumentReply
 from simulate.answer_watch import (
     NOTHING_MEASURED_EXIT,
     AnswerWatch,
@@ -552,15 +553,13 @@ async def check_convergence(shared: FleetShared) -> list[dict[str, Any]]:
 
 async def read_server_text(shared: FleetShared, document_id: str, user: str) -> str | None:
     """The server's text of a document, as a fresh joiner reads it (None if it cannot)."""
-    with contextlib.suppress(*CONNECT_ERRORS):
+    with contextlib.suppress(*CONNECT_ERRORS, EventError):  # EventError: refused, or no text
         with trio.move_on_after(5):
             async with connect(
                 shared.target, namespace=shared.namespace, auth={"userId": user}, reconnect=False
             ) as client:
-                reply = await client.call("join-document", document_id, user, timeout=5)
-                if isinstance(reply, dict) and reply.get("ok"):
-                    content = reply.get("content")
-                    return content if isinstance(content, str) else None
+                reply = await client.call_event(JoinDocument(document_id, user), timeout=5)
+                return JoinDocumentReply.parse(reply).content
     return None
 
 

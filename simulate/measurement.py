@@ -3,7 +3,8 @@
 `simulate/personas.py` + `simulate/fleet.py` (trio) and `locustfiles/`
 (gevent) measure the same events the same way; what they share lives here
 once. This module imports neither trio nor gevent (Locust must not load
-trio; a test checks it), only the trio-free `simulate.scenarios`.
+trio; a test checks it), only the trio-free `simulate.scenarios` and the
+event catalogue (`server.catalogue`), whose types both build requests from.
 
 - `STAMPED_STRATEGIES`: where an op may carry `sentAt` (the strategy relays
   the op as sent), so that receivers can time `doc.remote`.
@@ -14,7 +15,7 @@ trio; a test checks it), only the trio-free `simulate.scenarios`.
 - `Saturation`: the generator's own CPU rule (90 % of a core for 3 s).
 - `main_event`, `membership_start`, `convergence_entry`, `chat_message`,
   `ack_error_code`, `filler`: small pieces whose results must agree between
-  the two.
+  the two; `StampedCursorUpdate`, the one request beyond the catalogue.
 - `versions`, `host`: what meta.json says about the generator (experiments too).
 """
 
@@ -28,8 +29,9 @@ import socket
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Self
 
+from server.catalogue import CursorUpdate, ErrorCode, EventError, SendMessage
 from simulate import metrics
 from simulate.catalogue import catalogue_main_event
 from simulate.scenarios import Scenario
@@ -255,24 +257,55 @@ def _divergence(texts: Sequence[str]) -> tuple[int, float]:
 
 
 def chat_message(
-    user_id: str, number: int, text: str, scheduled_ns: int, run_tag: str
-) -> dict[str, Any]:
-    """A load `send-message` body: stamped with its scheduled instant and the run's tag.
+    room: str, user_id: str, number: int, text: str, scheduled_ns: int, run_tag: str
+) -> SendMessage:
+    """A load `send-message`: stamped with its scheduled instant and the run's tag.
 
     Everything a receiver measures rides inside the message, which servers
     relay unchanged: `id` and `n` (the sender's count: duplicates and order
-    without a server seq), `sentAt` (the scheduled instant, ns), `run`.
+    without a server seq), `sentAt` (the scheduled instant, ns), `run`. Every
+    field is given, so a server that fills in nothing (the tutorial's) relays a
+    whole message.
     """
-    return {
-        "id": f"{user_id}-{number}",
-        "n": number,
-        "userId": user_id,
-        "userName": user_id,
-        "text": text,
-        "timestamp": scheduled_ns // 1_000_000,
-        "sentAt": scheduled_ns,
-        "run": run_tag,
-    }
+    return SendMessage(
+        room,
+        text,
+        id=f"{user_id}-{number}",
+        user_id=user_id,
+        user_name=user_id,
+        timestamp=scheduled_ns // 1_000_000,
+        sent_at=scheduled_ns,
+        run=run_tag,
+        n=number,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StampedCursorUpdate:
+    """`cursor-update` with `sentAt` (ns) inside the cursor object, for a relay-only server.
+
+    The tutorial's server relays the object as sent, so receivers can time
+    `cursor.delivery`. The catalogue declares no stamp on cursors (rtlab
+    rebuilds the broadcast and drops unknown keys), so this one request the
+    harness declares itself, on top of the catalogue's `CursorUpdate`.
+    """
+
+    name: ClassVar[str] = CursorUpdate.name
+
+    cursor: CursorUpdate
+    sent_at: int
+
+    @classmethod
+    def parse(cls, args: list[Any]) -> Self:
+        cursor = CursorUpdate.parse(args)
+        sent_at = args[1].get("sentAt")
+        if type(sent_at) is not int or sent_at < 0:
+            raise EventError(ErrorCode.BAD_REQUEST, "cursor.sentAt must be ns since the epoch")
+        return cls(cursor, sent_at)
+
+    def to_args(self) -> list[Any]:
+        document_id, body = self.cursor.to_args()
+        return [document_id, {**body, "sentAt": self.sent_at}]
 
 
 def ack_error_code(reply: Any) -> str:

@@ -44,6 +44,16 @@ from typing import Any
 
 import trio
 
+from server.catalogue import (
+    ClientEvent,
+    DocumentChange,
+    EventName,
+    JoinRoom,
+    LeaveRoom,
+    PresenceStatus,
+    PresenceUpdate,
+    Typing,
+)
 from server.protocol.errors import ProtocolError
 from simulate import metrics
 from simulate.client import (
@@ -84,7 +94,7 @@ from simulate.scenarios import (
 from simulate.schedule import arrival_times
 from simulate.target_profile import RTLAB, EventMap, TargetProfile
 from simulate.typing_model import TypingEditor
-from simulate.vocabulary import Metric, Wire
+from simulate.vocabulary import Metric
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +265,7 @@ class BotContext:
             reactor=shared.reactor,
         )
         client.sleep = clock.sleep  # reconnect backoff on this bot's clock
-        client.on("error", self._on_server_error)
+        client.on(EventName.ERROR, self._on_server_error)
         failure: BaseException | None = None
         async with trio.open_nursery() as nursery:
             # timed from before the limiter: waiting for a connect slot is part of the
@@ -305,12 +315,12 @@ class AckTracker:
         client: SocketIOClient,
         label: str,
         scheduled_ns: int,
-        event: str,
-        *args: Any,
+        request: ClientEvent,
+        *,
         on_ok: Callable[[dict[str, Any]], None] | None = None,
         on_error: Callable[[str], None] | None = None,
     ) -> bool:
-        """Emit with an ack request; False if it could not even be sent.
+        """Emit `request` with an ack request; False if it could not even be sent.
 
         `on_ok` gets an accepting reply, `on_error` the error kind of a refused
         or lost one (not of a failed emit: the caller sees False).
@@ -335,7 +345,7 @@ class AckTracker:
                 on_error(kind)
 
         try:
-            await client.emit(event, *args, ack=resolve)
+            await client.emit_event(request, ack=resolve)
         except NotConnected:
             if self._outstanding.pop(token, None) is not None:
                 self.recorder.pending -= 1
@@ -355,12 +365,16 @@ async def call_measured(
     client: SocketIOClient,
     label: str,
     since_ns: int,
-    *args: Any,
+    request: ClientEvent,
+    *,
     timeout: float = CALL_TIMEOUT,
 ) -> dict[str, Any] | None:
-    """`client.call` with the latency recorded under `label`; None (error counted) on failure."""
+    """`request` with an ack, its latency recorded under `label`; None (error counted) on failure.
+
+    The reply is the whole ack (`{ok: true, ...}`): `type(request).reply.parse` reads it.
+    """
     try:
-        reply = await client.call(*args, timeout=timeout)
+        reply = await client.call_event(request, timeout=timeout)
     except NotConnected:
         recorder.error(label, "not_connected")
         return None
@@ -392,11 +406,11 @@ class ChatMembership:
     def attach(self, client: SocketIOClient, nursery: trio.Nursery) -> None:
         """Listen on a new client; a reconnect (the client's own backoff) triggers a rejoin."""
         self._client = client
-        client.on(Wire.RECEIVE_MESSAGE, self._on_message)
-        client.on(Wire.USER_TYPING, self._on_user_typing)
-        client.on(Wire.PRESENCE_UPDATE, self._on_presence)
-        client.on(Wire.USER_JOINED, self._on_user_joined)
-        client.on(Wire.USER_LEFT, self._on_user_left)
+        client.on(EventName.RECEIVE_MESSAGE, self._on_message)
+        client.on(EventName.USER_TYPING, self._on_user_typing)
+        client.on(EventName.PRESENCE_UPDATE, self._on_presence)
+        client.on(EventName.USER_JOINED, self._on_user_joined)
+        client.on(EventName.USER_LEFT, self._on_user_left)
         # The hook runs inside the client's reading task: it must not await an ack there.
         client.on_reconnect(lambda _client: self._rejoin_wanted.set())
         nursery.start_soon(self._rejoin_on_reconnect)
@@ -415,13 +429,7 @@ class ChatMembership:
         # noted before the call: the others hear user-joined before the ack comes back
         self.ctx.shared.roster.note_act("joined", self.ctx.user_id, emitted)
         reply = await call_measured(
-            self.ctx.recorder,
-            self._client,
-            label,
-            began,
-            "join-room",
-            self.ctx.room,
-            self.ctx.user_id,
+            self.ctx.recorder, self._client, label, began, JoinRoom(self.ctx.room, self.ctx.user_id)
         )
         if reply is None:
             return False
@@ -440,7 +448,7 @@ class ChatMembership:
         ctx, shared = self.ctx, self.ctx.shared
         emitted = time.time_ns()
         try:
-            await self._client.emit(Wire.JOIN_ROOM, ctx.room, ctx.user_id)
+            await self._client.emit_event(JoinRoom(ctx.room, ctx.user_id))
         except NotConnected:
             ctx.recorder.error(label, "not_connected")
             return False
@@ -456,7 +464,7 @@ class ChatMembership:
         """`leave-room`, as the tutorial's chat panel does when it closes (user-left follows)."""
         assert self._client is not None
         try:
-            await self._client.emit(Wire.LEAVE_ROOM, self.ctx.room, self.ctx.user_id)
+            await self._client.emit_event(LeaveRoom(self.ctx.room, self.ctx.user_id))
         except NotConnected:
             self.ctx.recorder.error(Metric.PRESENCE_LEFT, "not_connected")
             self.leave()
@@ -571,11 +579,11 @@ async def send_chat_message(
 ) -> None:
     ledger = membership.ledger
     text = filler(ctx.rng, size)
-    message = chat_message(ctx.user_id, number, text, scheduled_ns, ctx.shared.run_tag)
+    message = chat_message(ctx.room, ctx.user_id, number, text, scheduled_ns, ctx.shared.run_tag)
     if not membership.acks:
         # fire-and-forget; the ledger counts by the sentAt the message carries
         try:
-            await client.emit(Wire.SEND_MESSAGE, ctx.room, message)
+            await client.emit_event(message)
         except NotConnected:
             ctx.recorder.error(Metric.CHAT_ECHO, "not_connected")
             return
@@ -583,9 +591,7 @@ async def send_chat_message(
         ctx.recorder.sent()
         return
     ledger.note_sent(time.time_ns())
-    if await acks.emit(
-        client, "chat.ack", scheduled_ns, "send-message", ctx.room, message, on_ok=ledger.note_ack
-    ):
+    if await acks.emit(client, Metric.CHAT_ACK, scheduled_ns, message, on_ok=ledger.note_ack):
         ctx.recorder.sent()  # counted only once it left: the series and the ledger agree
     else:
         ledger.unsend()
@@ -649,7 +655,7 @@ async def _type_messages(
             await ctx.sleep_until_ns(at)
             ctx.shared.peers.note("typing", ctx.user_id, "", at)
             try:
-                await client.emit("typing", ctx.room, ctx.user_id)
+                await client.emit_event(Typing(ctx.room, ctx.user_id))
             except NotConnected:
                 ctx.shared.peers.retract("typing", ctx.user_id, "", at)
                 ctx.recorder.error("typing", "not_connected")
@@ -691,12 +697,10 @@ async def presence_churner(ctx: BotContext) -> None:
                     joined = await membership.join()
                 elif action == "away":
                     away = not away
-                    status = "away" if away else "online"
-                    ctx.shared.peers.note("presence", ctx.user_id, status, at)
-                    body = {"roomId": ctx.room, "userId": ctx.user_id, "status": status}
-                    await call_measured(
-                        ctx.recorder, client, "presence.ack", at, "presence-update", body
-                    )
+                    status = PresenceStatus.AWAY if away else PresenceStatus.ONLINE
+                    ctx.shared.peers.note("presence", ctx.user_id, status.value, at)
+                    update = PresenceUpdate(ctx.user_id, status, room_id=ctx.room)
+                    await call_measured(ctx.recorder, client, Metric.PRESENCE_ACK, at, update)
                 elif action == "drop":
                     # rtlab tells the room a dropped user left; the tutorial never does
                     membership.leave(announced=membership.acks)
@@ -762,8 +766,8 @@ class MeasuredDocumentSession(DocumentSession):
         self.last_edit_ns: int | None = None
         self._instants = OpInstants()
         self._in_flight: deque[int] = deque()
-        client.on(Wire.DOCUMENT_CHANGE, self._time_remote_change)
-        client.on(Wire.CURSOR_UPDATE, self._time_cursor)
+        client.on(EventName.DOCUMENT_CHANGE, self._time_remote_change)
+        client.on(EventName.CURSOR_UPDATE, self._time_cursor)
 
     def note_edit(self, scheduled_ns: int) -> None:
         self._instants.note(scheduled_ns)
@@ -781,10 +785,8 @@ class MeasuredDocumentSession(DocumentSession):
                 self._in_flight.pop()
                 self.recorder.pending -= 1
             try:
-                await self.client.emit(
-                    Wire.DOCUMENT_CHANGE,
-                    self.document_id,
-                    wire,
+                await self.client.emit_event(
+                    DocumentChange(self.document_id, wire),
                     ack=self._on_ack if self.acks else None,
                 )
             except NotConnected:
@@ -899,7 +901,7 @@ def _typist(
     keyboard = TypingEditor(session, alphabet, params, rng, budget=params.keystrokes or None)
     session.typist = keyboard
     # registered after the session's own handler: the caret follows the applied change
-    session.client.on("document-change", keyboard.on_remote_change)
+    session.client.on(EventName.DOCUMENT_CHANGE, keyboard.on_remote_change)
     return keyboard
 
 

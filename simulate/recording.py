@@ -153,7 +153,8 @@ class Recorder:
         self.main_event = main_event
         self.now_ns = now_ns  # a virtual-time run passes its clock's
         self.events: dict[str, EventStats] = {}
-        self.rows: dict[int, dict[str, float]] = {}
+        # series.csv rows by second: JSON records (they travel in `payload()` between processes)
+        self.rows: dict[int, dict[str, Any]] = {}
         self.connected = 0
         self.pending = 0  # requests waiting for an ack
         self.last_receive_ns = 0
@@ -216,7 +217,7 @@ class Recorder:
                     self._main_interval.record_value(micros, n)
         self._unfolded.clear()
 
-    def tick(self, now_ns: int, cpu_percent: float) -> dict[str, float]:
+    def tick(self, now_ns: int, cpu_percent: float) -> dict[str, Any]:
         """Close the current second's row (and return it): counts since the last tick."""
         self.fold()
         second = max(0, round((now_ns - self.start_ns) / 1e9))
@@ -581,7 +582,7 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
         members = [b for b in bots if b["room"] == name]
         expected = received = lost = duplicates = reordered = 0
         for bot in members:
-            windows = []  # (expected, received or None) per membership
+            windows: list[tuple[int, int | None]] = []  # (expected, received or None) each
             for membership in bot["memberships"]:
                 start_seq, start_ns, end_seq, end_ns = membership[:4]
                 if uses_seq and start_seq is not None:
@@ -596,9 +597,10 @@ def delivery_report(payloads: Iterable[dict[str, Any]]) -> dict[str, Any]:
                 windows.append((max(0, hi - lo), got))
             bot_unseen = unseen if bot["memberships"] else 0
             bot_expected = sum(e for e, _ in windows) + bot_unseen
-            if all(got is not None for _, got in windows):
-                bot_received = sum(got for _, got in windows)
-                bot_lost = sum(max(0, e - got) for e, got in windows) + bot_unseen
+            counted = [(e, got) for e, got in windows if got is not None]
+            if len(counted) == len(windows):
+                bot_received = sum(got for _, got in counted)
+                bot_lost = sum(max(0, e - got) for e, got in counted) + bot_unseen
             else:  # an older log: one count per bot
                 bot_received = bot["received"]
                 bot_lost = max(0, bot_expected - bot_received)

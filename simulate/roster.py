@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.catalogue import EventName
 from simulate.target_profile import SETTLE_NS
 
 EXAMPLES_KEPT = 5
@@ -143,7 +144,7 @@ class Roster:
         subject_wrong = (subject in listed) != joined
         return ListVerdict(
             subject=subject,
-            event="user-joined" if joined else "user-left",
+            event=EventName.USER_JOINED if joined else EventName.USER_LEFT,
             missing=tuple(sorted(certainly_in - listed)),
             stale=tuple(sorted(certainly_out & listed)),
             subject_wrong=subject_wrong,

@@ -206,14 +206,14 @@ class Ramp:
                 raise ScheduleError(f"{where}: unknown keys {', '.join(sorted(table))}")
             return cls(kind, over, steps)
         if isinstance(raw, str) and ":" in raw:
-            steps = []
+            points: list[tuple[float, float]] = []
             for part in raw.split(","):
                 at, _, fraction = part.partition(":")
                 try:
-                    steps.append((parse_duration(at, where), float(fraction)))
+                    points.append((parse_duration(at, where), float(fraction)))
                 except ValueError:
                     raise ScheduleError(f"{where}: bad step {part!r} (want 5s:0.5)") from None
-            return cls("steps", 0.0, tuple(steps))
+            return cls("steps", 0.0, tuple(points))
         return cls("linear", parse_duration(raw, where))
 
     def start_offsets(self, users: int) -> list[float]:

@@ -15,8 +15,9 @@ from typing import Any
 
 import trio
 
+from server.catalogue import EventName, JoinRoom, LeaveRoom
 from server.protocol.errors import ProtocolError
-from simulate.client import ClientError, ConnectionLost
+from simulate.client import ClientError, ConnectionLost, SocketIOClient
 from simulate.mapped_client import make_client
 from simulate.target_profile import (
     AUTO,
@@ -27,8 +28,8 @@ from simulate.target_profile import (
     ProfileError,
     decide,
     forced,
+    probe_message,
 )
-from simulate.vocabulary import Wire
 
 PROBE_CONNECT_TIMEOUT_S = 10.0
 NO_RENAMING = EventMap()
@@ -63,7 +64,7 @@ async def probe(
         connect_timeout=PROBE_CONNECT_TIMEOUT_S,
     )
     echoed = trio.Event()
-    client.on(Wire.RECEIVE_MESSAGE, lambda message=None, *_: _echo(message, user, echoed))
+    client.on(EventName.RECEIVE_MESSAGE, lambda message=None, *_: _echo(message, user, echoed))
     try:
         await client.open()
     except (OSError, ClientError, trio.TooSlowError, ProtocolError) as exc:
@@ -84,23 +85,22 @@ async def probe(
 
 
 async def _ask(
-    client: Any, room: str, user: str, echoed: trio.Event, deadline_s: float
+    client: SocketIOClient, room: str, user: str, echoed: trio.Event, deadline_s: float
 ) -> ProbeAnswer:
     began = time.perf_counter()
     acked, reply, ack_ms = False, None, None
     try:
-        reply = await client.call(Wire.JOIN_ROOM, room, user, timeout=deadline_s)
+        reply = await client.call_event(JoinRoom(room, user), timeout=deadline_s)
         acked, ack_ms = True, (time.perf_counter() - began) * 1000
     except (trio.TooSlowError, ConnectionLost):
         pass
     sent = time.perf_counter()
-    message = {"id": f"{user}-0", "userId": user, "userName": user, "text": "probe"}
-    await client.emit(Wire.SEND_MESSAGE, room, message)
+    await client.emit_event(probe_message(room, user))
     echo_ms = None
     with trio.move_on_after(deadline_s):
         await echoed.wait()
         echo_ms = (time.perf_counter() - sent) * 1000
-    await client.emit(Wire.LEAVE_ROOM, room, user)
+    await client.emit_event(LeaveRoom(room, user))
     return ProbeAnswer(acked, reply, ack_ms, echo_ms, deadline_s)
 
 

@@ -15,8 +15,8 @@ states its *target profile*:
   relays unchanged. Only the tutorial's features: chat, typing, user
   joined/left, and the editor's document relay.
 - `auto` (the default): probe the target (`simulate/target_probe.py` for the
-  bots, the Locust users' own probe) and pick one of the two; the run's meta
-  and report say which and why.
+  bots, the Locust users' own probe, both sending `probe_message`) and pick one
+  of the two; the run's meta and report say which and why.
 
 This module is engine-free (no trio, no gevent): the bots, the Locust users
 and the drivers share the profiles, the probe's verdict, the fitting of a
@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from server.catalogue import SendMessage
 from simulate.scenarios import EditorParams, Scenario, ScenarioError
 from simulate.vocabulary import ACK_METRICS, MAPPABLE_EVENTS
 
@@ -148,6 +149,11 @@ def forced(name: str) -> ProfileChoice:
         name,
         f"--target-profile {name} given: not probed ({PROFILES[name].description})",
     )
+
+
+def probe_message(room: str, user: str) -> SendMessage:
+    """The probe's one `send-message`: whole (id, sender, name), as the tutorial's client sends."""
+    return SendMessage(room, "probe", id=f"{user}-0", user_id=user, user_name=user)
 
 
 def is_rtlab_ack(reply: Any) -> bool:

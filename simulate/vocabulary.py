@@ -1,52 +1,37 @@
-"""The load harness's vocabulary, declared once: the wire events it speaks, the metrics it records.
+"""The load harness's vocabulary, declared once: the events it may rename, the metrics it records.
 
 Two kinds of names cross module and process boundaries and must agree
-everywhere: the Socket.IO events on the wire (the tutorial's names, which
-`--event-map` may rename for a server that calls them otherwise) and the
-metric names of the run directory (histograms, budgets, reports). Producers
-and readers refer to these attributes rather than to string literals, so a
-name is spelled in one place. Imports nothing: the trio bots, the Locust
-users and the reports all read it.
+everywhere: the Socket.IO events on the wire and the metric names of the run
+directory (histograms, budgets, reports). The wire events are the catalogue's
+(`server.catalogue.EventName`: the tutorial's names, which `--event-map` may
+rename for a server that calls them otherwise); the metrics are declared
+here. Producers and readers refer to these attributes rather than to string
+literals, so a name is spelled in one place. Imports only the catalogue (no
+trio, no gevent): the trio bots, the Locust users and the reports all read it.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from server.catalogue import EventName
 
-class Wire:
-    """Socket.IO events of the tutorial's chat, presence and editor (`../shared/EVENTS.md`)."""
-
-    JOIN_ROOM: Final = "join-room"  # C→S roomId, userId
-    LEAVE_ROOM: Final = "leave-room"  # C→S roomId, userId
-    USER_JOINED: Final = "user-joined"  # S→C {userId, users} to the others
-    USER_LEFT: Final = "user-left"  # S→C {userId, users} to the others
-    SEND_MESSAGE: Final = "send-message"  # C→S roomId, message
-    RECEIVE_MESSAGE: Final = "receive-message"  # S→C message, to the room, sender included
-    TYPING: Final = "typing"  # C→S roomId, userId
-    USER_TYPING: Final = "user-typing"  # S→C userId, to the others
-    PRESENCE_UPDATE: Final = "presence-update"  # both ways (rtlab only)
-    JOIN_DOCUMENT: Final = "join-document"  # C→S documentId, userId
-    LEAVE_DOCUMENT: Final = "leave-document"  # C→S documentId, userId
-    DOCUMENT_CHANGE: Final = "document-change"  # both ways, relayed to the document's room
-    CURSOR_UPDATE: Final = "cursor-update"  # both ways, relayed to the document's room
-
-
-#: The events `--event-map` may rename (every event the chat, presence and editor bots use).
+#: The events `--event-map` may rename: every event of the tutorial's chat, presence and
+#: editor, which the chat, presence and editor bots use (their shapes stay the tutorial's).
 MAPPABLE_EVENTS: Final = (
-    Wire.JOIN_ROOM,
-    Wire.LEAVE_ROOM,
-    Wire.USER_JOINED,
-    Wire.USER_LEFT,
-    Wire.SEND_MESSAGE,
-    Wire.RECEIVE_MESSAGE,
-    Wire.TYPING,
-    Wire.USER_TYPING,
-    Wire.PRESENCE_UPDATE,
-    Wire.JOIN_DOCUMENT,
-    Wire.LEAVE_DOCUMENT,
-    Wire.DOCUMENT_CHANGE,
-    Wire.CURSOR_UPDATE,
+    EventName.JOIN_ROOM,  # C→S roomId, userId
+    EventName.LEAVE_ROOM,  # C→S roomId, userId
+    EventName.USER_JOINED,  # S→C {userId, users} to the others
+    EventName.USER_LEFT,  # S→C {userId, users} to the others
+    EventName.SEND_MESSAGE,  # C→S roomId, message
+    EventName.RECEIVE_MESSAGE,  # S→C message, to the room, sender included
+    EventName.TYPING,  # C→S roomId, userId
+    EventName.USER_TYPING,  # S→C userId, to the others
+    EventName.PRESENCE_UPDATE,  # both ways (rtlab only)
+    EventName.JOIN_DOCUMENT,  # C→S documentId, userId
+    EventName.LEAVE_DOCUMENT,  # C→S documentId, userId
+    EventName.DOCUMENT_CHANGE,  # both ways, relayed to the document's room
+    EventName.CURSOR_UPDATE,  # both ways, relayed to the document's room
 )
 
 

@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from reports.summary import load_realtime_run
+from server.catalogue import PlayerInput
 from simulate.client import NotConnected
 from simulate.measurement import PeerClock
 from simulate.personas import (
@@ -224,7 +225,7 @@ class _DeadClient:
     def on(self, event: str, handler: Any) -> None:
         self.handlers[event] = handler
 
-    async def emit(self, *_: Any, **__: Any) -> None:
+    async def emit_event(self, *_: Any, **__: Any) -> None:
         raise NotConnected("gone")
 
 
@@ -250,7 +251,7 @@ def test_a_failed_doc_op_is_not_counted_as_sent() -> None:
 
 
 class _RefusingClient:
-    async def emit(self, *_: Any, ack: Any = None) -> None:
+    async def emit_event(self, *_: Any, ack: Any = None) -> None:
         ack({"ok": False, "error": {"code": "not_in_game"}})
 
 
@@ -260,7 +261,7 @@ def test_a_refused_ack_reaches_on_error() -> None:
         kinds: list[str] = []
         acks = AckTracker(recorder)
         sent = await acks.emit(
-            _RefusingClient(), "game.input", 0, "player-input", on_error=kinds.append
+            _RefusingClient(), "game.input", 0, PlayerInput("g", 0), on_error=kinds.append
         )
         assert sent
         return recorder, kinds
@@ -309,7 +310,7 @@ def test_locust_doc_acks_in_flight_expire_on_disconnect() -> None:
 
         class Sio:
             fail = False
-            def emit(self, *a, **k):
+            def emit_event(self, *a, **k):
                 if self.fail:
                     raise socketio.exceptions.BadNamespaceError("gone")
 

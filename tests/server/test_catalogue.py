@@ -946,7 +946,9 @@ def test_received_message_fast_path_agrees_with_the_rules(body: dict[str, Any]) 
 def test_the_common_messages_take_the_fast_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     from simulate.measurement import chat_message
 
-    body = chat_message("user-1", 3, "hello", 1_700_000_000_000_000_000, "run-a")
+    body = chat_message(
+        "lobby", "user-1", 3, "hello", 1_700_000_000_000_000_000, "run-a"
+    ).to_args()[1]
     tutorial = {"id": "u-1", "userId": "u", "userName": "U", "text": "hi", "timestamp": 1}
     # benchmarks/node/ws_driver.mjs and benchmarks/fleet_bench.py
     driver = {"id": "0-1-7", "userId": "u0-1", "text": "hello", "sentAt": 1_700_000_000_123.25}
