@@ -117,6 +117,7 @@ class Pair:
     def __init__(self, server: ReferenceServer) -> None:
         self.server = server
         self._heard: dict[SocketIOClient, Heard] = {}
+        self._links: dict[SocketIOClient, MemoryLink] = {}
 
     @property
     def hub(self) -> Hub:
@@ -131,8 +132,11 @@ class Pair:
         setup: Callable[[SocketIOClient], None] | None = None,
         **options: Any,
     ) -> AsyncIterator[SocketIOClient]:
+        links: list[MemoryLink] = []
+
         async def open_link() -> MemoryLink:
-            return MemoryLink(self.server)
+            links.append(MemoryLink(self.server))
+            return links[-1]
 
         heard = Heard()
 
@@ -152,11 +156,16 @@ class Pair:
             setup=record_then_setup,
             **options,
         ) as client:
+            self._links[client] = links[-1]
             yield client
 
     def heard(self, client: SocketIOClient) -> Heard:
         """What `client` received since it connected."""
         return self._heard[client]
+
+    def sent(self, client: SocketIOClient) -> list[str | bytes]:
+        """Every Engine.IO packet `client` wrote, as on the wire."""
+        return self._links[client].sent
 
     def socket(self, client: SocketIOClient) -> Socket:
         """The server's side of `client` (its namespace's `Socket`)."""
