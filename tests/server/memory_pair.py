@@ -180,11 +180,16 @@ class Pair:
         await trio.testing.wait_all_tasks_blocked()
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
+async def wait_until(predicate: Callable[[], object], timeout: float = WAIT) -> None:
     """Poll server state (what no event announces) until `predicate()` holds."""
     with trio.fail_after(timeout):
         while not predicate():
             await trio.sleep(0.002)
+
+
+def refusal(code: str, message: str) -> dict[str, Any]:
+    """The ack of a refused event."""
+    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 class RecentMs:

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from server.features import chat
-from tests.server.memory_pair import RECENT_MS, reference_server
+from tests.server.memory_pair import RECENT_MS, reference_server, refusal
 
 
 async def test_join_send_and_everyone_in_the_room_receives_it_once(tmp_path: Path) -> None:
@@ -34,10 +34,6 @@ async def test_join_send_and_everyone_in_the_room_receives_it_once(tmp_path: Pat
 
 def user(user_id: str, status: str = "online", name: str | None = None) -> dict[str, Any]:
     return {"id": user_id, "name": name or user_id, "status": status, "lastSeen": RECENT_MS}
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 async def test_join_reply_and_user_joined_once_per_user(tmp_path: Path) -> None:

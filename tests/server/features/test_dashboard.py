@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
-from tests.server.memory_pair import RECENT_MS, reference_server, wait_until
+from tests.server.memory_pair import RECENT_MS, reference_server, refusal, wait_until
 
 METRICS = {
     "connections",
@@ -25,10 +24,6 @@ METRICS = {
     "uptime_s",
 }
 FAST = 0.02  # seconds between updates
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 async def test_subscribing_before_the_first_update(tmp_path: Path) -> None:

@@ -17,13 +17,9 @@ from server.collab.base import Replica
 from server.collab.registry import get_strategy, strategy_names
 from server.features import documents
 from simulate.client import SocketIOClient
-from tests.server.memory_pair import reference_server
+from tests.server.memory_pair import reference_server, refusal
 
 DOC = "notes"
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 async def join(client: SocketIOClient, user_id: str, strategy: str | None = None) -> Any:

@@ -5,13 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.server.memory_pair import RECENT_MS, reference_server, wait_until
+from tests.server.memory_pair import RECENT_MS, reference_server, refusal, wait_until
 
 HZ = 100.0  # ticks per second: the tests wait for ticks, never for a duration
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 def player(x: float, y: float, last_seq: int) -> dict[str, Any]:

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
-from tests.server.memory_pair import reference_server
+from tests.server.memory_pair import reference_server, refusal
 
 SDP = {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 async def test_signals_reach_only_their_addressee(tmp_path: Path) -> None:

@@ -20,17 +20,13 @@ import trio
 from server.catalogue import JoinRoom, RoomReply
 from server.errors import ErrorCode, EventError
 from server.hub import DeferredAck, Socket
-from tests.server.memory_pair import Pair, reference_server
+from tests.server.memory_pair import Pair, reference_server, refusal
 
 
 @pytest.fixture
 async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
     async with reference_server(tmp_path, features=()) as pair:
         yield pair
-
-
-def refusal(code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "error": {"code": code, "message": message}}
 
 
 # `Hub.on` takes a catalogue event type; its protocol (`ParsedEvent`) spells `name` as an
