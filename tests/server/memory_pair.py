@@ -51,9 +51,12 @@ class MemoryLink:
         self.closed = False
         self._inbox_send, self._inbox = trio.open_memory_channel[str | bytes | None](math.inf)
         self.sent: list[str | bytes] = []  # every packet the client wrote, for assertions
+        self.received: list[str | bytes] = []  # every packet the server wrote to it
         self._deliver = server.connect_in_memory(self._from_server)
 
     def _from_server(self, message: str | bytes | None) -> None:
+        if message is not None:
+            self.received.append(message)
         self._inbox_send.send_nowait(message)
 
     async def send(self, message: str | bytes) -> None:
@@ -166,6 +169,10 @@ class Pair:
     def sent(self, client: SocketIOClient) -> list[str | bytes]:
         """Every Engine.IO packet `client` wrote, as on the wire."""
         return self._links[client].sent
+
+    def received(self, client: SocketIOClient) -> list[str | bytes]:
+        """Every Engine.IO packet the server wrote to `client`, as on the wire."""
+        return self._links[client].received
 
     def socket(self, client: SocketIOClient) -> Socket:
         """The server's side of `client` (its namespace's `Socket`)."""

@@ -101,11 +101,17 @@ async def test_plain_handler_gets_the_arguments_and_chooses_the_ack_arguments(pa
 
     async with pair.client() as client:
         acks: list[Any] = []
-        # the client's ack callback gets the argument, or the list of several
         await client.emit("pair-up", {"a": 1}, [2], ack=acks.append)
         await client.emit("one", "x", ack=acks.append)
         await client.emit("none", ack=acks.append)
         await pair.settle()
+        # on the wire: ACK packets (`43<id>`) with exactly the arguments the handler chose
+        assert [p for p in pair.received(client) if str(p).startswith("43")] == [
+            '430[[2],{"a":1}]',
+            '431[{"got":"x"}]',
+            "432[]",
+        ]
+        # what the client's callback gets: the argument, or the list of several
         assert acks == [[[2], {"a": 1}], {"got": "x"}, []]
 
 
