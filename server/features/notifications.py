@@ -49,6 +49,8 @@ class UserBacklog:
     last_seq: int = 0
     delivered_seq: int = 0  # the highest seq some connection of the user has received
     loaded: trio.Event = field(default_factory=trio.Event)
+    # kept, still being stored: delivered live to every connection then, never replayed
+    storing: set[int] = field(default_factory=set)
 
 
 class Notifications:
@@ -127,6 +129,7 @@ class Notifications:
         seq = backlog.last_seq
         # kept before the write: while it is undelivered, the backlog is not evicted
         backlog.kept.append(note)
+        backlog.storing.add(seq)
         try:
             body = json.dumps(note.to_json(), separators=(",", ":"))
             stored = StoredNotification(seq, note.id, body)
@@ -137,6 +140,8 @@ class Notifications:
                 backlog.kept.remove(note)
             self._evict_if_idle(user_id)
             raise EventError(ErrorCode.INTERNAL, f"notification not stored: {exc}") from None
+        finally:
+            backlog.storing.discard(seq)
         delivered = sum(sock.emit_event(note) for sock in self.users.sockets_of(user_id))
         if delivered:
             backlog.delivered_seq = max(backlog.delivered_seq, seq)
@@ -169,7 +174,8 @@ class Notifications:
         if after is None:
             after = backlog.delivered_seq
         for note in backlog.kept:
-            if note.seq is not None and note.seq > after:
+            # one being stored reaches this socket live once stored: a replay would be twice
+            if note.seq is not None and note.seq > after and note.seq not in backlog.storing:
                 sock.emit_event(dataclasses.replace(note, replayed=True))
         newest = _seq(backlog)
         if newest:

@@ -44,10 +44,9 @@ class Presence:
         record.away = update.status is not PresenceStatus.ONLINE
         record.last_seen = self.clock.wall_ms()
         changed = PresenceChanged(update.user_id, update.status, record.last_seen)
-        for target in record.chat_rooms() if room is None else (room,):
-            self.hub.emit(
-                changed.name, *changed.to_args(), namespace=sock.namespace, to=target, skip=sock
-            )
+        targets = record.chat_rooms() if room is None else {room}
+        if targets:  # one broadcast to all of them: a member of several hears it once
+            self.hub.emit_event(changed, namespace=sock.namespace, to=targets, skip=sock)
         return PresenceUpdateReply(record.as_user())
 
     def on_disconnect(self, sock: Socket, reason: str) -> None:
@@ -60,8 +59,8 @@ class Presence:
         if record is None or record.sockets - {sock}:
             return
         changed = PresenceChanged(record.id, PresenceStatus.OFFLINE, self.clock.wall_ms())
-        for room in record.chat_rooms(leaving=sock):
-            for namespace in self.hub.namespaces.values():
-                self.hub.emit(
-                    changed.name, *changed.to_args(), namespace=namespace, to=room, skip=sock
-                )
+        rooms = record.chat_rooms(leaving=sock)
+        if not rooms:
+            return
+        for namespace in self.hub.namespaces.values():
+            self.hub.emit_event(changed, namespace=namespace, to=rooms, skip=sock)

@@ -1,8 +1,8 @@
 """Regressions from a review: durability of acked writes, state that must shrink, caps.
 
-Real sockets, an in-process server, a real SQLite file. The only fake is a
-commit failure: `SqliteStorage._commit` is replaced to fail one chosen batch (as a
-full disk would), the database itself is untouched. A commit that is merely
+A client/server pair in memory (tests.server.memory_pair), a real SQLite file.
+The only fake is a commit failure: `SqliteStorage._commit` is replaced to fail
+one chosen batch (as a full disk would), the database itself is untouched. A commit that is merely
 slow is made by holding SQLite's write lock from a second connection.
 """
 
@@ -16,31 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from server.app import ReferenceServer
 from server.catalogue import DocumentChange
-from server.config import ServerConfig
 from server.hub import EventError
 from server.storage.sqlite import APPEND_MESSAGE, APPEND_OP, QueuedWrite, SqliteStorage, Statement
-from simulate.client import connect
+from tests.server.memory_pair import Pair, reference_server, wait_until
 
 ADMIN = "review-admin"
 
 
 @asynccontextmanager
-async def running_server(db: Path, **options: Any) -> AsyncIterator[tuple[ReferenceServer, str]]:
-    server = ReferenceServer(ServerConfig(port=0, db_path=str(db), admin_token=ADMIN, **options))
-    async with trio.open_nursery() as nursery:
-        port = await nursery.start(server.serve)
-        yield server, f"http://127.0.0.1:{port}"
-        nursery.cancel_scope.cancel()
-
-
-async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.01)
+async def running_server(db: Path, **options: Any) -> AsyncIterator[Pair]:
+    async with reference_server(db.parent, db_path=str(db), admin_token=ADMIN, **options) as pair:
+        yield pair
 
 
 class FailOneBatch:
@@ -92,9 +81,9 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
     tmp_path, monkeypatch
 ):
     db = tmp_path / "docs.sqlite3"
-    async with running_server(db) as (server, url):
-        faults = FailOneBatch(monkeypatch, server)
-        async with connect(url) as a, connect(url) as b:
+    async with running_server(db) as pair:
+        faults = FailOneBatch(monkeypatch, pair.server)
+        async with pair.client() as a, pair.client() as b:
             errors: list[Any] = []
             b.on("error", errors.append)
             assert (await a.call("join-document", "d1", "ann"))["ok"]
@@ -114,7 +103,7 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
             await a.emit(
                 "document-change", "d1", naive("ann", 11, "!"), ack=lambda r: acks.update({3: r})
             )
-            await wait_until(lambda: server.documents.documents["d1"].seq == 3)
+            await wait_until(lambda: pair.server.documents.documents["d1"].seq == 3)
             hold.set()
             await wait_until(lambda: len(acks) == 2)
             assert faults.failed == 1
@@ -124,7 +113,7 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
             # the other member is told, and must rejoin
             await wait_until(lambda: errors)
             assert errors[0]["documentId"] == "d1" and errors[0]["code"] == "internal"
-            assert "d1" not in server.documents.documents
+            assert "d1" not in pair.server.documents.documents
             refused = await b.call("document-change", "d1", naive("bob", 0, "x"))
             assert refused["ok"] is False
 
@@ -134,7 +123,7 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
             assert (await a.call("join-document", "d1", "ann"))["content"] == "hello"
             later = await a.call("document-change", "d1", naive("ann", 5, ", you"))
             assert later["ok"] is True
-            assert server.documents.documents["d1"].server.text() == "hello, you"
+            assert pair.server.documents.documents["d1"].server.text() == "hello, you"
             await wait_until(
                 lambda: (
                     rows(db, "SELECT seq FROM document_ops WHERE document = 'd1' ORDER BY seq")
@@ -143,18 +132,18 @@ async def test_document_change_whose_commit_fails_is_refused_and_reloads_consist
             )
 
     # a restart on the same file: exactly what was acked
-    async with running_server(db) as (server, url), connect(url) as c:
+    async with running_server(db) as pair, pair.client() as c:
         reply = await c.call("join-document", "d1", "cy")
         assert reply["ok"] and reply["content"] == "hello, you"
         assert (await c.call("document-change", "d1", naive("cy", 10, "!")))["ok"]
-    async with running_server(db) as (server, url), connect(url) as c:
+    async with running_server(db) as pair, pair.client() as c:
         assert (await c.call("join-document", "d1", "cy"))["content"] == "hello, you!"
 
 
 async def test_change_that_cannot_be_encoded_is_refused_before_it_is_applied(tmp_path):
-    async with running_server(tmp_path / "d.sqlite3") as (server, url), connect(url) as a:
+    async with running_server(tmp_path / "d.sqlite3") as pair, pair.client() as a:
         assert (await a.call("join-document", "d1", "ann"))["ok"]
-        doc = server.documents.documents["d1"]
+        doc = pair.server.documents.documents["d1"]
         # The codec refuses 1e999 at decode already; the edge must not rely on it: the
         # event's parser is given what no client can send, and refuses it before any handler.
         change = {**naive("ann", 0, "hi"), "meta": float("inf")}
@@ -167,8 +156,8 @@ async def test_change_that_cannot_be_encoded_is_refused_before_it_is_applied(tmp
 
 
 async def test_poisoned_cursor_is_refused_and_joiners_still_work(tmp_path):
-    async with running_server(tmp_path / "d.sqlite3") as (_, url):
-        async with connect(url) as a, connect(url) as b:
+    async with running_server(tmp_path / "d.sqlite3") as pair:
+        async with pair.client() as a, pair.client() as b:
             assert (await a.call("join-document", "d1", "ann"))["ok"]
             huge = await a.call("cursor-update", "d1", {"userId": "ann", "position": "x" * 5000})
             assert huge["ok"] is False and huge["error"]["code"] == "too_large"
@@ -185,21 +174,21 @@ async def test_poisoned_cursor_is_refused_and_joiners_still_work(tmp_path):
 
 async def test_chat_retry_of_a_message_whose_commit_failed_is_stored_again(tmp_path, monkeypatch):
     db = tmp_path / "chat.sqlite3"
-    async with running_server(db) as (server, url):
-        faults = FailOneBatch(monkeypatch, server)
-        async with connect(url) as a:
+    async with running_server(db) as pair:
+        faults = FailOneBatch(monkeypatch, pair.server)
+        async with pair.client() as a:
             assert (await a.call("join-room", "lobby", "ann"))["ok"]
             faults.arm(APPEND_MESSAGE)
             first = await a.call("send-message", "lobby", {"id": "m1", "text": "important"})
             assert first["ok"] is False and first["error"]["code"] == "internal"
             # forgotten: the history does not show what the database does not have
-            assert [m["id"] for m in server.chat.histories["chat:lobby"].messages] == []
+            assert [m["id"] for m in pair.server.chat.histories["chat:lobby"].messages] == []
             retry = await a.call("send-message", "lobby", {"id": "m1", "text": "important"})
             assert retry["ok"] is True and not retry.get("duplicate")
             again = await a.call("send-message", "lobby", {"id": "m1", "text": "important"})
             assert again["ok"] is True and again["duplicate"] is True
             assert again["seq"] == retry["seq"]
-            async with connect(url) as b:
+            async with pair.client() as b:
                 history = (await b.call("join-room", "lobby", "bob"))["history"]
         stored = rows(db, "SELECT seq, body FROM messages WHERE room = 'chat:lobby' ORDER BY seq")
         assert [(m["seq"], m["id"]) for m in history] == [(retry["seq"], "m1")]
@@ -208,7 +197,7 @@ async def test_chat_retry_of_a_message_whose_commit_failed_is_stored_again(tmp_p
 
 async def test_duplicate_retry_while_the_commit_is_pending_is_acked_after_it(tmp_path):
     db = tmp_path / "chat.sqlite3"
-    async with running_server(db) as (server, url), connect(url) as a:
+    async with running_server(db) as pair, pair.client() as a:
         assert (await a.call("join-room", "lobby", "ann"))["ok"]
         acks: list[tuple[str, Any, int]] = []
 
@@ -227,8 +216,8 @@ async def test_duplicate_retry_while_the_commit_is_pending_is_acked_after_it(tmp
             message = {"id": "m2", "text": "x"}
             await a.emit("send-message", "lobby", message, ack=on_ack("original"))
             await a.emit("send-message", "lobby", message, ack=on_ack("retry"))
-            await wait_until(lambda: server.hub.stats.events_in["send-message"] == 2)
-            await trio.sleep(0.2)
+            await wait_until(lambda: pair.server.hub.stats.events_in["send-message"] == 2)
+            await pair.settle()  # the commit waits for the lock: nothing else to wait for
             assert acks == []  # not stored yet: nobody is told it is
         finally:
             blocker.execute("ROLLBACK")
@@ -242,8 +231,8 @@ async def test_duplicate_retry_while_the_commit_is_pending_is_acked_after_it(tmp
 
 
 async def test_huge_chat_message_is_refused_and_joiners_still_work(tmp_path):
-    async with running_server(tmp_path / "chat.sqlite3") as (_, url):
-        async with connect(url) as a:
+    async with running_server(tmp_path / "chat.sqlite3") as pair:
+        async with pair.client() as a:
             assert (await a.call("join-room", "lobby", "mallory"))["ok"]
             for _ in range(3):
                 # 10,000 control characters are 60 KB once JSON-escaped: over the 48 KiB row
@@ -256,7 +245,7 @@ async def test_huge_chat_message_is_refused_and_joiners_still_work(tmp_path):
             full = await a.call("send-message", "lobby", {"text": "😀" * 10_000})
             assert full["ok"] is True
         for who in ("bob", "carol"):
-            async with connect(url) as b:
+            async with pair.client() as b:
                 reply = await b.call("join-room", "lobby", who)
                 assert reply["ok"] and [len(m["text"]) for m in reply["history"]] == [2, 10_000]
                 assert all("pad" not in m for m in reply["history"])
@@ -266,9 +255,9 @@ async def test_huge_chat_message_is_refused_and_joiners_still_work(tmp_path):
 
 
 async def test_state_shrinks_when_everyone_leaves(tmp_path):
-    async with running_server(tmp_path / "s.sqlite3") as (server, url):
+    async with running_server(tmp_path / "s.sqlite3") as pair:
         for i in range(5):
-            async with connect(url, auth={"userId": f"u{i}"}) as c:
+            async with pair.client(auth={"userId": f"u{i}"}) as c:
                 assert (await c.call("join-room", f"room-{i}", f"u{i}"))["ok"]
                 assert (await c.call("join-document", f"doc-{i}", f"u{i}"))["ok"]
                 assert (await c.call("send-message", f"room-{i}", {"text": "hi"}))["ok"]
@@ -276,16 +265,16 @@ async def test_state_shrinks_when_everyone_leaves(tmp_path):
                 if i % 2:
                     assert (await c.call("leave-room", f"room-{i}", f"u{i}"))["ok"]
                     assert (await c.call("leave-document", f"doc-{i}", f"u{i}"))["ok"]
-                    assert f"chat:room-{i}" not in server.chat.histories
-                    assert f"doc-{i}" not in server.documents.documents
-        await wait_until(lambda: server.hub.connection_count == 0)
-        await wait_until(lambda: not server.notifications.backlogs)
-        assert len(server.users.users) == 0
-        assert len(server.chat.histories) == 0
-        assert len(server.documents.documents) == 0
-        assert len(server.notifications.backlogs) == 0
+                    assert f"chat:room-{i}" not in pair.server.chat.histories
+                    assert f"doc-{i}" not in pair.server.documents.documents
+        await wait_until(lambda: pair.server.hub.connection_count == 0)
+        await wait_until(lambda: not pair.server.notifications.backlogs)
+        assert len(pair.server.users.users) == 0
+        assert len(pair.server.chat.histories) == 0
+        assert len(pair.server.documents.documents) == 0
+        assert len(pair.server.notifications.backlogs) == 0
         # and everything reloads from the store
-        async with connect(url, auth={"userId": "u0"}) as c:
+        async with pair.client(auth={"userId": "u0"}) as c:
             reply = await c.call("join-room", "room-0", "u0")
             assert [m["text"] for m in reply["history"]] == ["hi"]
             assert (await c.call("join-document", "doc-0", "u0"))["content"] == "x"
@@ -293,8 +282,8 @@ async def test_state_shrinks_when_everyone_leaves(tmp_path):
 
 
 async def test_presence_update_to_a_room_the_user_is_not_in_is_forbidden(tmp_path):
-    async with running_server(tmp_path / "p.sqlite3") as (server, url):
-        async with connect(url) as victim, connect(url) as mallory:
+    async with running_server(tmp_path / "p.sqlite3") as pair:
+        async with pair.client() as victim, pair.client() as mallory:
             heard: list[Any] = []
             victim.on("presence-update", heard.append)
             assert (await victim.call("join-room", "private", "victim"))["ok"]
@@ -307,16 +296,16 @@ async def test_presence_update_to_a_room_the_user_is_not_in_is_forbidden(tmp_pat
             assert (await victim.call("presence-update", {**own, "userId": "victim"}))[
                 "ok"
             ] is False  # victim is not in "public" either (and acts as victim anyway)
-            await trio.sleep(0.1)
+            await pair.settle()
             assert heard == []
             # leaving a room: it stops hearing about the user
-            assert server.users.users["mallory"].chat_rooms() == {"chat:public"}
+            assert pair.server.users.users["mallory"].chat_rooms() == {"chat:public"}
             assert (await mallory.call("leave-room", "public", "mallory"))["ok"]
-            assert server.users.users["mallory"].chat_rooms() == set()
+            assert pair.server.users.users["mallory"].chat_rooms() == set()
 
 
 async def test_second_measure_rtt_while_one_is_pending_is_refused(tmp_path):
-    async with running_server(tmp_path / "r.sqlite3") as (_, url), connect(url) as a:
+    async with running_server(tmp_path / "r.sqlite3") as pair, pair.client() as a:
         first: list[Any] = []
         await a.emit("measure-rtt", ack=first.append)
         second = await a.call("measure-rtt")
@@ -328,8 +317,8 @@ async def test_second_measure_rtt_while_one_is_pending_is_refused(tmp_path):
 
 
 async def test_offline_notification_is_replayed_exactly_once_after_eviction(tmp_path):
-    async with running_server(tmp_path / "n.sqlite3") as (server, url):
-        async with connect(url, auth={"adminToken": ADMIN}) as admin:
+    async with running_server(tmp_path / "n.sqlite3") as pair:
+        async with pair.client(auth={"adminToken": ADMIN}) as admin:
             inboxes: list[list[Any]] = []
 
             def catch(client: Any) -> None:
@@ -337,25 +326,25 @@ async def test_offline_notification_is_replayed_exactly_once_after_eviction(tmp_
                 inboxes.append(inbox)
                 client.on("notification", inbox.append)
 
-            async with connect(url, auth={"userId": "cy"}, setup=catch):
-                await wait_until(lambda: "cy" in server.notifications.backlogs)
-            await wait_until(lambda: "cy" not in server.notifications.backlogs)
+            async with pair.client(auth={"userId": "cy"}, setup=catch):
+                await wait_until(lambda: "cy" in pair.server.notifications.backlogs)
+            await wait_until(lambda: "cy" not in pair.server.notifications.backlogs)
 
             sent = await admin.call("notify", {"userId": "cy", "message": "while offline"})
             assert sent["ok"] and sent["delivered"] == 0
             # undelivered: that backlog is the user's mailbox, it stays
-            assert "cy" in server.notifications.backlogs
-            async with connect(url, auth={"userId": "cy"}, setup=catch):
+            assert "cy" in pair.server.notifications.backlogs
+            async with pair.client(auth={"userId": "cy"}, setup=catch):
                 await wait_until(lambda: inboxes[-1])
-                async with connect(url, auth={"userId": "cy"}, setup=catch):
-                    await trio.sleep(0.2)
-            await wait_until(lambda: "cy" not in server.notifications.backlogs)
-            async with connect(url, auth={"userId": "cy"}, setup=catch):
-                await trio.sleep(0.2)
+                async with pair.client(auth={"userId": "cy"}, setup=catch):
+                    await pair.settle()
+            await wait_until(lambda: "cy" not in pair.server.notifications.backlogs)
+            async with pair.client(auth={"userId": "cy"}, setup=catch):
+                await pair.settle()
                 live = await admin.call("notify", {"userId": "cy", "message": "live"})
                 assert live["delivered"] == 1
                 await wait_until(lambda: inboxes[-1])
-            await wait_until(lambda: not server.notifications.backlogs)
+            await wait_until(lambda: not pair.server.notifications.backlogs)
             messages = [[(n["message"], bool(n.get("replayed"))) for n in i] for i in inboxes]
             assert messages == [[], [("while offline", True)], [], [("live", False)]]
-            assert len(server.users.users) == 0  # the admin connection names no user
+            assert len(pair.server.users.users) == 0  # the admin connection names no user

@@ -41,10 +41,16 @@ def _ws(server, query: str = "") -> websocket.WebSocket:
     return ws
 
 
+def _recv_text(ws: websocket.WebSocket) -> str:
+    data = ws.recv()
+    assert isinstance(data, str), data
+    return data
+
+
 def _handshake(ws: websocket.WebSocket) -> None:
-    assert ws.recv().startswith("0{")
+    assert _recv_text(ws).startswith("0{")
     ws.send("40")
-    assert ws.recv().startswith("40{")
+    assert _recv_text(ws).startswith("40{")
 
 
 def _until_closed(ws: websocket.WebSocket, timeout: float = WAIT) -> bool:
@@ -141,19 +147,6 @@ def test_wildcard_cors_answers_star_without_credentials(server_process):
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.headers["access-control-allow-origin"] == "*"
         assert resp.headers.get("access-control-allow-credentials") is None
-
-
-def test_codec_refuses_numbers_that_cannot_be_sent_on():
-    import pytest
-
-    from server.protocol.errors import RemoteProtocolError
-    from server.protocol.socketio import decode_text
-
-    for text in ('2["x",1e999]', '2["x",-1E400]', '2["x",' + "9" * 400 + "]", '2["x",NaN]'):
-        with pytest.raises(RemoteProtocolError):
-            decode_text(text)
-    # the same characters inside strings, and ordinary numbers, are fine
-    assert decode_text('2["x","1e999",1.5e10,' + "7" * 300 + "]").data[1:3] == ["1e999", 1.5e10]
 
 
 def test_sigterm_and_sigint_shut_the_server_down_cleanly(server_factory):

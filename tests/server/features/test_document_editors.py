@@ -1,4 +1,4 @@
-"""Collaborative documents over real sockets: trio clients with strategy replicas, our server.
+"""Collaborative documents through client/server pairs: editors with strategy replicas.
 
 Three editors type concurrently (random positions, seeded) through the
 reference server; every replica must end equal to the server's text for the
@@ -14,24 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from server.app import ReferenceServer
-from server.config import ServerConfig
-from simulate.client import SocketIOClient, connect
 from simulate.document_session import DocumentSession
-
-
-async def start(nursery: trio.Nursery, tmp_path: Path, **options) -> tuple[ReferenceServer, str]:
-    server = ReferenceServer(
-        ServerConfig(port=0, db_path=str(tmp_path / "docs.sqlite3"), **options)
-    )
-    port = await nursery.start(server.serve)
-    return server, f"http://127.0.0.1:{port}"
-
-
-async def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
-    with trio.fail_after(timeout):
-        while not predicate():
-            await trio.sleep(0.01)
+from tests.server.memory_pair import reference_server, wait_until
 
 
 async def edit_randomly(session: DocumentSession, rng: random.Random, ops: int) -> None:
@@ -49,10 +33,11 @@ async def edit_randomly(session: DocumentSession, rng: random.Random, ops: int) 
 
 
 @pytest.mark.parametrize("strategy", ["ot", "fugue", "yjs", "rga", "lww"])
-async def test_three_editors_converge_and_late_joiner_starts_right(tmp_path, strategy):
-    async with trio.open_nursery() as nursery:
-        server, url = await start(nursery, tmp_path)
-        async with connect(url) as a, connect(url) as b, connect(url) as c:
+async def test_three_editors_converge_and_late_joiner_starts_right(
+    tmp_path: Path, strategy: str
+) -> None:
+    async with reference_server(tmp_path) as pair:
+        async with pair.client() as a, pair.client() as b, pair.client() as c:
             sessions = [
                 DocumentSession(cl, "doc-1", uid) for cl, uid in ((a, "ann"), (b, "bob"), (c, "cy"))
             ]
@@ -66,26 +51,24 @@ async def test_three_editors_converge_and_late_joiner_starts_right(tmp_path, str
                 async with trio.open_nursery() as typing:
                     for i, s in enumerate(sessions):
                         typing.start_soon(edit_randomly, s, random.Random(i), 40)
-                await wait_until(lambda: all(s.idle for s in sessions), what="all replicas idle")
-                await trio.sleep(0.2)  # let the last broadcasts land
-                doc_text = server.documents.documents["doc-1"].server.text()
+                await wait_until(lambda: all(s.idle for s in sessions), timeout=10)
+                await pair.settle()  # the last broadcasts land
+                doc_text = pair.server.documents.documents["doc-1"].server.text()
                 assert all(not s.errors for s in sessions), [s.errors for s in sessions]
                 assert [s.text for s in sessions] == [doc_text] * 3
                 assert len(doc_text) > 0
                 editors.cancel_scope.cancel()
-            async with connect(url) as d:
+            async with pair.client() as d:
                 late = DocumentSession(d, "doc-1", "dee")
                 reply = await late.join()
                 assert reply["content"] == doc_text
                 assert late.text == doc_text
-        nursery.cancel_scope.cancel()
 
 
-async def test_naive_documents_can_diverge_but_ot_cannot(tmp_path):
+async def test_naive_documents_can_diverge_but_ot_cannot(tmp_path: Path) -> None:
     """Two editors insert at position 0 at the same moment: naive relays raw indexes."""
-    async with trio.open_nursery() as nursery:
-        server, url = await start(nursery, tmp_path)
-        async with connect(url) as a, connect(url) as b:
+    async with reference_server(tmp_path) as pair:
+        async with pair.client() as a, pair.client() as b:
             for strategy in ("naive", "ot"):
                 doc = f"race-{strategy}"
                 sa, sb = DocumentSession(a, doc, "ann"), DocumentSession(b, doc, "bob")
@@ -96,44 +79,47 @@ async def test_naive_documents_can_diverge_but_ot_cannot(tmp_path):
                 async with trio.open_nursery() as n:
                     n.start_soon(sa.flush)
                     n.start_soon(sb.flush)
-                await wait_until(lambda sa=sa, sb=sb: sa.idle and sb.idle)
-                await trio.sleep(0.2)
-                server_text = server.documents.documents[doc].server.text()
+                pair_of = (sa, sb)
+
+                def idle(sessions: tuple[DocumentSession, ...] = pair_of) -> bool:
+                    return all(session.idle for session in sessions)
+
+                await wait_until(idle)
+                await pair.settle()
+                server_text = pair.server.documents.documents[doc].server.text()
                 if strategy == "ot":
                     assert sa.text == sb.text == server_text
                     assert sorted([server_text[:3], server_text[3:]]) == ["AAA", "BBB"]
                 else:
                     # each replica put its own text first, then the other's at raw index 0
                     assert sa.text != sb.text
-        nursery.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize("strategy", ["ot", "fugue", "naive"])
-async def test_cursor_follows_remote_insert_before_it(tmp_path, strategy):
-    async with trio.open_nursery() as nursery:
-        _, url = await start(nursery, tmp_path)
-        async with connect(url) as a, connect(url) as b:
+async def test_cursor_follows_remote_insert_before_it(tmp_path: Path, strategy: str) -> None:
+    async with reference_server(tmp_path) as pair:
+        async with pair.client() as a, pair.client() as b:
             sa, sb = DocumentSession(a, "cur", "ann"), DocumentSession(b, "cur", "bob")
             await sa.join(strategy)
             await sb.join()
+            assert sa.replica is not None
+            replica = sa.replica
             sa.insert(0, "hello world")
             await sa.flush()
             await wait_until(lambda: sb.text == "hello world")
             await sb.move_cursor(6)  # before "world"
-            await wait_until(lambda: "bob" in sa.replica.remote_cursors())
-            assert sa.replica.remote_cursors()["bob"] == 6
+            await wait_until(lambda: "bob" in replica.remote_cursors())
+            assert replica.remote_cursors()["bob"] == 6
             sa.insert(0, ">> ")
             await sa.flush()
             await wait_until(lambda: sa.idle)
             expected = 6 if strategy == "naive" else 9  # naive keeps the raw index, as the tutorial
-            assert sa.replica.remote_cursors()["bob"] == expected
-        nursery.cancel_scope.cancel()
+            assert replica.remote_cursors()["bob"] == expected
 
 
-async def test_bad_document_input_is_refused_and_nothing_is_corrupted(tmp_path):
-    async with trio.open_nursery() as nursery:
-        server, url = await start(nursery, tmp_path)
-        async with connect(url) as a, connect(url) as b:
+async def test_bad_document_input_is_refused_and_nothing_is_corrupted(tmp_path: Path) -> None:
+    async with reference_server(tmp_path) as pair:
+        async with pair.client() as a, pair.client() as b:
             sa = DocumentSession(a, "d", "ann")
             await sa.join("ot")
             sa.insert(0, "abc")
@@ -157,32 +143,27 @@ async def test_bad_document_input_is_refused_and_nothing_is_corrupted(tmp_path):
             assert unknown_strategy["ok"] is False
             assert unknown_strategy["error"]["code"] == "bad_request"
 
-            assert server.documents.documents["d"].server.text() == "abc"
+            assert pair.server.documents.documents["d"].server.text() == "abc"
             sa.insert(3, "d")
             await sa.flush()
             await wait_until(lambda: sa.idle)
-            assert server.documents.documents["d"].server.text() == "abcd"
+            assert pair.server.documents.documents["d"].server.text() == "abcd"
             assert not sa.errors
-        nursery.cancel_scope.cancel()
 
 
-async def test_acknowledged_changes_survive_a_restart(tmp_path):
-    async with trio.open_nursery() as nursery:
-        _, url = await start(nursery, tmp_path)
-        async with connect(url) as a:
-            sa = DocumentSession(a, "keep", "ann")
-            await sa.join("fugue")
-            for i, word in enumerate(["one ", "two ", "three"]):
-                sa.insert(len(sa.text), word)
-                await sa.flush()
-                await wait_until(lambda i=i: sa.acked == i + 1)
-        nursery.cancel_scope.cancel()
-    async with trio.open_nursery() as nursery:
-        _, url = await start(nursery, tmp_path)
-        client = SocketIOClient(url)
-        await nursery.start(client.run)
+async def test_acknowledged_changes_survive_a_restart(tmp_path: Path) -> None:
+    async with reference_server(tmp_path) as pair, pair.client() as a:
+        sa = DocumentSession(a, "keep", "ann")
+        await sa.join("fugue")
+        for acked, word in enumerate(["one ", "two ", "three"], start=1):
+            sa.insert(len(sa.text), word)
+            await sa.flush()
+
+            def stored(count: int = acked) -> bool:
+                return sa.acked == count
+
+            await wait_until(stored)
+    async with reference_server(tmp_path) as pair, pair.client() as client:
         reply = await client.call("join-document", "keep", "bob")
         assert reply["strategy"] == "fugue"
         assert reply["content"] == "one two three"
-        await client.close()
-        nursery.cancel_scope.cancel()

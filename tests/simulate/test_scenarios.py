@@ -11,7 +11,6 @@ import itertools
 import random
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -24,8 +23,7 @@ from simulate.scenarios import (
     split_plan,
 )
 from simulate.schedule import Distribution, Ramp, ScheduleError, arrival_times, parse_duration
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT
 
 
 def test_the_builtin_scenarios_all_load_and_plan():

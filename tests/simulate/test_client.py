@@ -132,6 +132,7 @@ async def test_custom_namespace(server: Running) -> None:
         connect(server.url, namespace="/api/socket", auth={"userId": "alice"}) as api,
         connect(server.url, auth={"userId": "bob"}) as root,
     ):
+        assert api.sid is not None
         assert server.server.hub.namespaces["/api/socket"].sockets.get(api.sid) is not None
         with trio.fail_after(WAIT):
             assert (await api.call("join-room", "ns", "alice"))["ok"] is True

@@ -25,8 +25,8 @@ from reports.budgets import BudgetError, parse_budgets
 from reports.compare import Tolerance, compare_runs, parse_ratio
 from reports.summary import load_realtime_run
 from simulate.recording import Recorder, RunDirectory
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 REALTIME_PLOTS = [
     "latency_over_time",
     "latency_percentiles",

@@ -45,7 +45,7 @@ class RawClient:
             ws_url + "/socket.io/?EIO=4&transport=websocket", timeout=WAIT, sockopt=sockopt
         )
         opening = self.ws.recv()
-        assert opening.startswith("0{"), opening
+        assert isinstance(opening, str) and opening.startswith("0{"), opening
         self.open = json.loads(opening[1:])
         self.next_ack = 0
         self.pending: list[str] = []
@@ -65,6 +65,7 @@ class RawClient:
                 continue
             if data == "":
                 raise websocket.WebSocketConnectionClosedException("close frame")
+            assert isinstance(data, str), data
             return data
 
     def call(self, event: str, *args: Any, timeout: float = WAIT) -> Any:
@@ -148,6 +149,7 @@ class Chatter:
                 elif data == "":
                     raise ConnectionError("server closed a well-behaved client")
                 else:
+                    assert isinstance(data, str), data
                     self._handle(data)
         except BaseException as exc:
             if not self.stop.is_set():
@@ -317,7 +319,9 @@ def test_websocket_protocol_violation_closes_only_that_connection(server_process
     a = chatters(server_process.ws_url, "alice", "ws")
     b = chatters(server_process.ws_url, "bob", "ws")
     bad = RawClient(server_process.ws_url)
-    bad.ws.sock.sendall(b"\x81\x05hello")  # FIN+text, no mask bit
+    sock = bad.ws.sock
+    assert sock is not None
+    sock.sendall(b"\x81\x05hello")  # FIN+text, no mask bit
     wait_closed(bad)
     assert_exchange(a, b, "ws", 25, "unmasked")
 

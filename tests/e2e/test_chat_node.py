@@ -1,6 +1,6 @@
 """The tutorial's chat flow with the npm socket.io-client (the client the tutorial uses).
 
-`tests/node/chat_flow.mjs` does the talking (see its header); this test runs it
+`tests/e2e/node/chat_flow.mjs` does the talking (see its header); this test runs it
 against a real server and checks the JSON it prints. Skipped only when node or
 the npm package is not installed (CI installs both).
 """
@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import ROOT
 
 NODE = shutil.which("node")
-SCRIPT = ROOT / "tests" / "node" / "chat_flow.mjs"
+SCRIPT = ROOT / "tests" / "e2e" / "node" / "chat_flow.mjs"
 
 pytestmark = [
     pytest.mark.node,

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOT = ROOT / "docs" / "img" / "demo.png"
 
 pytestmark = pytest.mark.skipif(

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import websocket
 
-from tests.sio_peer import WAIT
-from tests.sio_peer import SioPeer as Peer
+from tests.e2e.sio_peer import WAIT
+from tests.e2e.sio_peer import SioPeer as Peer
 
 PING = ("--ping-interval", "0.2", "--ping-timeout", "0.3")
 # A silent client must be declared gone within interval + timeout; allow generous slack.
@@ -132,6 +132,7 @@ def test_missed_heartbeat_marks_user_offline(server, peers) -> None:
         while True:
             assert time.monotonic() < deadline, "no join-room ack for the raw client"
             packet = ghost.recv()
+            assert isinstance(packet, str), packet
             if packet == "2":
                 ghost.send("3")
             elif packet.startswith("43/api/socket,0["):

@@ -15,8 +15,8 @@ import pytest
 import socketio
 import socketio.exceptions
 
-from tests.sio_peer import WAIT
-from tests.sio_peer import SioPeer as Peer
+from tests.e2e.sio_peer import WAIT
+from tests.e2e.sio_peer import SioPeer as Peer
 
 QUIET = 0.4
 NS = "/api/socket"

@@ -1,6 +1,6 @@
 // The tutorial's chat flow, driven by the npm socket.io-client against our server.
 //
-// Usage: node tests/node/chat_flow.mjs http://127.0.0.1:PORT [namespace ...]
+// Usage: node tests/e2e/node/chat_flow.mjs http://127.0.0.1:PORT [namespace ...]
 // (run from the repo root so that node_modules resolves). For each namespace
 // (default: "/api/socket" and "/"), two clients with transports ['websocket']
 // join a room, chat, type, leave and disconnect; every wait is bounded.

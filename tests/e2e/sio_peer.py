@@ -80,7 +80,7 @@ class SioPeer:
     ) -> tuple[float, Any]:
         """The first matching `event` and its arrival time (time.monotonic)."""
         deadline = time.monotonic() + timeout
-        seen = []
+        seen: list[Any] = []
         while True:
             try:
                 at, item = self.queues[event].get(timeout=max(deadline - time.monotonic(), 0.001))
