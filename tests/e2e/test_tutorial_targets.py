@@ -88,6 +88,7 @@ def assert_tutorial_features_measured(run: RunDirectory, *, diverges: bool = Tru
     assert totals["expected"] > 0 and totals["lost"] == 0 and totals["duplicates"] == 0, totals
     assert sum(delivery["memberships"].values()) >= 8  # every chat seat settled somehow
     assert run.presence is not None and run.presence["checked"] > 0
+    assert run.convergence is not None
     documents = run.convergence["documents"]
     assert documents and all(d["server_keeps_text"] is False for d in documents)
     if diverges:  # the tutorial's raw-position relay: concurrent edits land differently
@@ -123,7 +124,7 @@ def test_bots_against_rtlab_with_the_tutorial_profile_forced(server_factory, tmp
     assert_tutorial_features_measured(run, diverges=False)
     assert run.meta["target_profile"]["requested"] == "tutorial"
     # rtlab forgets a dropped user at once: its users lists stay right
-    assert run.presence["stale"] == 0
+    assert run.presence is not None and run.presence["stale"] == 0
 
 
 # ------------------------------------------------------------------ Locust, via the driver
@@ -183,7 +184,7 @@ def test_event_names_of_another_server_are_mapped(tmp_path) -> None:
         events = run.summary["events"]
         assert events["chat.echo"]["count"] > 0 and events["presence.joined"]["count"] > 0
         assert run.meta["event_map"]["send-message"] == "chat:send"
-        assert run.delivery["totals"]["lost"] == 0
+        assert run.delivery is not None and run.delivery["totals"]["lost"] == 0
         unmapped = run_cli([*cmd, "--duration", "20s"])
         assert unmapped.returncode == 3, unmapped.stderr[-2000:]
         assert "no broadcast arrived" in unmapped.stderr and "--event-map" in unmapped.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulate.scenarios import ScenarioError, load_scenario, scenario_from_mapping
+from simulate.scenarios import EditorParams, ScenarioError, load_scenario, scenario_from_mapping
 from simulate.target_profile import (
     RTLAB,
     TUTORIAL,
@@ -84,7 +84,8 @@ def test_mixed_skips_what_the_tutorial_lacks_with_a_note() -> None:
     assert "skipped" in notes and "game" in notes and "rtc" in notes
     assert "strategy fugue ignored" in notes  # the tutorial's editor is the naive relay
     editors = [p for p in fit.scenario.personas if p.kind == "editor"]
-    assert editors[0].params.strategy == "naive"
+    params = editors[0].params
+    assert isinstance(params, EditorParams) and params.strategy == "naive"
 
 
 def test_the_rtlab_profile_runs_every_scenario_unchanged() -> None:
