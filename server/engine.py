@@ -44,6 +44,7 @@ from server.transport.base import Outgoing, Transport
 log = logging.getLogger(__name__)
 
 _PING = Outgoing(PING)  # one object for every session: its WebSocket frame is built once
+_PRIMARY, _CANDIDATE = Channel.PRIMARY, Channel.CANDIDATE  # Enum member reads are slow on 3.11
 _Entry = TypeVar("_Entry", bound=tuple[object, ...])
 
 # goodbyes that are part of normal life: logged at DEBUG (a load test makes thousands)
@@ -127,9 +128,14 @@ class EngineSession:
         if self.conn.closed:
             return
         if via is self.transport:
-            channel = Channel.PRIMARY
+            data = self.conn.message_data(packet)
+            if data is not None:  # the bulk of traffic: a message on the open session
+                if self.handler is not None:
+                    await self.handler.on_message(data)
+                return
+            channel = _PRIMARY
         elif via is self.candidate:
-            channel = Channel.CANDIDATE
+            channel = _CANDIDATE
         else:
             return  # a transport this session already let go of
         try:
@@ -149,7 +155,7 @@ class EngineSession:
         """The session's own writes (the probe's answer), on the wire before anything else:
         the client must see `3probe` before any later answer of the old transport."""
         for channel, data in self.conn.data_to_send():
-            target = self.transport if channel is Channel.PRIMARY else self.candidate
+            target = self.transport if channel is _PRIMARY else self.candidate
             if target is not None:
                 target.send_now(Outgoing(data))
 

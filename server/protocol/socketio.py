@@ -21,7 +21,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from server.protocol.errors import LocalProtocolError, RemoteProtocolError
 
@@ -229,8 +229,10 @@ def _loads(text: str, start: int = 0) -> Any:
         raise RemoteProtocolError(f"bad JSON in Socket.IO packet: {exc}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class _Header:
+class _Header(NamedTuple):
+    """A parsed packet head (internal, one per received packet: a tuple is the cheapest
+    immutable record to build)."""
+
     type: SioType
     attachments: int
     namespace: str
