@@ -155,4 +155,8 @@ def _create_replica(replica_id: str, snapshot: dict[str, JSON]) -> LWWReplica:
     return LWWReplica(replica_id, snapshot.get("content", ""), stamp)
 
 
-STRATEGY = register(Strategy("lww", create_document=LWWDocument, create_replica=_create_replica))
+STRATEGY = register(
+    Strategy(
+        "lww", create_document=LWWDocument, create_replica=_create_replica, whole_document=True
+    )
+)

@@ -133,5 +133,6 @@ STRATEGY = register(
         create_document=NaiveDocument,
         create_replica=_create_replica,
         convergent=False,
+        stamped=True,
     )
 )

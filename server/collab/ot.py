@@ -179,6 +179,7 @@ class OTReplica(Replica):
         for value in (rev, index):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise CollabError("bad_request", "cursor rev and index must be non-negative")
+        assert isinstance(rev, int) and isinstance(index, int)  # checked just above
         self._cursors.pop(user_id, None)
         self._waiting_cursors[user_id] = (rev, index)
         self._place_waiting_cursors()

@@ -86,5 +86,6 @@ register(
         create_document=RgaDocument,
         create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
         causal=True,
+        stamped=True,
     )
 )

@@ -340,6 +340,7 @@ class RunSequence:
         """
         n = len(text)
         self._text = None
+        right: int | None
         if pos == 0:
             right = self._next_key(0, -1) if track_right and self.chunks[0].spans else None
             span = Span(rid, counter, n, text, None, right, seq)
@@ -350,7 +351,7 @@ class RunSequence:
         s = spans[si]
         left = (s.rid << SHIFT) | (s.start + off)
         if off + 1 < s.length:
-            right: int | None = left + 1 if track_right else None
+            right = left + 1 if track_right else None
             self.place((ci, si, off + 1), Span(rid, counter, n, text, left, right, seq))
             return left, right
         right = self._next_key(ci, si) if track_right else None
