@@ -1,14 +1,21 @@
-"""Replay a sequential editing trace through every strategy and two baselines.
+"""Replay an editing trace through every strategy and the raw libraries, side by side.
 
-    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--no-memory]
+    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--accents] [--no-memory]
 
-The baselines run in the same process and the same run, because absolute
-figures drift between machines and even between runs: pycrdt (Yjs in Rust,
-one transaction per patch, as an editor binding would do) and a plain Python
-`str` splice (the floor for any pure-Python structure). Strategies go through
-`simulate.traces.replay`, i.e. the generic Replica/DocumentServer interface;
-their `seconds` is the replica side (what a client pays), `server s` the
-server applying and acknowledging every op. Ratios compare replica seconds.
+The baselines run in the same process and the same run (`benchmarks.baselines`),
+because absolute figures drift between machines and even between runs: a
+plain Python `str` splice (sequential traces only), pycrdt (Yjs in Rust) and
+Loro (Rust, Fugue family). Strategies go through `simulate.traces.replay`, the
+generic Replica/DocumentServer interface; their `seconds` is the replica side
+(what a client pays), `server s` the server applying and acknowledging every
+op. Ratios compare replica seconds. Which strategies run comes from their
+flags (`server/collab/registry.py`): a concurrent trace needs `causal` ones,
+`whole_document` ones (lww) are skipped as quadratic.
+
+`--accents` types accented letters instead of plain ones (positions stay
+valid): both shared traces are pure ASCII, and the point of this switch is
+to catch any code that confuses code points with UTF-8 bytes (pycrdt's
+`Text` counts bytes).
 
 The default trace lives outside the repo, in `../shared/traces/` next to it;
 it is never copied in. This script prints figures; it asserts nothing.
@@ -17,45 +24,39 @@ it is never copied in. This script prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server.collab.registry import strategy_names
-from simulate.traces import load_trace, replay, sequential_patches, trace_kind
+from benchmarks.baselines import BaselineRun, library_concurrent, library_sequential, str_sequential
+from server.collab.registry import strategies
+from simulate.traces import (
+    expected_text,
+    load_trace,
+    replay,
+    sequential_patches,
+    trace_kind,
+    with_accents,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "automerge-paper.json.gz"
-STRATEGIES = ("naive", "ot", "fugue", "rga", "yjs")
-SKIPPED = {"lww": "sends the whole document per op (quadratic on a 260k-op trace)"}
+
+Row = tuple[str, float, float | None, int | None, int, bool]
 
 
-def pycrdt_baseline(patches: list[list[Any]]) -> tuple[float, int, str]:
-    from pycrdt import Doc, Text
-
-    doc = Doc()
-    text = doc.get("text", type=Text)
-    transaction = doc.transaction
-    started = time.perf_counter()
-    for pos, deleted, inserted in patches:
-        with transaction():
-            if deleted:
-                del text[pos : pos + deleted]
-            if inserted:
-                text.insert(pos, inserted)
-    seconds = time.perf_counter() - started
-    return seconds, len(doc.get_update()), str(text)
-
-
-def str_baseline(patches: list[list[Any]]) -> tuple[float, int, str]:
-    text = ""
-    started = time.perf_counter()
-    for pos, deleted, inserted in patches:
-        text = text[:pos] + inserted + text[pos + deleted :]
-    seconds = time.perf_counter() - started
-    return seconds, len(text.encode()), text
+def baselines(trace: dict[str, Any], limit: int | None) -> list[BaselineRun]:
+    """Raw libraries (and str for sequential traces) on the same patches."""
+    if trace_kind(trace) == "concurrent":
+        return [library_concurrent(name, trace) for name in ("pycrdt", "loro")]
+    patches = sequential_patches(trace, limit)
+    start = trace.get("startContent", "")
+    return [
+        library_sequential("pycrdt", patches, start),
+        library_sequential("loro", patches, start),
+        str_sequential(patches, start),
+    ]
 
 
 def traced_peak(run: Callable[[], object]) -> int:
@@ -75,66 +76,81 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trace_bench")
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
     parser.add_argument("--quick", type=int, default=None, metavar="N", help="first N ops only")
+    parser.add_argument("--accents", action="store_true", help="type accented letters")
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc runs")
     args = parser.parse_args(argv)
 
     trace = load_trace(args.trace)
-    if trace_kind(trace) != "sequential":
-        parser.error("trace_bench needs a sequential trace")
-    patches = sequential_patches(trace, args.quick)
-    print(f"trace: {args.trace} ({len(patches):,} patches)")
+    if args.accents:
+        trace = with_accents(trace)
+    kind = trace_kind(trace)
+    if kind == "concurrent" and args.quick is not None:
+        parser.error("--quick applies to sequential traces only")
+    limit = args.quick
+    expected = expected_text(trace, limit)
+    ops = sum(len(t["patches"]) for t in trace["txns"]) if limit is None else limit
+    print(f"trace: {args.trace} ({kind}, {ops:,} patches{', accented' if args.accents else ''})")
 
-    rows: list[tuple[str, float, float | None, int | None, int, bool]] = []
+    rows: list[Row] = []
     notes: list[str] = []
-    base_pycrdt, pycrdt_bytes, pycrdt_text = pycrdt_baseline(patches)
-    base_str, str_bytes, str_text = str_baseline(patches)
-    str_peak = None if args.no_memory else traced_peak(lambda: str_baseline(patches))
-    rows.append(
-        ("pycrdt (baseline)", base_pycrdt, None, None, pycrdt_bytes, pycrdt_text == str_text)
-    )
-    rows.append(("str splice (baseline)", base_str, None, str_peak, str_bytes, True))
-
-    registered = set(strategy_names())
-    for name in STRATEGIES:
-        if name not in registered:
-            notes.append(f"{name}: skipped, not importable yet")
-            continue
-        try:
-            result = replay(trace, name, limit=args.quick, measure_memory=not args.no_memory)
-        except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
-            notes.append(f"{name}: failed: {type(exc).__name__}: {exc}")
-            continue
+    for run in baselines(trace, limit):
         rows.append(
             (
-                name,
+                f"{run.name} (baseline)",
+                run.seconds,
+                None,
+                None,
+                run.state_bytes,
+                run.text == expected,
+            )
+        )
+    for strategy in strategies():
+        if strategy.whole_document:
+            notes.append(f"{strategy.name}: skipped, sends the whole document per op (quadratic)")
+            continue
+        if kind == "concurrent" and not strategy.causal:
+            notes.append(f"{strategy.name}: skipped, needs the server's order (not causal)")
+            continue
+        try:
+            result = replay(trace, strategy.name, limit=limit, measure_memory=not args.no_memory)
+        except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
+            notes.append(f"{strategy.name}: failed: {type(exc).__name__}: {exc}")
+            continue
+        peak = None if strategy.native_heap else result.peak_memory_bytes
+        rows.append(
+            (
+                strategy.name,
                 result.seconds,
                 result.server_seconds,
-                result.peak_memory_bytes,
+                peak,
                 result.state_bytes,
                 result.ok,
             )
         )
-    for name, why in SKIPPED.items():
-        notes.append(f"{name}: skipped, {why}")
 
+    reference = {name: seconds for name, seconds, *_ in rows}
+    ratios = [("pycrdt", reference["pycrdt (baseline)"]), ("loro", reference["loro (baseline)"])]
     header = (
         f"{'strategy':<22} {'seconds':>8} {'server s':>9} {'ops/s':>10} {'peak mem':>9} "
-        f"{'state B':>10} {'x pycrdt':>9} {'x str':>7}  ok"
+        f"{'state B':>10}" + "".join(f" {'x ' + name:>8}" for name, _ in ratios) + "  ok"
     )
     print(header)
     print("-" * len(header))
     for name, seconds, server, peak, state, ok in rows:
-        rate = len(patches) / seconds if seconds > 0 else float("inf")
+        rate = ops / seconds if seconds > 0 else float("inf")
         server_text = "-" if server is None else f"{server:.3f}"
+        ratio_text = "".join(f" {seconds / base:>8.2f}" for _, base in ratios)
         print(
             f"{name:<22} {seconds:>8.3f} {server_text:>9} {rate:>10,.0f} {_mb(peak):>9} "
-            f"{state:>10,} {seconds / base_pycrdt:>9.2f} {seconds / base_str:>7.2f}  {ok}"
+            f"{state:>10,}{ratio_text}  {ok}"
         )
     print()
     print("seconds: replica side only (local edits + take_outgoing); server s: apply + ack.")
+    print("Baselines: pycrdt one transaction per patch (code points converted to UTF-8 bytes")
+    print("in the loop), loro one commit per patch; concurrent traces: one document per agent.")
     print("peak mem: tracemalloc peak of Python allocations in a separate run (replica +")
-    print("server); pycrdt's heap is native (Rust) and invisible to tracemalloc.")
-    print("state B: DocumentServer.encoded_size(); pycrdt: len(get_update()); str: UTF-8 bytes.")
+    print("server); n/a for native libraries (invisible to tracemalloc: see benchmarks.crdt).")
+    print("state B: DocumentServer.encoded_size(); baselines: their binary snapshot.")
     for note in notes:
         print(f"note: {note}")
     return 0

@@ -33,9 +33,10 @@ import json
 import sys
 import time
 import tracemalloc
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from server.collab.base import CollabError
 from server.collab.registry import Strategy, causal_strategy_names, get_strategy
@@ -76,6 +77,27 @@ def load_trace(path: str | Path) -> dict[str, Any]:
     if not isinstance(trace, dict) or not isinstance(trace.get("txns"), list):
         raise TraceError(f"{path}: not an editing trace (no txns list)")
     return trace
+
+
+# One code point for one code point, so every position in the trace stays valid.
+_ACCENTS = str.maketrans("aeiouycnAEIOU", "áéïöüÿçñÀÉÎÕÜ")
+
+
+def with_accents(trace: dict[str, Any]) -> dict[str, Any]:
+    """The same trace with accented letters typed (2 UTF-8 bytes each) instead of plain ones.
+
+    Positions count code points, and each letter maps to exactly one code
+    point, so the trace stays valid; what changes is every library that
+    counts bytes (pycrdt) or UTF-16 units. Both shared traces are pure ASCII.
+    """
+    txns = [
+        {**txn, "patches": [[p, d, i.translate(_ACCENTS)] for p, d, i in txn["patches"]]}
+        for txn in trace["txns"]
+    ]
+    accented = {**trace, "txns": txns, "endContent": trace["endContent"].translate(_ACCENTS)}
+    if "startContent" in trace:
+        accented["startContent"] = trace["startContent"].translate(_ACCENTS)
+    return accented
 
 
 def trace_kind(trace: dict[str, Any]) -> str:
@@ -183,17 +205,30 @@ def _replay_sequential(trace: dict[str, Any], strat: Strategy, limit: int | None
     )
 
 
-def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None) -> ReplayResult:
-    txns = trace["txns"]
-    expected = trace["endContent"]
-    num_agents = trace.get("numAgents") or 1 + max(txn["agent"] for txn in txns)
-    empty = strat.create_document().snapshot()
-    names = [f"agent{a}" for a in range(num_agents)]
-    replicas = [strat.create_replica(name, empty) for name in names]
+class CausalReplica(Protocol):
+    """What a concurrent replay drives: a strategy's Replica, or a raw library baseline."""
+
+    def insert(self, pos: int, text: str) -> None: ...
+
+    def delete(self, pos: int, length: int) -> None: ...
+
+    def take_outgoing(self) -> list[Any]: ...
+
+    def receive(self, change: Any) -> None: ...
+
+
+def replay_causally(
+    txns: list[dict[str, Any]], replicas: Sequence[CausalReplica]
+) -> list[list[Any]]:
+    """Replay a concurrent trace's txns, one replica per agent; return each txn's ops.
+
+    Before a transaction's patches, its agent's replica receives every op
+    produced by the transactions in the history of its `parents` that it has
+    not seen yet, in trace order (a causal order: parents come first). At the
+    end every replica has received everything.
+    """
     seen = [bytearray(len(txns)) for _ in replicas]
-    produced: list[list[dict[str, Any]]] = [[] for _ in txns]
-    ops = 0
-    started = time.perf_counter()
+    produced: list[list[Any]] = [[] for _ in txns]
     for index, txn in enumerate(txns):
         agent = txn["agent"]
         replica = replicas[agent]
@@ -216,7 +251,6 @@ def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None
                 replica.delete(pos, deleted)
             if inserted:
                 replica.insert(pos, inserted)
-            ops += 1
         produced[index] = replica.take_outgoing()
         known[index] = 1
     for replica, known in zip(replicas, seen, strict=True):
@@ -224,6 +258,23 @@ def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None
             if not have:
                 for op in produced[j]:
                     replica.receive(op)
+    return produced
+
+
+def agent_count(trace: dict[str, Any]) -> int:
+    txns = trace["txns"]
+    return int(trace.get("numAgents") or 1 + max(txn["agent"] for txn in txns))
+
+
+def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None) -> ReplayResult:
+    txns = trace["txns"]
+    expected = trace["endContent"]
+    empty = strat.create_document().snapshot()
+    names = [f"agent{a}" for a in range(agent_count(trace))]
+    replicas = [strat.create_replica(name, empty) for name in names]
+    ops = sum(len(txn["patches"]) for txn in txns)
+    started = time.perf_counter()
+    produced = replay_causally(txns, replicas)
     seconds = time.perf_counter() - started
     doc = strat.create_document()
     started = time.perf_counter()
@@ -301,9 +352,12 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--json", action="store_true", help="print one JSON object")
     rp.add_argument("--limit", type=int, default=None, help="first N patches only (sequential)")
     rp.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
+    rp.add_argument("--accents", action="store_true", help="type accented letters (non-ASCII)")
     args = parser.parse_args(argv)
     try:
         trace = load_trace(args.path)
+        if args.accents:
+            trace = with_accents(trace)
         result = replay(trace, args.strategy, limit=args.limit, measure_memory=not args.no_memory)
     except (TraceError, CollabError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, CollabError) else str(exc)

@@ -320,7 +320,7 @@ class YjsReplica(Replica):
 # -- units -------------------------------------------------------------------
 
 
-class _Units:
+class Utf8Units:
     """A chunked copy of a non-ASCII text: code point <-> UTF-8 byte offsets.
 
     The text is a list of chunks (each at most 2 * CHUNK code points) with
@@ -450,6 +450,9 @@ class _Units:
                 op.append(end - index)
                 index = end
         return op
+
+
+_Units = Utf8Units  # the name yjs.py uses internally
 
 
 def _ascii_delta_to_op(delta: list[dict[str, Any]]) -> text_ops.TextOp:
