@@ -115,7 +115,7 @@ class LoroText:
         from loro import ExportMode, LoroDoc
 
         self._snapshot_mode = ExportMode.Snapshot()
-        self.doc: Any = LoroDoc()
+        self.doc: Any = LoroDoc()  # type: ignore[no-untyped-call]
         if peer_id is not None:
             self.doc.peer_id = peer_id
         self.text: Any = self.doc.get_text("text")

@@ -112,8 +112,8 @@ def sequential_patches(trace: dict[str, Any], limit: int | None = None) -> list[
 def expected_text(trace: dict[str, Any], limit: int | None) -> str:
     """`endContent`, or for a cut-short sequential replay the text a str splice gives."""
     if limit is None:
-        return trace["endContent"]
-    text = trace.get("startContent", "")
+        return str(trace["endContent"])
+    text = str(trace.get("startContent", ""))
     for pos, deleted, inserted in sequential_patches(trace, limit):
         text = text[:pos] + inserted + text[pos + deleted :]
     return text
