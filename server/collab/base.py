@@ -84,6 +84,16 @@ class DocumentServer(ABC):
 
         return len(json.dumps(self.snapshot(), separators=(",", ":")).encode())
 
+    def encode(self) -> bytes:
+        """The document in the strategy's most compact form (what a benchmark calls docSize).
+
+        Default: the JSON snapshot. Strategies with a binary form override it
+        (and `Strategy.load_replica` reads it back).
+        """
+        import json
+
+        return json.dumps(self.snapshot(), separators=(",", ":")).encode()
+
 
 class Replica(ABC):
     """A client's copy of one document."""
@@ -131,3 +141,7 @@ class Replica(ABC):
     def is_idle(self) -> bool:
         """No local op waits to be sent or acknowledged."""
         return True
+
+    @abstractmethod
+    def encode(self) -> bytes:
+        """This replica's document, in the form `Strategy.load_replica` reads back."""

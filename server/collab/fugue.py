@@ -114,5 +114,6 @@ register(
         create_replica=lambda replica_id, snapshot: FugueReplica(replica_id, snapshot),
         causal=True,
         stamped=True,
+        decode_replica=FugueReplica.decode,
     )
 )

@@ -230,5 +230,6 @@ STRATEGY = register(
         create_replica=_create_replica,
         causal=True,
         native_heap=True,
+        decode_replica=LoroReplica,
     )
 )

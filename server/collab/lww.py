@@ -16,6 +16,7 @@ Wire:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
@@ -118,6 +119,13 @@ class LWWReplica(Replica):
 
     def remote_cursors(self) -> dict[str, int]:
         return {user: min(index, len(self._content)) for user, index in self._cursors.items()}
+
+    def encode(self) -> bytes:
+        snapshot = {
+            "content": self._content,
+            "state": {"ts": self._stamp[0], "replica": self._stamp[1]},
+        }
+        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
     def _write(self, content: str) -> None:
         self._clock += 1

@@ -33,6 +33,7 @@ reload.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.collab import text_ops
@@ -186,6 +187,11 @@ class OTReplica(Replica):
 
     def remote_cursors(self) -> dict[str, int]:
         return dict(self._cursors)
+
+    def encode(self) -> bytes:
+        """Text and revision (pending local ops are not part of the document yet)."""
+        snapshot = {"content": self._text, "revision": self._rev}
+        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
     # -- internals ---------------------------------------------------------
     def _apply_local(self, op: TextOp) -> None:

@@ -36,6 +36,17 @@ class Strategy:
     whole_document: bool = False
     #: State lives in a native library (Rust): tracemalloc cannot see its memory.
     native_heap: bool = False
+    #: (replica_id, Replica.encode() output) -> Replica; None: the encoding is the
+    #: JSON snapshot, read back through `create_replica`.
+    decode_replica: Callable[[str, bytes], Replica] | None = None
+
+    def load_replica(self, replica_id: str, data: bytes) -> Replica:
+        """A replica rebuilt from `Replica.encode()` (or `DocumentServer.encode()`)."""
+        if self.decode_replica is not None:
+            return self.decode_replica(replica_id, data)
+        import json
+
+        return self.create_replica(replica_id, json.loads(data))
 
 
 _STRATEGIES: dict[str, Strategy] = {}

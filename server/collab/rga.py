@@ -87,5 +87,6 @@ register(
         create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
         causal=True,
         stamped=True,
+        decode_replica=RgaReplica.decode,
     )
 )

@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
+from server.collab.run_encoding import decode_runs, encode_runs
 from server.collab.run_sequence import SHIFT, RunSequence
 
 
@@ -142,10 +143,17 @@ class SequenceReplica(Replica):
 
     rules: ClassVar[SequenceRules]
 
-    def __init__(self, replica_id: str, snapshot: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        replica_id: str,
+        snapshot: dict[str, Any] | None = None,
+        core: RunSequence | None = None,
+    ) -> None:
         super().__init__(replica_id)
         state = (snapshot or {}).get("state")
-        self.core = RunSequence.decode_state(state) if state else RunSequence()
+        if core is None:
+            core = RunSequence.decode_state(state) if state else RunSequence()
+        self.core = core
         self._rid = self.core.replica_index(replica_id)
         self._next = len(self.core.owner[self._rid])
         self._outgoing: list[dict[str, Any]] = []
@@ -253,6 +261,14 @@ class SequenceReplica(Replica):
     def is_idle(self) -> bool:
         return not self._outgoing
 
+    def encode(self) -> bytes:
+        """The binary run encoding (`run_encoding`); pending local ops are not in it."""
+        return encode_runs(self.core)
+
+    @classmethod
+    def decode(cls, replica_id: str, data: bytes) -> SequenceReplica:
+        return cls(replica_id, core=decode_runs(data))
+
 
 class SequenceDocument(DocumentServer):
     """The server's copy: validates, stores and relays ops unchanged."""
@@ -279,3 +295,6 @@ class SequenceDocument(DocumentServer):
 
     def text(self) -> str:
         return self.core.text()
+
+    def encode(self) -> bytes:
+        return encode_runs(self.core)

@@ -94,6 +94,9 @@ class YjsDocument(DocumentServer):
             "state": {"update": _b64(self._doc.get_update())},
         }
 
+    def encode(self) -> bytes:
+        return bytes(self._doc.get_update())
+
     def text(self) -> str:
         return str(self._text)
 
@@ -192,6 +195,10 @@ class YjsReplica(Replica):
 
     def text(self) -> str:
         return str(self._text)
+
+    def encode(self) -> bytes:
+        """The whole document as one Yjs v1 update."""
+        return bytes(self._doc.get_update())
 
     def encode_cursor(self, pos: int) -> JSON:
         current = str(self._text)
@@ -559,5 +566,6 @@ STRATEGY = register(
         create_replica=_create_replica,
         causal=True,
         native_heap=True,
+        decode_replica=YjsReplica,
     )
 )
