@@ -32,6 +32,7 @@ serve: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.ws_bench
 	$(PY) -m benchmarks.trace_bench
+	$(PY) -m benchmarks.crdt
 	$(PY) -m benchmarks.fleet_bench
 
 # Load test: our server on a free loopback port, Locust headless, report at the end.

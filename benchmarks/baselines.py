@@ -105,6 +105,12 @@ class PycrdtText:
     def encode(self) -> bytes:
         return bytes(self.doc.get_update())
 
+    @classmethod
+    def load(cls, data: bytes) -> PycrdtText:
+        doc = cls()
+        doc.doc.apply_update(data)
+        return doc
+
 
 class LoroText:
     """A Loro document, code-point positions, one commit per `take_outgoing`."""
@@ -145,6 +151,12 @@ class LoroText:
 
     def encode(self) -> bytes:
         return bytes(self.doc.export(self._snapshot_mode))
+
+    @classmethod
+    def load(cls, data: bytes) -> LoroText:
+        doc = cls()
+        doc.doc.import_(data)
+        return doc
 
 
 LIBRARIES: dict[str, Callable[[int], Any]] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from reports.crdt_table import build_page, is_suite_run
 from reports.html import experiment_page, realtime_page
 from reports.plots import Plot, experiment_plots, realtime_plots
 from reports.summary import RealtimeRun, Run, load_run
@@ -17,6 +18,8 @@ REPORT_NAME = "report.html"
 
 def build_report(path: str | Path) -> tuple[Path, list[Path]]:
     """Write the report of the run at `path`; return the page and the PNG paths."""
+    if is_suite_run(Path(path)):  # the CRDT benchmark suite: a table, no plots
+        return build_page(Path(path)), []
     run = load_run(path)
     plots, page = render(run)
     images = []
