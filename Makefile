@@ -46,8 +46,9 @@ ci-budget: $(STAMP)
 
 # a small deterministic experiment (virtual time, a few seconds): strategies side by side
 simulate: $(STAMP)
-	$(PY) -m simulate experiment --strategies naive,ot,fugue,yjs,lww --editors 4 --ops 100 \
-		--latency 80ms --jitter 30ms --partition 2s@5s --seeds 1..3
+	$(PY) -m simulate experiment --strategies naive,ot,fugue,rga,yjs,loro,lww --editors 4 --ops 100 \
+		--latency 80ms --jitter 30ms --partition 2s@5s --seeds 1..3 --backwards 0.2 --prepends 0.05
+	$(PY) -m simulate experiment --preset fugue-cases
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -18,7 +18,7 @@ from pycrdt import Doc, Text
 from server.collab import text_ops
 from server.collab.base import CollabError
 from server.collab.registry import Strategy, get_strategy
-from tests.collab_network import CollabNetwork, Link
+from simulate.collab_network import CollabNetwork, Link
 
 # Multi-byte on purpose: é is 2 UTF-8 bytes, 😀 is 4 (and 2 UTF-16 units), 中 is 3.
 ALPHABET = "abé😀中"

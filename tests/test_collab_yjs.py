@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from server.collab import text_ops, yjs
 from server.collab.registry import get_strategy
+from simulate.collab_network import CollabNetwork
 from simulate.traces import replay
-from tests.collab_network import CollabNetwork
 
 SETTINGS = settings(
     max_examples=150,

@@ -12,7 +12,7 @@ from server.collab.registry import get_strategy, strategy_names
 from server.collab.run_encoding import decode_runs, encode_runs
 from server.collab.run_sequence import RunSequence
 from server.collab.sequence_crdt import SequenceReplica
-from tests.collab_network import CollabNetwork
+from simulate.collab_network import CollabNetwork
 
 
 def _edited_network(name: str, seed: int) -> CollabNetwork:
