@@ -27,6 +27,9 @@ def build_report(path: str | Path) -> tuple[Path, list[Path]]:
         image = run.path / f"{plot.name}.png"
         image.write_bytes(plot.png)
         images.append(image)
+        for suffix, data in ((".svg", plot.svg), (".pdf", plot.pdf)):
+            if data:
+                image.with_suffix(suffix).write_bytes(data)
     report = run.path / REPORT_NAME
     report.write_text(page, encoding="utf-8")
     return report, images

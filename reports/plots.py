@@ -37,6 +37,9 @@ class Plot:
     name: str
     title: str
     png: bytes
+    # Vector copies for papers (experiment plots write them next to the PNG).
+    svg: bytes = b""
+    pdf: bytes = b""
 
 
 def _render(figure: Figure, name: str, title: str) -> Plot:
@@ -358,13 +361,10 @@ def generator_cpu(run: RealtimeRun) -> Plot | None:
 
 # ------------------------------------------------------------------ experiment runs
 def experiment_plots(run: ExperimentRun) -> list[Plot]:
-    candidates = [
-        divergence_over_time(run),
-        convergence_times(run),
-        cost_per_op(run),
-        survival_and_interleavings(run),
-    ]
-    return [plot for plot in candidates if plot is not None]
+    """The experiment's figures: reports/experiment_plots.py (styles, intervals, vector files)."""
+    from reports.experiment_plots import experiment_figures
+
+    return experiment_figures(run)
 
 
 def _mean_band(
