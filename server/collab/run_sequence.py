@@ -374,6 +374,60 @@ class RunSequence:
         self.place((ci, si + 1, 0), span)
         return left, right
 
+    def extend_run(
+        self, name: str, counter: int, text: str, left: int | None, right: int | None, seq: int
+    ) -> bool:
+        """Append a remote insert to the run it continues, when nothing can sit between them.
+
+        The common case of a remote op (someone typing on): its left origin is
+        the last element of that replica's own run, it shares the run's right
+        origin, and that right origin is the very next element in document
+        order. Then no concurrent element lies between the origins, so Fugue's
+        integration would place it right there anyway; extending the run in
+        place skips the scan, the split and the join. Returns False (nothing
+        changed) whenever any condition fails: the caller integrates normally.
+        Only valid for rules that track right origins (Fugue).
+        """
+        if left is None:
+            return False
+        rid = left >> SHIFT
+        owner = self.owner[rid]
+        span = owner[left & MASK]
+        end = span.start + span.length
+        if (
+            self.names[rid] != name
+            or end != counter
+            or (left & MASK) != end - 1
+            or span.right != right
+            or span.seq + span.length != seq
+            or span.text is None
+        ):
+            return False
+        chunk = span.chunk
+        spans = chunk.spans
+        si = spans.index(span)
+        if si + 1 < len(spans):
+            following = spans[si + 1]
+            nxt: int | None = (following.rid << SHIFT) | following.start
+            ci = -1
+        else:
+            ci = self.chunks.index(chunk)
+            nxt = self._next_key(ci, si)
+        if nxt != right:
+            return False
+        if ci < 0:
+            ci = self.chunks.index(chunk)
+        n = len(text)
+        span.text += text
+        span.length += n
+        if n == 1:
+            owner.append(span)
+        else:
+            owner.extend([span] * n)
+        self._add_vis(ci, n)
+        self._text = None
+        return True
+
     def _tombstone(self, ci: int, si: int, off: int, count: int) -> None:
         """Delete `count` elements of run si starting at `off` (all inside that run, visible)."""
         spans = self.chunks[ci].spans

@@ -69,6 +69,11 @@ def bad(message: str) -> CollabError:
 
 
 def parse_id(value: Any, field: str) -> tuple[str, int]:
+    # The wire's own shape first: a JSON list of a string and a plain int (not a bool).
+    if type(value) is list and len(value) == 2:
+        name, counter = value
+        if type(name) is str and type(counter) is int and counter >= 0:
+            return name, counter
     if (
         not isinstance(value, list | tuple)
         or len(value) != 2
@@ -86,6 +91,9 @@ def existing_key(core: RunSequence, value: Any, field: str) -> int | None:
     if value is None:
         return None
     name, counter = parse_id(value, field)
+    rid = core.rindex.get(name)
+    if rid is not None and counter < len(core.owner[rid]):
+        return (rid << SHIFT) | counter
     key = core.key_of(name, counter)
     if key is None:
         raise CollabError("conflict", f"{field} {[name, counter]} is not a known element")
@@ -111,9 +119,10 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
             )
         left = existing_key(core, change.get("left"), "left")
         right, seq = rules.parse_fields(core, change, counter, left)
-        dest = rules.find_destination(core, name, seq, left, right)
-        rid = core.replica_index(name)
-        core.place(dest, core.new_span(rid, counter, text, left, right, seq))
+        if not (rules.track_right and core.extend_run(name, counter, text, left, right, seq)):
+            dest = rules.find_destination(core, name, seq, left, right)
+            rid = core.replica_index(name)
+            core.place(dest, core.new_span(rid, counter, text, left, right, seq))
         core.max_seq = max(core.max_seq, seq + len(text) - 1)
         return True
     if kind == "delete":
