@@ -161,6 +161,7 @@ def convergence_times(run: ExperimentRun) -> Plot | None:
             for s, m in zip(strategies, summaries, strict=True)
         ]
     )
+    ax.set_xlim(0.4, len(strategies) + 0.6)
     ymax = max((max(d) for d in data if d), default=1.0)
     ax.set_ylim(0, ymax * 1.2 or 1.0)
     for position, values in zip(positions, data, strict=True):
