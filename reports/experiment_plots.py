@@ -17,13 +17,15 @@ What a reader of a paper needs that a dashboard does not:
 from __future__ import annotations
 
 import io
+from collections import defaultdict
+from statistics import fmean
 from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from reports.plots import DPI, SATURATED_COLOR, Plot, _colors, _grid, _mean_band
+from reports.plots import DPI, SATURATED_COLOR, Plot, _colors, _grid
 from reports.summary import ExperimentRun
 
 LINE_STYLES = ["-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3))]
@@ -71,6 +73,36 @@ def _metadata(kind: str) -> dict[str, Any]:
 
 def _plain_axis(ax: Axes) -> None:
     ax.yaxis.set_major_formatter(FuncFormatter(plain))
+
+
+def _mean_band(
+    rows: list[dict[str, Any]], column: str
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Mean, min and max across seeds at every sampled instant.
+
+    A seed that finished earlier than others keeps its last value: its
+    replicas stay in the state the run ended in, so leaving it out would
+    make the mean jump whenever a short seed ends.
+    """
+    per_seed: dict[Any, dict[float, float]] = defaultdict(dict)
+    for row in rows:
+        value, t = row.get(column), row.get("t")
+        if value is not None and t is not None:
+            per_seed[row.get("seed")][round(float(t), 6)] = float(value)
+    times = sorted({t for samples in per_seed.values() for t in samples})
+    means: list[float] = []
+    lows: list[float] = []
+    highs: list[float] = []
+    last: dict[Any, float] = {}
+    for t in times:
+        for seed, samples in per_seed.items():
+            if t in samples:
+                last[seed] = samples[t]
+        values = list(last.values())
+        means.append(fmean(values))
+        lows.append(min(values))
+        highs.append(max(values))
+    return times, means, lows, highs
 
 
 def experiment_figures(run: ExperimentRun) -> list[Plot]:

@@ -70,29 +70,27 @@ def _base(net: CollabNetwork, text: str) -> None:
     net.drain()
 
 
-def _ot_keystrokes(net: CollabNetwork) -> None:
-    """Base "*"; A types "ab" and B types "xy" at index 1, one op each in flight."""
-    _base(net, "*")
-    type_forwards(net, "A", 1, "ab")
-    type_forwards(net, "B", 1, "xy")
+Typist = Callable[[CollabNetwork, str, int, str], None]
 
 
-def _forwards(net: CollabNetwork) -> None:
-    _base(net, "[]")
-    type_forwards(net, "A", 1, "abc")
-    type_forwards(net, "B", 1, "xyz")
+def _two_words(
+    base: str, words: tuple[str, str], typists: tuple[Typist, Typist]
+) -> Callable[[CollabNetwork], None]:
+    """A and B type one word each at index 1 of `base`, concurrently."""
+
+    def play(net: CollabNetwork) -> None:
+        _base(net, base)
+        for who, word, typist in zip("AB", words, typists, strict=True):
+            typist(net, who, 1, word)
+
+    return play
 
 
-def _backwards(net: CollabNetwork) -> None:
-    _base(net, "[]")
-    type_backwards(net, "A", 1, "abc")
-    type_backwards(net, "B", 1, "xyz")
-
-
-def _mixed(net: CollabNetwork) -> None:
-    _base(net, "[]")
-    type_forwards(net, "A", 1, "abc")
-    type_backwards(net, "B", 1, "xyz")
+# Base "*"; A types "ab" and B types "xy" at index 1, one op each in flight.
+_ot_keystrokes = _two_words("*", ("ab", "xy"), (type_forwards, type_forwards))
+_forwards = _two_words("[]", ("abc", "xyz"), (type_forwards, type_forwards))
+_backwards = _two_words("[]", ("abc", "xyz"), (type_backwards, type_backwards))
+_mixed = _two_words("[]", ("abc", "xyz"), (type_forwards, type_backwards))
 
 
 def _prepends(net: CollabNetwork) -> None:

@@ -272,17 +272,17 @@ def _replay(group: Group, patches: Sequence[Sequence[Any]], times: int) -> float
 
 
 def b4_rows(settings: Settings) -> list[Row]:
-    def b4(subject: Subject, settings: Settings) -> Cell:
-        group = subject.group(1)
-        elapsed = _replay(group, settings.patches, 1)
-        ok = group.text(0) == settings.expected_b4
-        return _finish(subject, group, 0, Cell(ok, elapsed, None, 0.0, 0, 0.0))
+    def replayed(times: int, expected: str) -> Callable[[Subject, Settings], Cell]:
+        def run(subject: Subject, settings: Settings) -> Cell:
+            group = subject.group(1)
+            elapsed = _replay(group, settings.patches, times)
+            ok = group.text(0) == expected
+            return _finish(subject, group, 0, Cell(ok, elapsed, None, 0.0, 0, 0.0))
 
-    def b4_repeated(subject: Subject, settings: Settings) -> Cell:
-        group = subject.group(1)
-        elapsed = _replay(group, settings.patches, settings.b4_repeat)
-        ok = group.text(0) == settings.expected_b4_repeated
-        return _finish(subject, group, 0, Cell(ok, elapsed, None, 0.0, 0, 0.0))
+        return run
+
+    b4 = replayed(1, settings.expected_b4)
+    b4_repeated = replayed(settings.b4_repeat, settings.expected_b4_repeated)
 
     return [
         Row(
