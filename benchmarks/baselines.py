@@ -99,6 +99,10 @@ class PycrdtText:
         elif any(not str(c.get("insert", "")).isascii() for d in deltas for c in d):
             self._units = self._units_type(str(self.text))  # someone else's first non-ASCII
 
+    def receive_all(self, updates: list[bytes]) -> None:
+        for update in updates:
+            self.receive(update)
+
     def value(self) -> str:
         return str(self.text)
 
@@ -145,6 +149,9 @@ class LoroText:
 
     def receive(self, update: bytes) -> None:
         self.doc.import_(update)
+
+    def receive_all(self, updates: list[bytes]) -> None:
+        self.doc.import_batch(updates)
 
     def value(self) -> str:
         return str(self.text.to_string())

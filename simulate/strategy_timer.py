@@ -66,6 +66,9 @@ class TimedReplica(Replica):
     def receive(self, change: dict[str, Any]) -> None:
         self._timed(self.inner.receive, change)
 
+    def receive_all(self, changes: list[dict[str, Any]]) -> None:
+        self._timed(self.inner.receive_all, changes)
+
     def acknowledge(self, ack: dict[str, Any]) -> None:
         self._timed(self.inner.acknowledge, ack)
 

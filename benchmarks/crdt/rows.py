@@ -240,13 +240,12 @@ def b3_row(settings: Settings) -> Row:
         for i in range(clients):
             group.insert(i, 0, str(i))
             updates.extend((i, u) for u in group.publish(i))
-        for sender, update in updates:  # client 0 syncs first, for reference (untimed)
-            if sender != 0:
-                group.deliver(0, update)
+        # client 0 syncs first, for reference (untimed); then client 1, timed: each
+        # receives everyone else's updates in one transaction, as the suite does
+        group.deliver_all(0, [u for sender, u in updates if sender != 0])
+        others = [u for sender, u in updates if sender != 1]
         began = time.perf_counter()
-        for sender, update in updates:
-            if sender != 1:
-                group.deliver(1, update)
+        group.deliver_all(1, others)
         elapsed = time.perf_counter() - began
         ok = group.text(0) == group.text(1) and len(group.text(0)) == sum(
             len(str(i)) for i in range(clients)

@@ -52,6 +52,11 @@ class Group:
     def deliver(self, member: int, update: Any) -> None:
         raise NotImplementedError
 
+    def deliver_all(self, member: int, updates: list[Any]) -> None:
+        """Several updates in one transaction (the suite's B3 `transact`), where there is one."""
+        for update in updates:
+            self.deliver(member, update)
+
     def encode(self, member: int) -> bytes:
         raise NotImplementedError
 
@@ -102,6 +107,12 @@ class StrategyGroup(Group):
         else:
             self.replicas[member].receive(update)
 
+    def deliver_all(self, member: int, updates: list[Any]) -> None:
+        if self.server is None:
+            self.replicas[member].receive_all(updates)
+        elif updates:
+            self._catch_up(member, max(u.position for u in updates))
+
     def _catch_up(self, member: int, position: int) -> None:
         replica = self.replicas[member]
         for sender, applied in self.log[self.read[member] : position]:
@@ -141,6 +152,9 @@ class LibraryGroup(Group):
 
     def deliver(self, member: int, update: Any) -> None:
         self.docs[member].receive(update)
+
+    def deliver_all(self, member: int, updates: list[Any]) -> None:
+        self.docs[member].receive_all(updates)
 
     def encode(self, member: int) -> bytes:
         return bytes(self.docs[member].encode())

@@ -134,6 +134,10 @@ class LoroReplica(Replica):
         update = _decode(change, "update")
         _native(lambda: self._doc.import_(update), "update")
 
+    def receive_all(self, changes: list[dict[str, JSON]]) -> None:
+        updates = [_decode(change, "update") for change in changes]
+        _native(lambda: self._doc.import_batch(updates), "update")
+
     def text(self) -> str:
         return self._text.to_string()
 

@@ -5,24 +5,45 @@ at one place by a number per replica, and pick it at random by default. We
 derive it from the replica id instead, so experiments are reproducible and
 ties follow the order of replica ids, as fugue and rga order them and as the
 editing traces' reference texts expect.
+
+Why the low bits are a hash: Yrs keeps its per-client tables in hash maps
+whose hasher is the identity, and the map picks a bucket from the low bits.
+Ids that encode similar strings in their low bits ("m0", "m1", ... padded
+with zeros) all land in one bucket, and applying an update then costs
+O(clients): with 1,540 clients (the CRDT suite's B3) integrating everyone's
+update took 4.5 s instead of 0.06 s. So the order lives in the high bits and
+12 bits of hash below it spread the buckets.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+_FIRST, _LAST = 0x20, 0x7E  # printable ASCII
+_BASE = _LAST - _FIRST + 2  # 96 symbols: 0 pads a shorter id, so that it sorts first
+_ORDERED_CHARS = 6
+_SPREAD_BITS = 12
+_HASHED = 1 << 52  # ids that cannot be ordered live above every ordered one
+
 
 def ordered_peer_id(replica_id: str) -> int:
-    """A deterministic, unique number for a replica id, ordered like the ids.
+    """A deterministic number for a replica id, ordered like the ids, below 2**53.
 
-    An id of up to 6 UTF-8 bytes ("a", "agent0", "bot12") maps one-to-one and
-    in order (its bytes, zero-padded, then its length) below 2**51; longer ids
-    (user ids) map above, by a 51-bit hash, so they never collide with short
-    ones and among themselves far less often than crc32 would. Everything
-    stays below 2**53, the ids JavaScript Yjs can hold.
+    Ids of up to 6 printable ASCII characters ("a", "agent0", "sim-u3") map
+    one-to-one and in order (base 96 in the high bits, a 12-bit hash in the
+    low bits). Other ids (longer ones, user ids, non-ASCII) map above all of
+    those by a 52-bit hash: unordered, colliding far less often than crc32.
+    Everything stays below 2**53, the ids JavaScript Yjs (and pycrdt) accept.
     """
-    raw = replica_id.encode()
-    if len(raw) <= 6:
-        return int.from_bytes(raw.ljust(6, b"\0"), "big") << 3 | len(raw)
-    digest = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
-    return 1 << 51 | digest & ((1 << 51) - 1)
+    if len(replica_id) <= _ORDERED_CHARS and all(_FIRST <= ord(c) <= _LAST for c in replica_id):
+        value = 0
+        for index in range(_ORDERED_CHARS):
+            code = ord(replica_id[index]) - _FIRST + 1 if index < len(replica_id) else 0
+            value = value * _BASE + code
+        return value << _SPREAD_BITS | _hash(replica_id, _SPREAD_BITS)
+    return _HASHED | _hash(replica_id, 52)
+
+
+def _hash(replica_id: str, bits: int) -> int:
+    digest = hashlib.blake2b(replica_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & ((1 << bits) - 1)
