@@ -106,6 +106,11 @@ class RunSequence:
         self.max_seq = -1
         self._cache_ci = 0
         self._cache_start = 0
+        # The run found last: (structure version, chunk, run index, visible offset of
+        # the run's start in its chunk). Valid while `_version` is unchanged; every
+        # structural change bumps it, extending the hinted run itself does not.
+        self._version = 0
+        self._hint: tuple[int, Chunk, int, int] | None = None
         self._text: str | None = ""
 
     # ----------------------------------------------------------------- ids
@@ -212,15 +217,30 @@ class RunSequence:
         return ci, start
 
     def find_visible(self, pos: int) -> tuple[int, int, int]:
-        """(chunk, run, offset) of the visible element at index `pos` (0 <= pos < length)."""
+        """(chunk, run, offset) of the visible element at index `pos` (0 <= pos < length).
+
+        Edits cluster, so the scan of the chunk starts at the run found last
+        when that is still valid and not past `pos`.
+        """
         ci, start = self._chunk_for(pos)
         p = pos - start
-        for si, span in enumerate(self.chunks[ci].spans):
+        chunk = self.chunks[ci]
+        spans = chunk.spans
+        si = base = 0
+        hint = self._hint
+        if hint is not None and hint[0] == self._version and hint[1] is chunk and hint[3] <= p:
+            si, base = hint[2], hint[3]
+        p -= base
+        count = len(spans)
+        while si < count:
+            span = spans[si]
             if span.text is not None:
                 n = span.length
                 if p < n:
+                    self._hint = (self._version, chunk, si, pos - start - p)
                     return ci, si, p
                 p -= n
+            si += 1
         raise AssertionError("visible length index out of sync")
 
     def _next_key(self, ci: int, si: int) -> int | None:
@@ -257,6 +277,7 @@ class RunSequence:
     # ---------------------------------------------------- structure ops
     def _split(self, ci: int, si: int, off: int) -> None:
         """Cut run `si` before its element `off` (0 < off < length)."""
+        self._version += 1
         spans = self.chunks[ci].spans
         s = spans[si]
         text = s.text
@@ -285,6 +306,7 @@ class RunSequence:
         b = spans[si + 1]
         if not _joinable(a, b):
             return False
+        self._version += 1
         if a.text is not None:
             a.text += b.text  # type: ignore[operator]
         a.length += b.length
@@ -296,6 +318,7 @@ class RunSequence:
         spans = self.chunks[ci].spans
         if len(spans) <= MAX_CHUNK:
             return
+        self._version += 1
         half = len(spans) >> 1
         new = Chunk(spans[half:])
         del spans[half:]
@@ -311,6 +334,7 @@ class RunSequence:
 
     def place(self, dest: tuple[int, ...], span: Span) -> None:
         """Insert a new run before the element at order tuple `dest` (AFTER_ALL: at the end)."""
+        self._version += 1
         if dest is AFTER_ALL or dest[0] >= len(self.chunks):
             ci = len(self.chunks) - 1
             si = len(self.chunks[ci].spans)
@@ -361,6 +385,8 @@ class RunSequence:
             and s.right == right
             and s.seq + s.length == seq
         ):
+            # s was found just now (find_visible above): the hint is s itself, and
+            # growing it moves no run start before it, so the hint stays valid
             s.text += text  # type: ignore[operator]
             s.length += n
             owner = self.owner[rid]
@@ -417,6 +443,9 @@ class RunSequence:
             return False
         if ci < 0:
             ci = self.chunks.index(chunk)
+        hint = self._hint
+        if hint is None or hint[1] is not chunk or hint[2] != si:
+            self._version += 1  # a run before the hinted one grows: its offset moves
         n = len(text)
         span.text += text
         span.length += n
@@ -430,6 +459,7 @@ class RunSequence:
 
     def _tombstone(self, ci: int, si: int, off: int, count: int) -> None:
         """Delete `count` elements of run si starting at `off` (all inside that run, visible)."""
+        self._version += 1
         spans = self.chunks[ci].spans
         if off:
             self._split(ci, si, off)
