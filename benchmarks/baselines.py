@@ -182,8 +182,14 @@ def str_sequential(patches: list[list[Any]], start: str = "") -> BaselineRun:
     return BaselineRun("str splice", seconds, text, len(text.encode()))
 
 
-def library_sequential(name: str, patches: list[list[Any]], start: str = "") -> BaselineRun:
-    """One document, every patch as one edit (and one transaction / commit)."""
+def library_sequential(
+    name: str, patches: list[list[Any]], start: str = "", *, batched: bool = False
+) -> BaselineRun:
+    """One document, every patch as one edit and one transaction / commit.
+
+    `batched`: no commit per patch, one at the end: the library's fastest
+    path, but no update per keystroke, so nothing a live editor could send.
+    """
     doc = LIBRARIES[name](0)
     if start:
         doc.insert(0, start)
@@ -195,9 +201,12 @@ def library_sequential(name: str, patches: list[list[Any]], start: str = "") -> 
             delete(pos, deleted)
         if inserted:
             insert(pos, inserted)
-        commit()
+        if not batched:
+            commit()
+    commit()
     seconds = time.perf_counter() - began
-    return BaselineRun(name, seconds, doc.value(), len(doc.encode()))
+    label = f"{name} batched" if batched else name
+    return BaselineRun(label, seconds, doc.value(), len(doc.encode()))
 
 
 def library_concurrent(name: str, trace: dict[str, Any]) -> BaselineRun:

@@ -1,6 +1,7 @@
 """Replay an editing trace through every strategy and the raw libraries, side by side.
 
-    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--accents] [--no-memory]
+    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--accents] [--repeat N]
+                                     [--no-memory]
 
 The baselines run in the same process and the same run (`benchmarks.baselines`),
 because absolute figures drift between machines and even between runs: a
@@ -24,6 +25,7 @@ it is never copied in. This script prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import statistics
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -55,8 +57,17 @@ def baselines(trace: dict[str, Any], limit: int | None) -> list[BaselineRun]:
     return [
         library_sequential("pycrdt", patches, start),
         library_sequential("loro", patches, start),
+        library_sequential("loro", patches, start, batched=True),
         str_sequential(patches, start),
     ]
+
+
+def _median_row(name: str, runs: list[Row]) -> Row:
+    seconds = statistics.median(r[1] for r in runs)
+    servers = [r[2] for r in runs if r[2] is not None]
+    server = statistics.median(servers) if servers else None
+    first = runs[0]
+    return (name, seconds, server, first[3], first[4], all(r[5] for r in runs))
 
 
 def traced_peak(run: Callable[[], object]) -> int:
@@ -78,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", type=int, default=None, metavar="N", help="first N ops only")
     parser.add_argument("--accents", action="store_true", help="type accented letters")
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc runs")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run everything N times; medians are printed"
+    )
     args = parser.parse_args(argv)
 
     trace = load_trace(args.trace)
@@ -91,11 +105,12 @@ def main(argv: list[str] | None = None) -> int:
     ops = sum(len(t["patches"]) for t in trace["txns"]) if limit is None else limit
     print(f"trace: {args.trace} ({kind}, {ops:,} patches{', accented' if args.accents else ''})")
 
-    rows: list[Row] = []
     notes: list[str] = []
-    for run in baselines(trace, limit):
-        rows.append(
-            (
+    samples: dict[str, list[Row]] = {}
+    for repetition in range(args.repeat):
+        measure_memory = not args.no_memory and repetition == 0
+        for run in baselines(trace, limit):
+            row: Row = (
                 f"{run.name} (baseline)",
                 run.seconds,
                 None,
@@ -103,22 +118,25 @@ def main(argv: list[str] | None = None) -> int:
                 run.state_bytes,
                 run.text == expected,
             )
-        )
-    for strategy in strategies():
-        if strategy.whole_document:
-            notes.append(f"{strategy.name}: skipped, sends the whole document per op (quadratic)")
-            continue
-        if kind == "concurrent" and not strategy.causal:
-            notes.append(f"{strategy.name}: skipped, needs the server's order (not causal)")
-            continue
-        try:
-            result = replay(trace, strategy.name, limit=limit, measure_memory=not args.no_memory)
-        except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
-            notes.append(f"{strategy.name}: failed: {type(exc).__name__}: {exc}")
-            continue
-        peak = None if strategy.native_heap else result.peak_memory_bytes
-        rows.append(
-            (
+            samples.setdefault(row[0], []).append(row)
+        for strategy in strategies():
+            if strategy.whole_document:
+                if not repetition:
+                    notes.append(
+                        f"{strategy.name}: skipped, sends the whole document per op (quadratic)"
+                    )
+                continue
+            if kind == "concurrent" and not strategy.causal:
+                if not repetition:
+                    notes.append(f"{strategy.name}: skipped, needs the server's order (not causal)")
+                continue
+            try:
+                result = replay(trace, strategy.name, limit=limit, measure_memory=measure_memory)
+            except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
+                notes.append(f"{strategy.name}: failed: {type(exc).__name__}: {exc}")
+                continue
+            peak = None if strategy.native_heap else result.peak_memory_bytes
+            row = (
                 strategy.name,
                 result.seconds,
                 result.server_seconds,
@@ -126,31 +144,40 @@ def main(argv: list[str] | None = None) -> int:
                 result.state_bytes,
                 result.ok,
             )
-        )
+            samples.setdefault(strategy.name, []).append(row)
+    rows = [_median_row(name, runs) for name, runs in samples.items()]
 
     reference = {name: seconds for name, seconds, *_ in rows}
-    ratios = [("pycrdt", reference["pycrdt (baseline)"]), ("loro", reference["loro (baseline)"])]
+    ratios = [
+        (name, reference[f"{name} (baseline)"])
+        for name in ("pycrdt", "loro", "loro batched")
+        if f"{name} (baseline)" in reference
+    ]
     header = (
-        f"{'strategy':<22} {'seconds':>8} {'server s':>9} {'ops/s':>10} {'peak mem':>9} "
-        f"{'state B':>10}" + "".join(f" {'x ' + name:>8}" for name, _ in ratios) + "  ok"
+        f"{'strategy':<26} {'seconds':>8} {'server s':>9} {'ops/s':>10} {'peak mem':>9} "
+        f"{'state B':>10}" + "".join(f" {'x ' + name:>14}" for name, _ in ratios) + "  ok"
     )
     print(header)
     print("-" * len(header))
     for name, seconds, server, peak, state, ok in rows:
         rate = ops / seconds if seconds > 0 else float("inf")
         server_text = "-" if server is None else f"{server:.3f}"
-        ratio_text = "".join(f" {seconds / base:>8.2f}" for _, base in ratios)
+        ratio_text = "".join(f" {seconds / base:>14.2f}" for _, base in ratios)
         print(
-            f"{name:<22} {seconds:>8.3f} {server_text:>9} {rate:>10,.0f} {_mb(peak):>9} "
+            f"{name:<26} {seconds:>8.3f} {server_text:>9} {rate:>10,.0f} {_mb(peak):>9} "
             f"{state:>10,}{ratio_text}  {ok}"
         )
     print()
     print("seconds: replica side only (local edits + take_outgoing); server s: apply + ack.")
     print("Baselines: pycrdt one transaction per patch (code points converted to UTF-8 bytes")
-    print("in the loop), loro one commit per patch; concurrent traces: one document per agent.")
+    print("in the loop), loro one commit (one update) per patch, loro batched: one commit at")
+    print("the end (no update to send per keystroke); concurrent traces: one document per agent.")
     print("peak mem: tracemalloc peak of Python allocations in a separate run (replica +")
     print("server); n/a for native libraries (invisible to tracemalloc: see benchmarks.crdt).")
-    print("state B: DocumentServer.encoded_size(); baselines: their binary snapshot.")
+    print("state B: DocumentServer.encode() (binary where the strategy has one: fugue, rga,")
+    print("yjs, loro; JSON text otherwise); baselines: their binary snapshot.")
+    if args.repeat > 1:
+        print(f"{args.repeat} repetitions in this run: seconds are medians, ratios of medians.")
     for note in notes:
         print(f"note: {note}")
     return 0

@@ -314,7 +314,7 @@ def _result(
         ops_per_second=ops / seconds if seconds > 0 else float("inf"),
         peak_memory_bytes=None,
         memory_method=MEMORY_METHOD,
-        state_bytes=doc.encoded_size(),
+        state_bytes=len(doc.encode()),
         final_length=len(final),
         expected_length=len(expected),
         messages=messages,
@@ -334,7 +334,7 @@ def format_result(result: ReplayResult) -> str:
             f"seconds:        {result.seconds:.3f} replicas + {result.server_seconds:.3f} server",
             f"ops/s:          {result.ops_per_second:,.0f} (replicas)",
             f"peak memory:    {memory}",
-            f"state size:     {result.state_bytes:,} bytes (DocumentServer.encoded_size)",
+            f"state size:     {result.state_bytes:,} bytes (DocumentServer.encode())",
             f"final length:   {result.final_length} (expected {result.expected_length})",
             f"ok:             {result.ok}",
         ]
