@@ -8,8 +8,8 @@ because absolute figures drift between machines and even between runs: a
 plain Python `str` splice (sequential traces only), pycrdt (Yjs in Rust) and
 Loro (Rust, Fugue family). Strategies go through `simulate.traces.replay`, the
 generic Replica/DocumentServer interface; their `seconds` is the replica side
-(what a client pays), `server s` the server applying and acknowledging every
-op. Ratios compare replica seconds. Which strategies run comes from their
+(what a client pays: edits, take_outgoing, acknowledge), `server s` the
+server's `apply` of every op. Ratios compare replica seconds. Which strategies run comes from their
 flags (`server/collab/registry.py`): a concurrent trace needs `causal` ones,
 `whole_document` ones (lww) are skipped as quadratic.
 
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{state:>10,}{ratio_text}  {ok}"
         )
     print()
-    print("seconds: replica side only (local edits + take_outgoing); server s: apply + ack.")
+    print("seconds: replica side (local edits, take_outgoing, acknowledge); server s: apply.")
     print("Baselines: pycrdt one transaction per patch (code points converted to UTF-8 bytes")
     print("in the loop), loro one commit (one update) per patch, loro batched: one commit at")
     print("the end (no update to send per keystroke); concurrent traces: one document per agent.")

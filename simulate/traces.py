@@ -10,7 +10,8 @@ is measured by the same loop.
 * Sequential traces (`txns[].patches` of `[pos, delete, insert]`): one replica
   edits; each op it emits goes through one DocumentServer (and is acknowledged,
   which OT needs to release its next op). `seconds` is the replica's time
-  (local edits + take_outgoing); `server_seconds` the server's (apply + ack).
+  (local edits, take_outgoing, acknowledge); `server_seconds` the server's
+  `apply` alone.
 * Concurrent traces (`kind: "concurrent"`): one replica per agent. Before a
   transaction's patches, its agent's replica receives every op produced by
   the transactions in the history of the transaction's `parents` that it has
@@ -181,14 +182,19 @@ def _replay_sequential(trace: dict[str, Any], strat: Strategy, limit: int | None
         if inserted:
             insert(pos, inserted)
         out = take()
-        t1 = clock()
-        replica_time += t1 - t0
+        replica_time += clock() - t0
         while out:
             for op in out:
-                ack(apply(op, "trace").ack)
+                t1 = clock()
+                applied = apply(op, "trace")
+                t2 = clock()
+                server_time += t2 - t1
+                ack(applied.ack)  # the replica's work (OT releases its next op on it)
+                replica_time += clock() - t2
             messages += len(out)
+            t0 = clock()
             out = take()
-        server_time += clock() - t1
+            replica_time += clock() - t0
     final = replica.text()
     ok = final == expected and doc.text() == expected
     return _result(

@@ -111,6 +111,8 @@ class RunSequence:
         # structural change bumps it, extending the hinted run itself does not.
         self._version = 0
         self._hint: tuple[int, Chunk, int, int] | None = None
+        # The run extend_run grew last: (run, structure version, chunk index, run index).
+        self._extended: tuple[Span, int, int, int] | None = None
         self._text: str | None = ""
 
     # ----------------------------------------------------------------- ids
@@ -400,30 +402,25 @@ class RunSequence:
         self.place((ci, si + 1, 0), span)
         return left, right
 
-    def extend_run(
-        self, name: str, counter: int, text: str, left: int | None, right: int | None, seq: int
-    ) -> bool:
+    def extend_run(self, rid: int, counter: int, text: str, right: int | None, seq: int) -> bool:
         """Append a remote insert to the run it continues, when nothing can sit between them.
 
-        The common case of a remote op (someone typing on): its left origin is
-        the last element of that replica's own run, it shares the run's right
-        origin, and that right origin is the very next element in document
-        order. Then no concurrent element lies between the origins, so Fugue's
-        integration would place it right there anyway; extending the run in
-        place skips the scan, the split and the join. Returns False (nothing
-        changed) whenever any condition fails: the caller integrates normally.
-        Only valid for rules that track right origins (Fugue).
+        The common case of a remote op (someone typing on): its id is the next
+        counter of replica `rid`, its left origin that replica's previous
+        character, which ends a run with the same right origin, and that right
+        origin is the very next element in document order. Then no concurrent
+        element lies between the origins, so Fugue's integration would place
+        it right there anyway; extending the run in place skips the scan, the
+        split and the join. Returns False (nothing changed) whenever any
+        condition fails: the caller integrates normally. Only valid for rules
+        that track right origins (Fugue).
         """
-        if left is None:
-            return False
-        rid = left >> SHIFT
         owner = self.owner[rid]
-        span = owner[left & MASK]
-        end = span.start + span.length
+        if counter <= 0 or len(owner) != counter:
+            return False
+        span = owner[counter - 1]
         if (
-            self.names[rid] != name
-            or end != counter
-            or (left & MASK) != end - 1
+            span.start + span.length != counter
             or span.right != right
             or span.seq + span.length != seq
             or span.text is None
@@ -431,29 +428,33 @@ class RunSequence:
             return False
         chunk = span.chunk
         spans = chunk.spans
-        si = spans.index(span)
+        extended = self._extended
+        if extended is not None and extended[0] is span and extended[1] == self._version:
+            ci, si = extended[2], extended[3]  # typing on: the same run as last time
+        else:
+            si = spans.index(span)
+            ci = self.chunks.index(chunk)
         if si + 1 < len(spans):
             following = spans[si + 1]
-            nxt: int | None = (following.rid << SHIFT) | following.start
-            ci = -1
-        else:
-            ci = self.chunks.index(chunk)
-            nxt = self._next_key(ci, si)
-        if nxt != right:
+            if right != (following.rid << SHIFT) | following.start:
+                return False
+        elif right != self._next_key(ci, si):
             return False
-        if ci < 0:
-            ci = self.chunks.index(chunk)
         hint = self._hint
-        if hint is None or hint[1] is not chunk or hint[2] != si:
+        if hint is not None and (hint[1] is not chunk or hint[2] != si):
             self._version += 1  # a run before the hinted one grows: its offset moves
         n = len(text)
+        self._extended = (span, self._version, ci, si)
         span.text += text
         span.length += n
         if n == 1:
             owner.append(span)
         else:
             owner.extend([span] * n)
-        self._add_vis(ci, n)
+        self.vis[ci] += n
+        self.length += n
+        if ci < self._cache_ci:
+            self._cache_start += n
         self._text = None
         return True
 
@@ -498,8 +499,13 @@ class RunSequence:
             span, off = self.span_of((rid << SHIFT) | counter)
             k = min(end - counter, span.length - off)
             if span.text is not None:
-                chunk = span.chunk
-                self._tombstone(self.chunks.index(chunk), chunk.spans.index(span), off, k)
+                extended = self._extended
+                if extended is not None and extended[0] is span and extended[1] == self._version:
+                    ci, si = extended[2], extended[3]  # a backspace after typing: known place
+                else:
+                    chunk = span.chunk
+                    ci, si = self.chunks.index(chunk), chunk.spans.index(span)
+                self._tombstone(ci, si, off, k)
                 changed = True
             counter += k
         return changed

@@ -102,6 +102,13 @@ def existing_key(core: RunSequence, value: Any, field: str) -> int | None:
 
 def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     """Validate and apply one op; False for a duplicate/no-op. Raises before any mutation."""
+    if (
+        rules.track_right
+        and type(change) is dict
+        and change.get("type") == "insert"
+        and _typing_on(core, change)
+    ):
+        return True
     if not isinstance(change, dict):
         raise bad("op must be an object")
     kind = change.get("type")
@@ -119,7 +126,13 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
             )
         left = existing_key(core, change.get("left"), "left")
         right, seq = rules.parse_fields(core, change, counter, left)
-        if not (rules.track_right and core.extend_run(name, counter, text, left, right, seq)):
+        rid = core.rindex.get(name, -1)
+        if not (
+            rules.track_right
+            and rid >= 0
+            and left == (rid << SHIFT) | (counter - 1)
+            and core.extend_run(rid, counter, text, right, seq)
+        ):
             dest = rules.find_destination(core, name, seq, left, right)
             rid = core.replica_index(name)
             core.place(dest, core.new_span(rid, counter, text, left, right, seq))
@@ -133,9 +146,10 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
         for item in ranges:
             if not isinstance(item, list | tuple) or len(item) != 3:
                 raise bad("a delete range is [replica, counter, length]")
-            name, counter = parse_id(item[:2], "range")
-            length = item[2]
-            if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+            name, counter, length = item
+            if type(name) is not str or type(counter) is not int or counter < 0:
+                name, counter = parse_id(list(item[:2]), "range")  # raises with the reason
+            if type(length) is not int or length <= 0:
                 raise bad("range length must be a positive integer")
             if counter + length > core.known_count(name):
                 raise CollabError("conflict", f"delete of unknown ids {list(item)}")
@@ -145,6 +159,50 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
             changed = core.delete_ids(rid, counter, length) or changed
         return changed
     raise bad(f"unknown op type {kind!r}")
+
+
+def _typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
+    """The hot path of a relay: a well-formed Fugue insert that continues its author's run.
+
+    Accepts only what the full validation below would accept (the next
+    counter of a known replica, left origin its previous character, a known
+    right origin) and only when `RunSequence.extend_run` can append in place;
+    anything else returns False, untouched, and takes the general path,
+    which validates and raises.
+    """
+    ident, left, right, text = (
+        change.get("id"),
+        change.get("left"),
+        change.get("right"),
+        change.get("text"),
+    )
+    if type(ident) is not list or type(left) is not list or type(text) is not str or not text:
+        return False
+    if len(ident) != 2 or len(left) != 2 or left[0] != ident[0] or type(ident[0]) is not str:
+        return False
+    counter = ident[1]
+    if (
+        type(counter) is not int
+        or counter <= 0
+        or type(left[1]) is not int
+        or left[1] != counter - 1
+    ):
+        return False
+    rid = core.rindex.get(ident[0])
+    if rid is None or len(core.owner[rid]) != counter:
+        return False
+    right_key: int | None = None
+    if right is not None:
+        if type(right) is not list or len(right) != 2 or type(right[1]) is not int:
+            return False
+        right_rid = core.rindex.get(right[0]) if type(right[0]) is str else None
+        if right_rid is None or not 0 <= right[1] < len(core.owner[right_rid]):
+            return False
+        right_key = (right_rid << SHIFT) | right[1]
+    if not core.extend_run(rid, counter, text, right_key, counter):
+        return False
+    core.max_seq = max(core.max_seq, counter + len(text) - 1)
+    return True
 
 
 class SequenceReplica(Replica):
@@ -289,11 +347,19 @@ class SequenceDocument(DocumentServer):
         self.revision = 0
 
     def apply(self, change: Any, sender: str) -> Applied:
+        if (
+            self.rules.track_right
+            and type(change) is dict
+            and change.get("type") == "insert"
+            and _typing_on(self.core, change)
+        ):
+            self.revision += 1  # someone typing on: the common case, kept short
+            return Applied({"revision": self.revision}, change)
         changed = apply_change(self.core, self.rules, change)
         if not changed and change.get("type") == "insert":
-            return Applied(ack={"revision": self.revision, "duplicate": True}, broadcast=None)
+            return Applied({"revision": self.revision, "duplicate": True}, None)
         self.revision += 1
-        return Applied(ack={"revision": self.revision}, broadcast=change)
+        return Applied({"revision": self.revision}, change)
 
     def snapshot(self) -> dict[str, Any]:
         return {
