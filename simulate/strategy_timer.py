@@ -7,6 +7,13 @@ into a strategy object (a replica's insert, delete, take_outgoing, receive,
 acknowledge; the server's apply) is timed with the thread's CPU clock, and
 only that is summed.
 
+The clock is the thread's CPU time, not the wall clock: on a loaded machine
+the process is preempted at system calls, and a strategy that makes more
+of them (Loro's calls do) would be charged for other processes' work
+(seen here: Loro's wall time inside its calls was 4x its CPU time under
+load). Each timed call reads the clock twice (about a microsecond each
+here), the same for every strategy.
+
 `timed_strategy(name)` swaps the registry entry for one whose factories
 wrap each object in a timing proxy, for the duration of one run (each
 experiment process runs one simulation at a time), then puts it back.
