@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.crdt_table import build_page, is_suite_run
+from reports.experiment_plots import experiment_figures
 from reports.html import experiment_page, realtime_page
-from reports.plots import Plot, experiment_plots, realtime_plots
+from reports.plots import Plot, realtime_plots
 from reports.summary import RealtimeRun, Run, load_run
 
 REPORT_NAME = "report.html"
@@ -39,5 +40,5 @@ def render(run: Run) -> tuple[list[Plot], str]:
     if isinstance(run, RealtimeRun):
         plots = realtime_plots(run)
         return plots, realtime_page(run, plots)
-    plots = experiment_plots(run)
+    plots = experiment_figures(run)
     return plots, experiment_page(run, plots)

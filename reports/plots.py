@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from reports.summary import ExperimentRun, RealtimeRun
+from reports.summary import RealtimeRun
 
 DPI = 100
 WIDE = (10, 4.2)
@@ -356,11 +356,3 @@ def generator_cpu(run: RealtimeRun) -> Plot | None:
     _grid(ax)
     ax.legend(loc="upper left", fontsize="small")
     return _render(figure, "generator_cpu", "Generator CPU")
-
-
-# ------------------------------------------------------------------ experiment runs
-def experiment_plots(run: ExperimentRun) -> list[Plot]:
-    """The experiment's figures: reports/experiment_plots.py (styles, intervals, vector files)."""
-    from reports.experiment_plots import experiment_figures
-
-    return experiment_figures(run)

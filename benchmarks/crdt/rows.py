@@ -63,6 +63,13 @@ def _rng(settings: Settings, row: str) -> random.Random:
     return random.Random(f"{settings.seed}:{row}")
 
 
+def _insert_or_delete(rng: random.Random, text: str, index: int) -> Edit:
+    """The suite's mixed step: a word of 2-10 letters, or a delete of 1-9 characters."""
+    if index == len(text) or rng.random() < 0.5:
+        return ("i", index, word(rng, 2, 10))
+    return ("d", index, rng.randint(1, min(9, len(text) - index)))
+
+
 def _apply(group: Group, member: int, edit: Edit) -> None:
     kind, pos, arg = edit
     if kind == "i":
@@ -152,11 +159,7 @@ def b1_rows(settings: Settings) -> list[Row]:
     rng = _rng(settings, "B1.7")
     text, edits = "", []
     for _ in range(n):
-        index = rng.randint(0, len(text))
-        if index == len(text) or rng.random() < 0.5:
-            edit = ("i", index, word(rng, 2, 10))
-        else:
-            edit = ("d", index, rng.randint(1, min(9, len(text) - index)))
+        edit = _insert_or_delete(rng, text, rng.randint(0, len(text)))
         text = _splice(text, edit)
         edits.append(edit)
     rows.append(Row("B1.7", "Insert/Delete strings at random positions", _b1(edits, text)))
@@ -199,10 +202,7 @@ def _random_inserts(rng: random.Random, n: int, low: int, high: int, deletes: bo
         text = _splice(text, edit)
         edits.append(edit)
         if deletes:
-            if index == len(text) or rng.random() < 0.5:
-                edit = ("i", index, word(rng, 2, 10))
-            else:
-                edit = ("d", index, rng.randint(1, min(9, len(text) - index)))
+            edit = _insert_or_delete(rng, text, index)
             text = _splice(text, edit)
             edits.append(edit)
     return edits
