@@ -59,3 +59,14 @@ def test_preset_writes_a_run_directory(tmp_path: Path) -> None:
     assert "keystrokes" in done.stdout and "*axby" in done.stdout
     meta = json.loads((out / "meta.json").read_text())
     assert meta["kind"] == "interleaving-cases" and "loro" in meta["versions"]
+
+
+def test_paper_preset_sets_defaults_that_explicit_flags_override() -> None:
+    from simulate.experiment import experiment_from_args, parse_args
+
+    paper = experiment_from_args(parse_args(["--preset", "paper"]))
+    assert paper.seeds == tuple(range(1, 31))
+    assert {"fugue", "rga", "loro", "yjs", "ot", "naive", "lww"} == set(paper.strategies)
+    assert paper.typing.backwards_ratio == 0.2 and paper.partitions
+    explicit = experiment_from_args(parse_args(["--preset", "paper", "--seeds", "1..3"]))
+    assert explicit.seeds == (1, 2, 3)
