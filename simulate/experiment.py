@@ -278,8 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(PRESETS),
         default=None,
-        help="paper: every strategy, 30 seeds, backwards and prepended words (flags given "
-        "explicitly still win); fugue-cases: the Fugue paper's scripted interleaving cases",
+        help="paper (or --paper): every strategy, 30 seeds, backwards and prepended words "
+        "(flags given explicitly still win); fugue-cases: the Fugue paper's scripted "
+        "interleaving cases",
     )
     return parser
 
@@ -302,6 +303,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     """Parse once for `--preset`, then again with the preset's values as defaults."""
+    argv = ["--preset=paper" if arg == "--paper" else arg for arg in argv]
     parser = build_parser()
     first, _ = parser.parse_known_args(list(argv))
     if first.preset:

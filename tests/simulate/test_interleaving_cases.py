@@ -68,5 +68,5 @@ def test_paper_preset_sets_defaults_that_explicit_flags_override() -> None:
     assert paper.seeds == tuple(range(1, 31))
     assert {"fugue", "rga", "loro", "yjs", "ot", "naive", "lww"} == set(paper.strategies)
     assert paper.typing.backwards_ratio == 0.2 and paper.partitions
-    explicit = experiment_from_args(parse_args(["--preset", "paper", "--seeds", "1..3"]))
-    assert explicit.seeds == (1, 2, 3)
+    explicit = experiment_from_args(parse_args(["--paper", "--seeds", "1..3"]))
+    assert explicit.seeds == (1, 2, 3) and explicit.typing.backwards_ratio == 0.2
