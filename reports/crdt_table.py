@@ -144,6 +144,7 @@ CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; }
 table { border-collapse: collapse; margin: 1rem 0; font-size: 0.85rem; }
 th, td { padding: 0.2rem 0.6rem; border-bottom: 1px solid #eee; text-align: right; }
+td { white-space: nowrap; }
 th { background: #f5f5f5; } td:first-child, th:first-child { text-align: left; }
 table.meta td { text-align: left; }
 """
