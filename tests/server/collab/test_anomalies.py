@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from server.collab.registry import get_strategy
 from simulate.collab_network import CollabNetwork
+from simulate.traces import agent_count, load_trace, replay_causally
 
 
 def _retype_and_append(strategy: str, retyper: str, appender: str) -> str:
@@ -48,3 +51,24 @@ def test_ot_interleaves_two_words_typed_at_once() -> None:
         net.insert("B", 1 + offset, char)
     net.drain()
     assert net.texts() == {"A": "*axby", "B": "*axby"}
+
+
+SHARED = Path(__file__).resolve().parents[4] / "shared" / "traces" / "friendsforever.json.gz"
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="no shared traces")
+def test_yjs_replays_friendsforever_only_with_the_agents_ids_in_order() -> None:
+    trace = load_trace(SHARED)
+    agents = agent_count(trace)
+    strategy = get_strategy("yjs")
+    texts = {}
+    for order in ("as recorded", "reversed"):
+        names = [f"agent{a if order == 'as recorded' else agents - 1 - a}" for a in range(agents)]
+        replicas = [strategy.create_replica(name, {}) for name in names]
+        replay_causally(trace["txns"], replicas)
+        merged = {replica.text() for replica in replicas}
+        assert len(merged) == 1  # converges either way
+        texts[order] = merged.pop()
+    assert texts["as recorded"] == trace["endContent"]
+    assert texts["reversed"] != trace["endContent"]
+    assert "The whole , hh?uscene" in texts["reversed"]  # ", huh?" scrambled into the next words
