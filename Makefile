@@ -32,6 +32,7 @@ serve: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) -m benchmarks.ws_bench
 	$(PY) -m benchmarks.trace_bench
+	$(PY) -m benchmarks.crdt
 	$(PY) -m benchmarks.fleet_bench
 
 # Load test: our server on a free loopback port, Locust headless, report at the end.
@@ -52,8 +53,9 @@ ci-budget: $(STAMP)
 
 # a small deterministic experiment (virtual time, a few seconds): strategies side by side
 simulate: $(STAMP)
-	$(PY) -m simulate experiment --strategies naive,ot,fugue,yjs,lww --editors 4 --ops 100 \
-		--latency 80ms --jitter 30ms --partition 2s@5s --seeds 1..3
+	$(PY) -m simulate experiment --strategies naive,ot,fugue,rga,yjs,loro,lww --editors 4 --ops 100 \
+		--latency 80ms --jitter 30ms --partition 2s@5s --seeds 1..3 --backwards 0.2 --prepends 0.05
+	$(PY) -m simulate experiment --preset fugue-cases
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

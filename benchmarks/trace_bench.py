@@ -1,14 +1,22 @@
-"""Replay a sequential editing trace through every strategy and two baselines.
+"""Replay an editing trace through every strategy and the raw libraries, side by side.
 
-    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--no-memory]
+    python -m benchmarks.trace_bench [--trace PATH] [--quick N] [--accents] [--repeat N]
+                                     [--no-memory]
 
-The baselines run in the same process and the same run, because absolute
-figures drift between machines and even between runs: pycrdt (Yjs in Rust,
-one transaction per patch, as an editor binding would do) and a plain Python
-`str` splice (the floor for any pure-Python structure). Strategies go through
-`simulate.traces.replay`, i.e. the generic Replica/DocumentServer interface;
-their `seconds` is the replica side (what a client pays), `server s` the
-server applying and acknowledging every op. Ratios compare replica seconds.
+The baselines run in the same process and the same run (`benchmarks.baselines`),
+because absolute figures drift between machines and even between runs: a
+plain Python `str` splice (sequential traces only), pycrdt (Yjs in Rust) and
+Loro (Rust, Fugue family). Strategies go through `simulate.traces.replay`, the
+generic Replica/DocumentServer interface; their `seconds` is the replica side
+(what a client pays: edits, take_outgoing, acknowledge), `server s` the
+server's `apply` of every op. Ratios compare replica seconds. Which strategies run comes from their
+flags (`server/collab/registry.py`): a concurrent trace needs `causal` ones,
+`whole_document` ones (lww) are skipped as quadratic.
+
+`--accents` types accented letters instead of plain ones (positions stay
+valid): both shared traces are pure ASCII, and the point of this switch is
+to catch any code that confuses code points with UTF-8 bytes (pycrdt's
+`Text` counts bytes).
 
 The default trace lives outside the repo, in `../shared/traces/` next to it;
 it is never copied in. This script prints figures; it asserts nothing.
@@ -17,45 +25,49 @@ it is never copied in. This script prints figures; it asserts nothing.
 from __future__ import annotations
 
 import argparse
-import time
+import statistics
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server.collab.registry import strategy_names
-from simulate.traces import load_trace, replay, sequential_patches, trace_kind
+from benchmarks.baselines import BaselineRun, library_concurrent, library_sequential, str_sequential
+from server.collab.registry import strategies
+from simulate.traces import (
+    expected_text,
+    load_trace,
+    replay,
+    sequential_patches,
+    trace_kind,
+    with_accents,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "automerge-paper.json.gz"
-STRATEGIES = ("naive", "ot", "fugue", "rga", "yjs")
-SKIPPED = {"lww": "sends the whole document per op (quadratic on a 260k-op trace)"}
+
+Row = tuple[str, float, float | None, int | None, int, bool]
 
 
-def pycrdt_baseline(patches: list[list[Any]]) -> tuple[float, int, str]:
-    from pycrdt import Doc, Text
-
-    doc = Doc()
-    text = doc.get("text", type=Text)
-    transaction = doc.transaction
-    started = time.perf_counter()
-    for pos, deleted, inserted in patches:
-        with transaction():
-            if deleted:
-                del text[pos : pos + deleted]
-            if inserted:
-                text.insert(pos, inserted)
-    seconds = time.perf_counter() - started
-    return seconds, len(doc.get_update()), str(text)
+def baselines(trace: dict[str, Any], limit: int | None) -> list[BaselineRun]:
+    """Raw libraries (and str for sequential traces) on the same patches."""
+    if trace_kind(trace) == "concurrent":
+        return [library_concurrent(name, trace) for name in ("pycrdt", "loro")]
+    patches = sequential_patches(trace, limit)
+    start = trace.get("startContent", "")
+    return [
+        library_sequential("pycrdt", patches, start),
+        library_sequential("loro", patches, start),
+        library_sequential("loro", patches, start, batched=True),
+        str_sequential(patches, start),
+    ]
 
 
-def str_baseline(patches: list[list[Any]]) -> tuple[float, int, str]:
-    text = ""
-    started = time.perf_counter()
-    for pos, deleted, inserted in patches:
-        text = text[:pos] + inserted + text[pos + deleted :]
-    seconds = time.perf_counter() - started
-    return seconds, len(text.encode()), text
+def _median_row(name: str, runs: list[Row]) -> Row:
+    seconds = statistics.median(r[1] for r in runs)
+    servers = [r[2] for r in runs if r[2] is not None]
+    server = statistics.median(servers) if servers else None
+    first = runs[0]
+    return (name, seconds, server, first[3], first[4], all(r[5] for r in runs))
 
 
 def traced_peak(run: Callable[[], object]) -> int:
@@ -75,66 +87,97 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.trace_bench")
     parser.add_argument("--trace", type=Path, default=DEFAULT_TRACE)
     parser.add_argument("--quick", type=int, default=None, metavar="N", help="first N ops only")
+    parser.add_argument("--accents", action="store_true", help="type accented letters")
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc runs")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run everything N times; medians are printed"
+    )
     args = parser.parse_args(argv)
 
     trace = load_trace(args.trace)
-    if trace_kind(trace) != "sequential":
-        parser.error("trace_bench needs a sequential trace")
-    patches = sequential_patches(trace, args.quick)
-    print(f"trace: {args.trace} ({len(patches):,} patches)")
+    if args.accents:
+        trace = with_accents(trace)
+    kind = trace_kind(trace)
+    if kind == "concurrent" and args.quick is not None:
+        parser.error("--quick applies to sequential traces only")
+    limit = args.quick
+    expected = expected_text(trace, limit)
+    ops = sum(len(t["patches"]) for t in trace["txns"]) if limit is None else limit
+    print(f"trace: {args.trace} ({kind}, {ops:,} patches{', accented' if args.accents else ''})")
 
-    rows: list[tuple[str, float, float | None, int | None, int, bool]] = []
     notes: list[str] = []
-    base_pycrdt, pycrdt_bytes, pycrdt_text = pycrdt_baseline(patches)
-    base_str, str_bytes, str_text = str_baseline(patches)
-    str_peak = None if args.no_memory else traced_peak(lambda: str_baseline(patches))
-    rows.append(
-        ("pycrdt (baseline)", base_pycrdt, None, None, pycrdt_bytes, pycrdt_text == str_text)
-    )
-    rows.append(("str splice (baseline)", base_str, None, str_peak, str_bytes, True))
-
-    registered = set(strategy_names())
-    for name in STRATEGIES:
-        if name not in registered:
-            notes.append(f"{name}: skipped, not importable yet")
-            continue
-        try:
-            result = replay(trace, name, limit=args.quick, measure_memory=not args.no_memory)
-        except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
-            notes.append(f"{name}: failed: {type(exc).__name__}: {exc}")
-            continue
-        rows.append(
-            (
-                name,
+    samples: dict[str, list[Row]] = {}
+    for repetition in range(args.repeat):
+        measure_memory = not args.no_memory and repetition == 0
+        for run in baselines(trace, limit):
+            row: Row = (
+                f"{run.name} (baseline)",
+                run.seconds,
+                None,
+                None,
+                run.state_bytes,
+                run.text == expected,
+            )
+            samples.setdefault(row[0], []).append(row)
+        for strategy in strategies():
+            if strategy.whole_document:
+                if not repetition:
+                    notes.append(
+                        f"{strategy.name}: skipped, sends the whole document per op (quadratic)"
+                    )
+                continue
+            if kind == "concurrent" and not strategy.causal:
+                if not repetition:
+                    notes.append(f"{strategy.name}: skipped, needs the server's order (not causal)")
+                continue
+            try:
+                result = replay(trace, strategy.name, limit=limit, measure_memory=measure_memory)
+            except Exception as exc:  # a benchmark reports a broken strategy, it does not stop
+                notes.append(f"{strategy.name}: failed: {type(exc).__name__}: {exc}")
+                continue
+            peak = None if strategy.native_heap else result.peak_memory_bytes
+            row = (
+                strategy.name,
                 result.seconds,
                 result.server_seconds,
-                result.peak_memory_bytes,
+                peak,
                 result.state_bytes,
                 result.ok,
             )
-        )
-    for name, why in SKIPPED.items():
-        notes.append(f"{name}: skipped, {why}")
+            samples.setdefault(strategy.name, []).append(row)
+    rows = [_median_row(name, runs) for name, runs in samples.items()]
 
+    reference = {name: seconds for name, seconds, *_ in rows}
+    ratios = [
+        (name, reference[f"{name} (baseline)"])
+        for name in ("pycrdt", "loro", "loro batched")
+        if f"{name} (baseline)" in reference
+    ]
     header = (
-        f"{'strategy':<22} {'seconds':>8} {'server s':>9} {'ops/s':>10} {'peak mem':>9} "
-        f"{'state B':>10} {'x pycrdt':>9} {'x str':>7}  ok"
+        f"{'strategy':<26} {'seconds':>8} {'server s':>9} {'ops/s':>10} {'peak mem':>9} "
+        f"{'state B':>10}" + "".join(f" {'x ' + name:>14}" for name, _ in ratios) + "  ok"
     )
     print(header)
     print("-" * len(header))
     for name, seconds, server, peak, state, ok in rows:
-        rate = len(patches) / seconds if seconds > 0 else float("inf")
+        rate = ops / seconds if seconds > 0 else float("inf")
         server_text = "-" if server is None else f"{server:.3f}"
+        ratio_text = "".join(f" {seconds / base:>14.2f}" for _, base in ratios)
         print(
-            f"{name:<22} {seconds:>8.3f} {server_text:>9} {rate:>10,.0f} {_mb(peak):>9} "
-            f"{state:>10,} {seconds / base_pycrdt:>9.2f} {seconds / base_str:>7.2f}  {ok}"
+            f"{name:<26} {seconds:>8.3f} {server_text:>9} {rate:>10,.0f} {_mb(peak):>9} "
+            f"{state:>10,}{ratio_text}  {ok}"
         )
     print()
-    print("seconds: replica side only (local edits + take_outgoing); server s: apply + ack.")
+    print("seconds: replica side (local edits, take_outgoing, acknowledge); server s: apply.")
+    print("Baselines: pycrdt one transaction per patch (code points converted to UTF-8 bytes")
+    print("in the loop), loro one commit (one update) per patch, loro batched: one commit at")
+    print("the end (no update to send per keystroke); concurrent traces: one document per agent.")
     print("peak mem: tracemalloc peak of Python allocations in a separate run (replica +")
-    print("server); pycrdt's heap is native (Rust) and invisible to tracemalloc.")
-    print("state B: DocumentServer.encoded_size(); pycrdt: len(get_update()); str: UTF-8 bytes.")
+    print("server); n/a for native libraries (invisible to tracemalloc: see benchmarks.crdt).")
+    print("state B: DocumentServer.encode() (binary where the strategy has one: fugue, rga,")
+    print("yjs, loro; JSON text otherwise); baselines: their binary snapshot.")
+    if args.repeat > 1:
+        print(f"{args.repeat} repetitions in this run: seconds are medians, ratios of medians.")
     for note in notes:
         print(f"note: {note}")
     return 0

@@ -221,7 +221,11 @@ def experiment_page(run: ExperimentRun, plots: list[Plot]) -> str:
         "<h2>Strategies</h2>",
         _table(STRATEGY_HEADERS, strategy_rows(run)),
         "<p>Times are virtual seconds. Converged k/n: seeds whose replicas all ended "
-        "with the server's text. CPU µs/op is measured, so it varies between runs.</p>",
+        "with the server's text. Survival and interleavings are means over converged "
+        "runs only (a strategy that never converged says so). Strategy µs/op is the CPU "
+        "time inside the strategy's own calls (apply, insert, receive, ...), not the "
+        "simulator's; it is measured, so it varies between runs. Error bars in the plots "
+        "are 95% bootstrap intervals over seeds.</p>",
         "<h2>Plots</h2>",
         _figures(plots),
     ]

@@ -15,7 +15,6 @@ import io
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from statistics import fmean
 from typing import Any
 
 import matplotlib
@@ -23,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, NullLocator
 
-from reports.summary import ExperimentRun, RealtimeRun
+from reports.summary import RealtimeRun
 
 DPI = 100
 WIDE = (10, 4.2)
@@ -37,6 +36,9 @@ class Plot:
     name: str
     title: str
     png: bytes
+    # Vector copies for papers (experiment plots write them next to the PNG).
+    svg: bytes = b""
+    pdf: bytes = b""
 
 
 def _render(figure: Figure, name: str, title: str) -> Plot:
@@ -354,178 +356,3 @@ def generator_cpu(run: RealtimeRun) -> Plot | None:
     _grid(ax)
     ax.legend(loc="upper left", fontsize="small")
     return _render(figure, "generator_cpu", "Generator CPU")
-
-
-# ------------------------------------------------------------------ experiment runs
-def experiment_plots(run: ExperimentRun) -> list[Plot]:
-    candidates = [
-        divergence_over_time(run),
-        convergence_times(run),
-        cost_per_op(run),
-        survival_and_interleavings(run),
-    ]
-    return [plot for plot in candidates if plot is not None]
-
-
-def _mean_band(
-    rows: list[dict[str, Any]], column: str
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Mean, min and max across seeds at every sampled instant.
-
-    A seed that finished earlier than others keeps its last value: its
-    replicas stay in the state the run ended in, so leaving it out would
-    make the mean jump whenever a short seed ends.
-    """
-    per_seed: dict[Any, dict[float, float]] = defaultdict(dict)
-    for row in rows:
-        value, t = row.get(column), row.get("t")
-        if value is not None and t is not None:
-            per_seed[row.get("seed")][round(float(t), 6)] = float(value)
-    times = sorted({t for samples in per_seed.values() for t in samples})
-    means: list[float] = []
-    lows: list[float] = []
-    highs: list[float] = []
-    last: dict[Any, float] = {}
-    for t in times:
-        for seed, samples in per_seed.items():
-            if t in samples:
-                last[seed] = samples[t]
-        values = list(last.values())
-        means.append(fmean(values))
-        lows.append(min(values))
-        highs.append(max(values))
-    return times, means, lows, highs
-
-
-def divergence_over_time(run: ExperimentRun) -> Plot | None:
-    if not run.divergence:
-        return None
-    figure = Figure(figsize=(10, 6.5))
-    axes = figure.subplots(2, 1, sharex=True)
-    strategies = [s for s in run.strategies if s in run.divergence]
-    for strategy, color in zip(strategies, _colors(len(strategies)), strict=True):
-        rows = run.divergence[strategy]
-        for ax, column in zip(axes, ("distance", "distinct_texts"), strict=True):
-            times, means, lows, highs = _mean_band(rows, column)
-            if times:
-                ax.plot(times, means, color=color, label=f"{strategy} (mean)")
-                ax.fill_between(times, lows, highs, color=color, alpha=0.15, linewidth=0)
-    axes[0].set_ylabel("edit distance to server\n(share of text)")
-    axes[0].set_title("Divergence: mean over seeds, band = min..max across seeds")
-    axes[1].set_ylabel("distinct texts across replicas")
-    axes[1].set_title("Distinct replica texts (1 = all agree)")
-    axes[1].set_xlabel("virtual time since editing began (s)")
-    for ax in axes:
-        ax.set_ylim(bottom=0)
-        _grid(ax)
-    axes[0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    return _render(figure, "divergence", "Divergence over time per strategy")
-
-
-def convergence_times(run: ExperimentRun) -> Plot | None:
-    """Box plot plus every seed as a dot; strategies that never converged say so."""
-    strategies = run.strategies
-    data = [
-        [
-            float(s["convergence_s"])
-            for s in run.seeds(strategy)
-            if s.get("converged") and s.get("convergence_s") is not None
-        ]
-        for strategy in strategies
-    ]
-    figure = Figure(figsize=(max(6, 1.6 * len(strategies) + 2), 4.5))
-    ax = figure.subplots()
-    positions = list(range(1, len(strategies) + 1))
-    present = [(p, d) for p, d in zip(positions, data, strict=True) if d]
-    if present:
-        ax.boxplot(
-            [d for _, d in present],
-            positions=[p for p, _ in present],
-            widths=0.5,
-            showfliers=False,
-        )
-    for position, values, color in zip(positions, data, _colors(len(strategies)), strict=True):
-        if values:
-            spread = [position + 0.12 * ((i % 5) - 2) / 2 for i in range(len(values))]
-            ax.scatter(spread, values, color=color, alpha=0.8, zorder=3, s=18)
-    summaries = [run.strategy_summary(s) for s in strategies]
-    labels = [
-        f"{s}\n{m['converged']}/{m['runs']} converged"
-        for s, m in zip(strategies, summaries, strict=True)
-    ]
-    ax.set_xticks(positions)
-    ax.set_xticklabels(labels)
-    ax.set_xlim(0.4, len(strategies) + 0.6)
-    ymax = max((max(d) for d in data if d), default=1.0)
-    ax.set_ylim(0, ymax * 1.2 or 1.0)
-    for position, values in zip(positions, data, strict=True):
-        if not values:
-            ax.text(position, ymax * 0.5, "never\nconverged", ha="center", color=SATURATED_COLOR)
-    ax.set_ylabel("time to convergence after last keystroke (virtual s)")
-    ax.set_title("Time to convergence per strategy (one dot per seed)")
-    _grid(ax)
-    return _render(figure, "convergence_time", "Time-to-convergence distribution")
-
-
-def _bars(ax: Axes, labels: list[str], values: list[float | None], ylabel: str, title: str) -> None:
-    heights = [0.0 if v is None else float(v) for v in values]
-    bars = ax.bar(labels, heights, color=_colors(len(labels)))
-    for bar, value in zip(bars, values, strict=True):
-        text = "n/a" if value is None else f"{value:,.3g}"
-        ax.annotate(
-            text,
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize="small",
-        )
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.set_ylim(0, max(heights, default=1) * 1.2 or 1)
-    _grid(ax)
-
-
-def cost_per_op(run: ExperimentRun) -> Plot | None:
-    strategies = run.strategies
-    summaries = [run.strategy_summary(s) for s in strategies]
-    figure = Figure(figsize=(10, 4.2))
-    left, right = figure.subplots(1, 2)
-    _bars(
-        left,
-        strategies,
-        [m.get("bytes_per_op_mean") for m in summaries],
-        "bytes on the wire per keystroke",
-        "Network cost (bytes on the wire per op)",
-    )
-    _bars(
-        right,
-        strategies,
-        [run.cpu_us_per_op(s) for s in strategies],
-        "CPU per keystroke (µs)",
-        "CPU cost (whole simulation per op)",
-    )
-    return _render(figure, "cost_per_op", "Bytes per op and CPU per op")
-
-
-def survival_and_interleavings(run: ExperimentRun) -> Plot | None:
-    strategies = run.strategies
-    summaries = [run.strategy_summary(s) for s in strategies]
-    figure = Figure(figsize=(10, 4.2))
-    left, right = figure.subplots(1, 2)
-    survival = [m.get("survival_mean") for m in summaries]
-    _bars(
-        left,
-        strategies,
-        [None if v is None else 100 * float(v) for v in survival],
-        "surviving keystrokes (%)",
-        "Intent survival (mean over users and seeds)",
-    )
-    left.set_ylim(0, 110)
-    _bars(
-        right,
-        strategies,
-        [m.get("interleavings_mean") for m in summaries],
-        "interleavings per run",
-        "Interleaved concurrent words (mean)",
-    )
-    return _render(figure, "survival_interleavings", "Survival % and interleavings")

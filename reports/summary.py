@@ -147,6 +147,12 @@ class ExperimentRun:
     def cpu_us_per_op(self, strategy: str) -> float | None:
         return (self.timings.get(strategy) or {}).get("cpu_us_per_op")
 
+    def strategy_us_per_op(self, strategy: str) -> float | None:
+        """CPU inside the strategy's own calls; older runs only have the whole simulation's."""
+        timing = self.timings.get(strategy) or {}
+        value = timing.get("strategy_us_per_op")
+        return value if value is not None else timing.get("cpu_us_per_op")
+
 
 Run = RealtimeRun | ExperimentRun
 
@@ -471,7 +477,7 @@ def presence_line(presence: dict[str, Any]) -> str:
 
 
 STRATEGY_HEADERS = ["strategy", "converged", "conv med s", "conv max s", "final div"]
-STRATEGY_HEADERS += ["survival %", "interleav", "bytes/op", "up B/op", "CPU µs/op"]
+STRATEGY_HEADERS += ["survival %", "interleav", "bytes/op", "up B/op", "strategy µs/op"]
 
 
 def strategy_rows(run: ExperimentRun) -> list[list[str]]:
@@ -479,6 +485,8 @@ def strategy_rows(run: ExperimentRun) -> list[list[str]]:
     for strategy in run.strategies:
         s = run.strategy_summary(strategy)
         survival = s.get("survival_mean")
+        # intention metrics exist only over converged runs (results since issue 11)
+        diverged = "intention_runs" in s and not s["intention_runs"]
         rows.append(
             [
                 strategy,
@@ -486,11 +494,13 @@ def strategy_rows(run: ExperimentRun) -> list[list[str]]:
                 fmt(s.get("convergence_s_median"), ".3f"),
                 fmt(s.get("convergence_s_max"), ".3f"),
                 fmt(s.get("final_distance_mean"), ".4f"),
-                fmt(None if survival is None else 100 * survival, ".1f"),
-                fmt(s.get("interleavings_mean"), ".1f"),
+                "diverged"
+                if diverged
+                else fmt(None if survival is None else 100 * survival, ".1f"),
+                "diverged" if diverged else fmt(s.get("interleavings_mean"), ".1f"),
                 fmt(s.get("bytes_per_op_mean"), ".0f"),
                 fmt(s.get("bytes_up_per_op_mean"), ".0f"),
-                fmt(run.cpu_us_per_op(strategy), ".0f"),
+                fmt(run.strategy_us_per_op(strategy), ".1f"),
             ]
         )
     return rows

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 
 class Clock(Protocol):
-    virtual: bool
+    @property
+    def virtual(self) -> bool:
+        """True for virtual time (the experiment runner), False for the wall clock."""
 
     def now_ns(self) -> int:
         """Now, in integer nanoseconds."""

@@ -62,6 +62,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from simulate.bootstrap import bootstrap_ci
 from simulate.measurement import host, versions
 from simulate.network import (
     ConstantLatency,
@@ -78,7 +79,7 @@ from simulate.typing_model import TypingModel
 from simulate.virtual_time import Measured, SimulationConfig, editor_name, run_simulation
 
 FORMAT_VERSION = 1
-DEFAULT_STRATEGIES = "naive,ot,fugue,yjs,lww"
+DEFAULT_STRATEGIES = "naive,ot,fugue,rga,yjs,loro,lww"
 LATENCY_MODELS = ("constant", "normal", "lognormal", "file:PATH")
 
 
@@ -125,6 +126,8 @@ class Experiment:
                 "typo_ratio": self.typing.typo_ratio,
                 "move_ratio": self.typing.move_ratio,
                 "move_window": self.typing.move_window,
+                "backwards_ratio": self.typing.backwards_ratio,
+                "prepend_ratio": self.typing.prepend_ratio,
             },
             "latency": self.latency_description,
             "partitions": [
@@ -266,10 +269,46 @@ def build_parser() -> argparse.ArgumentParser:
     add("--sample-every", type=_duration, default=0.1, help="divergence sample interval")
     add("--distance-every", type=_duration, default=0.5, help="edit-distance sample interval")
     add("--grace", type=_duration, default=60.0, help="longest settling after the last op")
+    add("--backwards", type=float, default=0.0, help="share of words typed right to left")
+    add("--prepends", type=float, default=0.0, help="share of words typed at the document start")
     add("--jobs", type=int, default=1, help="worker processes (results do not depend on it)")
     add("--out", type=Path, default=None, help="run directory (default reports/runs/<run-id>)")
     add("--quiet", action="store_true", help="no progress lines")
+    add(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=None,
+        help="paper (or --paper): every strategy, 30 seeds, backwards and prepended words "
+        "(flags given explicitly still win); fugue-cases: the Fugue paper's scripted "
+        "interleaving cases",
+    )
     return parser
+
+
+# Defaults a preset sets; anything given explicitly on the command line wins.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "strategies": DEFAULT_STRATEGIES,
+        "editors": 4,
+        "ops": 200,
+        "seeds": tuple(range(1, 31)),
+        "backwards": 0.2,
+        "prepends": 0.05,
+        "partition": [Partition(5.0, 2.0, None)],
+        "jobs": 2,
+    },
+    "fugue-cases": {},
+}
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse once for `--preset`, then again with the preset's values as defaults."""
+    argv = ["--preset=paper" if arg == "--paper" else arg for arg in argv]
+    parser = build_parser()
+    first, _ = parser.parse_known_args(list(argv))
+    if first.preset:
+        parser.set_defaults(**PRESETS[first.preset])
+    return parser.parse_args(list(argv))
 
 
 def experiment_from_args(args: argparse.Namespace) -> Experiment:
@@ -291,12 +330,19 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
             raise SystemExit(f"--partition names unknown editors: {', '.join(strangers)}")
     if args.sample_every <= 0:
         raise SystemExit("--sample-every must be > 0")
+    if not (0 <= args.backwards <= 1 and 0 <= args.prepends <= 1):
+        raise SystemExit("--backwards and --prepends are shares between 0 and 1")
     return Experiment(
         strategies=strategies,
         seeds=args.seeds,
         editors=args.editors,
         ops=args.ops,
-        typing=TypingModel(rate=args.rate, arrival=args.arrival),
+        typing=TypingModel(
+            rate=args.rate,
+            arrival=args.arrival,
+            backwards_ratio=args.backwards,
+            prepend_ratio=args.prepends,
+        ),
         latency=latency,
         latency_description=description,
         partitions=tuple(args.partition),
@@ -346,22 +392,43 @@ def _progress(item: Measured, enabled: bool) -> Measured:
 
 
 def strategy_summary(results: Sequence[Any]) -> dict[str, Any]:
-    times = [r.convergence_s for r in results if r.converged and r.convergence_s is not None]
-    survivals = [r.survival_mean for r in results if r.survival_mean is not None]
-    per_user = [v for r in results for v in r.survival.values() if v is not None]
+    """Per strategy over seeds; intention (survival, interleavings) over converged runs only.
+
+    A run whose replicas ended with different texts has no single text whose
+    survival or interleaving would mean anything (naive's server text may
+    keep everything while every user sees something else), so those metrics
+    are None when no run converged, and the table says "diverged".
+    """
+    converged = [r for r in results if r.converged]
+    times = [r.convergence_s for r in converged if r.convergence_s is not None]
+    survivals = [r.survival_mean for r in converged if r.survival_mean is not None]
+    per_user = [v for r in converged for v in r.survival.values() if v is not None]
+    interleavings = [float(r.interleavings) for r in converged]
+    bytes_per_op = [r.bytes / max(1, r.ops) for r in results]
     return {
         "runs": len(results),
-        "converged": sum(1 for r in results if r.converged),
+        "converged": len(converged),
         "convergence_s_median": _r(statistics.median(times)) if times else None,
         "convergence_s_max": _r(max(times)) if times else None,
+        "convergence_s_mean": _r(statistics.fmean(times)) if times else None,
+        "convergence_s_ci95": _ci(times),
         "final_distance_mean": _r(statistics.fmean(r.final_distance for r in results)),
+        "intention_runs": len(converged),
         "survival_mean": _r(statistics.fmean(survivals)) if survivals else None,
+        "survival_ci95": _ci(survivals),
         "survival_min": _r(min(per_user)) if per_user else None,
-        "interleavings_mean": _r(statistics.fmean(r.interleavings for r in results)),
-        "bytes_per_op_mean": _r(statistics.fmean(r.bytes / max(1, r.ops) for r in results)),
+        "interleavings_mean": _r(statistics.fmean(interleavings)) if interleavings else None,
+        "interleavings_ci95": _ci(interleavings),
+        "bytes_per_op_mean": _r(statistics.fmean(bytes_per_op)),
+        "bytes_per_op_ci95": _ci(bytes_per_op),
         "bytes_up_per_op_mean": _r(statistics.fmean(r.bytes_up / max(1, r.ops) for r in results)),
         "virtual_s_max": _r(max(r.duration_s for r in results)),
     }
+
+
+def _ci(values: Sequence[float]) -> list[float] | None:
+    interval = bootstrap_ci(values)
+    return None if interval is None else [_r(interval[0]), _r(interval[1])]
 
 
 def results_document(experiment: Experiment, grouped: dict[str, list[Measured]]) -> dict[str, Any]:
@@ -386,7 +453,12 @@ def timings_document(grouped: dict[str, list[Measured]]) -> dict[str, Any]:
         ops = sum(item.result.ops for item in items)
         cpu = sum(item.cpu_s for item in items)
         metrics_cpu = sum(item.metrics_cpu_s for item in items)
+        strategy_cpu = sum(item.strategy_cpu_s for item in items)
+        per_seed = [item.strategy_cpu_s / max(1, item.result.ops) * 1e6 for item in items]
         timings[strategy] = {
+            "strategy_us_per_op": _r(strategy_cpu / ops * 1e6, 3) if ops else None,
+            "strategy_us_per_op_ci95": _ci(per_seed),
+            "strategy_cpu_s": _r(strategy_cpu),
             "cpu_us_per_op": _r((cpu - metrics_cpu) / ops * 1e6, 3) if ops else None,
             "cpu_s": _r(cpu),
             "metrics_cpu_s": _r(metrics_cpu),
@@ -400,6 +472,7 @@ def timings_document(grouped: dict[str, list[Measured]]) -> dict[str, Any]:
                     "cpu_us_per_op": _r(
                         (item.cpu_s - item.metrics_cpu_s) / max(1, item.result.ops) * 1e6, 3
                     ),
+                    "strategy_cpu_s": _r(item.strategy_cpu_s),
                 }
                 for item in items
             ],
@@ -418,25 +491,36 @@ def divergence_csv(items: Iterable[Measured]) -> str:
 
 
 def summary_table(results: dict[str, Any], timings: dict[str, Any]) -> str:
+    """The printed table: intention columns over converged runs, CPU inside the strategy only."""
     header = (
         f"{'strategy':<9}{'converged':>10}{'conv med s':>11}{'conv max s':>11}"
-        f"{'final div':>10}{'survival %':>11}{'interleav':>10}{'bytes/op':>10}"
-        f"{'up B/op':>9}{'CPU µs/op':>10}"
+        f"{'final div':>10}{'survival %':>12}{'interleav':>11}{'bytes/op':>10}"
+        f"{'up B/op':>9}{'strat µs/op':>12}"
     )
     lines = [header, "-" * len(header)]
     for strategy, entry in results["strategies"].items():
         s = entry["summary"]
         converged = f"{s['converged']}/{s['runs']}"
+        diverged = s["converged"] == 0
+        survival = "diverged" if diverged else _fmt(_pct(s["survival_mean"]), ".1f")
+        interleaved = "diverged" if diverged else _fmt(s["interleavings_mean"], ".1f")
         lines.append(
             f"{strategy:<9}{converged:>10}"
             f"{_fmt(s['convergence_s_median'], '.3f'):>11}{_fmt(s['convergence_s_max'], '.3f'):>11}"
-            f"{_fmt(s['final_distance_mean'], '.4f'):>10}"
-            f"{_fmt(None if s['survival_mean'] is None else 100 * s['survival_mean'], '.1f'):>11}"
-            f"{_fmt(s['interleavings_mean'], '.1f'):>10}{_fmt(s['bytes_per_op_mean'], '.0f'):>10}"
+            f"{_fmt(s['final_distance_mean'], '.4f'):>10}{survival:>12}{interleaved:>11}"
+            f"{_fmt(s['bytes_per_op_mean'], '.0f'):>10}"
             f"{_fmt(s['bytes_up_per_op_mean'], '.0f'):>9}"
-            f"{_fmt(timings[strategy]['cpu_us_per_op'], '.0f'):>10}"
+            f"{_fmt(timings[strategy].get('strategy_us_per_op'), '.1f'):>12}"
         )
+    lines.append(
+        "survival and interleavings: mean over converged runs only; strat µs/op: CPU inside "
+        "the strategy's calls (simulate.strategy_timer), per keystroke"
+    )
     return "\n".join(lines) + "\n"
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -478,7 +562,10 @@ def _iso(ns: int) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.preset == "fugue-cases":
+        return run_cases_preset(args, argv)
     experiment = experiment_from_args(args)
     run_id = new_run_id("experiment", experiment.seeds[0])
     out: Path = args.out or Path("reports") / "runs" / run_id
@@ -496,9 +583,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parameters": experiment.parameters(),
         "strategies": list(experiment.strategies),
         "seeds": list(experiment.seeds),
-        "command": [sys.executable, "-m", "simulate", "experiment", *(argv or sys.argv[1:])],
+        "command": [sys.executable, "-m", "simulate", "experiment", *argv],
+        "preset": args.preset,
         "jobs": args.jobs,
-        "versions": versions("trio", "pycrdt", "rtlab", "hdrhistogram", missing=None),
+        "versions": versions("trio", "pycrdt", "loro", "rtlab", "hdrhistogram", missing=None),
         "host": host(),
         "started_at": _iso(started_ns),
         "ended_at": _iso(ended_ns),
@@ -507,6 +595,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     results, timings = write_run_directory(out, experiment=experiment, grouped=grouped, meta=meta)
     print(summary_table(results, timings), end="")
+    print(f"run directory: {out}")
+    return 0
+
+
+def run_cases_preset(args: argparse.Namespace, argv: list[str]) -> int:
+    """`--preset fugue-cases`: the scripted interleaving cases, every strategy, one table."""
+    from server.collab.registry import strategy_names
+    from simulate.interleaving_cases import CASES, cases_table, run_cases
+
+    explicit = any(a == "--strategies" or a.startswith("--strategies=") for a in argv)
+    names = [s.strip() for s in args.strategies.split(",")] if explicit else strategy_names()
+    out: Path = args.out or Path("reports") / "runs" / new_run_id("fugue-cases", 0)
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_cases(names)
+    document = {
+        "format_version": FORMAT_VERSION,
+        "kind": "interleaving-cases",
+        "strategies": names,
+        "cases": [
+            {"name": c.name, "description": c.description, "blocks": list(c.blocks)} for c in CASES
+        ],
+        "results": [r.as_dict() for r in results],
+    }
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "kind": "interleaving-cases",
+        "producer": "simulate.experiment --preset fugue-cases",
+        "run_id": out.name,
+        "seed": None,
+        "parameters": {"strategies": names, "cases": [c.name for c in CASES]},
+        "command": [sys.executable, "-m", "simulate", "experiment", *argv],
+        "versions": versions("pycrdt", "loro", "rtlab", missing=None),
+        "host": host(),
+    }
+    _write_json(out / "cases.json", document)
+    _write_json(out / "meta.json", meta)
+    table = cases_table(results, names)
+    (out / "summary.txt").write_text(table)
+    print(table, end="")
     print(f"run directory: {out}")
     return 0
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Protocol
@@ -163,6 +163,7 @@ class Partition:
 
 
 # ---------------------------------------------------------------------- paths
+Message = str | bytes | None  # a frame on a path (None: the connection closes)
 
 
 @dataclass(slots=True)
@@ -171,13 +172,13 @@ class Path:
 
     network: Network
     client: str
-    deliver: Callable[[str | bytes | None], None]
+    deliver: Callable[[Message], None]
     rng: random.Random
     last_arrival: float = 0.0
     messages: int = 0
     bytes: int = 0
 
-    def send(self, message: str | bytes | None) -> None:
+    def send(self, message: Message) -> None:
         net = self.network
         now = net.scheduler.now()
         arrival = now + net.latency.sample(self.rng)
@@ -264,7 +265,7 @@ class Network:
         self.paths.extend((up, down))
         return link
 
-    def link_factory(self, server: object, client: str) -> Callable[[], object]:
+    def link_factory(self, server: object, client: str) -> Callable[[], Awaitable[MemoryLink]]:
         async def open_link() -> MemoryLink:
             await trio.lowlevel.checkpoint()
             return self.open_link(server, client)

@@ -119,6 +119,8 @@ class EditorParams:
     typo_ratio: float = _WORDS.typo_ratio
     move_ratio: float = _WORDS.move_ratio
     move_window: int = _WORDS.move_window
+    backwards_ratio: float = _WORDS.backwards_ratio  # words typed right to left (issue 11)
+    prepend_ratio: float = _WORDS.prepend_ratio  # words typed at the document start (issue 11)
 
 
 PersonaParams = ChatterParams | TypistParams | PresenceChurnParams | EditorParams

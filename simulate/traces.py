@@ -10,7 +10,8 @@ is measured by the same loop.
 * Sequential traces (`txns[].patches` of `[pos, delete, insert]`): one replica
   edits; each op it emits goes through one DocumentServer (and is acknowledged,
   which OT needs to release its next op). `seconds` is the replica's time
-  (local edits + take_outgoing); `server_seconds` the server's (apply + ack).
+  (local edits, take_outgoing, acknowledge); `server_seconds` the server's
+  `apply` alone.
 * Concurrent traces (`kind: "concurrent"`): one replica per agent. Before a
   transaction's patches, its agent's replica receives every op produced by
   the transactions in the history of the transaction's `parents` that it has
@@ -33,9 +34,10 @@ import json
 import sys
 import time
 import tracemalloc
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from server.collab.base import CollabError
 from server.collab.registry import Strategy, causal_strategy_names, get_strategy
@@ -78,6 +80,27 @@ def load_trace(path: str | Path) -> dict[str, Any]:
     return trace
 
 
+# One code point for one code point, so every position in the trace stays valid.
+_ACCENTS = str.maketrans("aeiouycnAEIOU", "áéïöüÿçñÀÉÎÕÜ")
+
+
+def with_accents(trace: dict[str, Any]) -> dict[str, Any]:
+    """The same trace with accented letters typed (2 UTF-8 bytes each) instead of plain ones.
+
+    Positions count code points, and each letter maps to exactly one code
+    point, so the trace stays valid; what changes is every library that
+    counts bytes (pycrdt) or UTF-16 units. Both shared traces are pure ASCII.
+    """
+    txns = [
+        {**txn, "patches": [[p, d, i.translate(_ACCENTS)] for p, d, i in txn["patches"]]}
+        for txn in trace["txns"]
+    ]
+    accented = {**trace, "txns": txns, "endContent": trace["endContent"].translate(_ACCENTS)}
+    if "startContent" in trace:
+        accented["startContent"] = trace["startContent"].translate(_ACCENTS)
+    return accented
+
+
 def trace_kind(trace: dict[str, Any]) -> str:
     return "concurrent" if trace.get("kind") == "concurrent" else "sequential"
 
@@ -90,8 +113,8 @@ def sequential_patches(trace: dict[str, Any], limit: int | None = None) -> list[
 def expected_text(trace: dict[str, Any], limit: int | None) -> str:
     """`endContent`, or for a cut-short sequential replay the text a str splice gives."""
     if limit is None:
-        return trace["endContent"]
-    text = trace.get("startContent", "")
+        return str(trace["endContent"])
+    text = str(trace.get("startContent", ""))
     for pos, deleted, inserted in sequential_patches(trace, limit):
         text = text[:pos] + inserted + text[pos + deleted :]
     return text
@@ -159,14 +182,19 @@ def _replay_sequential(trace: dict[str, Any], strat: Strategy, limit: int | None
         if inserted:
             insert(pos, inserted)
         out = take()
-        t1 = clock()
-        replica_time += t1 - t0
+        replica_time += clock() - t0
         while out:
             for op in out:
-                ack(apply(op, "trace").ack)
+                t1 = clock()
+                applied = apply(op, "trace")
+                t2 = clock()
+                server_time += t2 - t1
+                ack(applied.ack)  # the replica's work (OT releases its next op on it)
+                replica_time += clock() - t2
             messages += len(out)
+            t0 = clock()
             out = take()
-        server_time += clock() - t1
+            replica_time += clock() - t0
     final = replica.text()
     ok = final == expected and doc.text() == expected
     return _result(
@@ -183,17 +211,30 @@ def _replay_sequential(trace: dict[str, Any], strat: Strategy, limit: int | None
     )
 
 
-def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None) -> ReplayResult:
-    txns = trace["txns"]
-    expected = trace["endContent"]
-    num_agents = trace.get("numAgents") or 1 + max(txn["agent"] for txn in txns)
-    empty = strat.create_document().snapshot()
-    names = [f"agent{a}" for a in range(num_agents)]
-    replicas = [strat.create_replica(name, empty) for name in names]
+class CausalReplica(Protocol):
+    """What a concurrent replay drives: a strategy's Replica, or a raw library baseline."""
+
+    def insert(self, pos: int, text: str) -> None: ...
+
+    def delete(self, pos: int, length: int) -> None: ...
+
+    def take_outgoing(self) -> list[Any]: ...
+
+    def receive(self, change: Any) -> None: ...
+
+
+def replay_causally(
+    txns: list[dict[str, Any]], replicas: Sequence[CausalReplica]
+) -> list[list[Any]]:
+    """Replay a concurrent trace's txns, one replica per agent; return each txn's ops.
+
+    Before a transaction's patches, its agent's replica receives every op
+    produced by the transactions in the history of its `parents` that it has
+    not seen yet, in trace order (a causal order: parents come first). At the
+    end every replica has received everything.
+    """
     seen = [bytearray(len(txns)) for _ in replicas]
-    produced: list[list[dict[str, Any]]] = [[] for _ in txns]
-    ops = 0
-    started = time.perf_counter()
+    produced: list[list[Any]] = [[] for _ in txns]
     for index, txn in enumerate(txns):
         agent = txn["agent"]
         replica = replicas[agent]
@@ -216,7 +257,6 @@ def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None
                 replica.delete(pos, deleted)
             if inserted:
                 replica.insert(pos, inserted)
-            ops += 1
         produced[index] = replica.take_outgoing()
         known[index] = 1
     for replica, known in zip(replicas, seen, strict=True):
@@ -224,6 +264,23 @@ def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None
             if not have:
                 for op in produced[j]:
                     replica.receive(op)
+    return produced
+
+
+def agent_count(trace: dict[str, Any]) -> int:
+    txns = trace["txns"]
+    return int(trace.get("numAgents") or 1 + max(txn["agent"] for txn in txns))
+
+
+def _replay_concurrent(trace: dict[str, Any], strat: Strategy, limit: int | None) -> ReplayResult:
+    txns = trace["txns"]
+    expected = trace["endContent"]
+    empty = strat.create_document().snapshot()
+    names = [f"agent{a}" for a in range(agent_count(trace))]
+    replicas = [strat.create_replica(name, empty) for name in names]
+    ops = sum(len(txn["patches"]) for txn in txns)
+    started = time.perf_counter()
+    produced = replay_causally(txns, replicas)
     seconds = time.perf_counter() - started
     doc = strat.create_document()
     started = time.perf_counter()
@@ -263,7 +320,7 @@ def _result(
         ops_per_second=ops / seconds if seconds > 0 else float("inf"),
         peak_memory_bytes=None,
         memory_method=MEMORY_METHOD,
-        state_bytes=doc.encoded_size(),
+        state_bytes=len(doc.encode()),
         final_length=len(final),
         expected_length=len(expected),
         messages=messages,
@@ -283,7 +340,7 @@ def format_result(result: ReplayResult) -> str:
             f"seconds:        {result.seconds:.3f} replicas + {result.server_seconds:.3f} server",
             f"ops/s:          {result.ops_per_second:,.0f} (replicas)",
             f"peak memory:    {memory}",
-            f"state size:     {result.state_bytes:,} bytes (DocumentServer.encoded_size)",
+            f"state size:     {result.state_bytes:,} bytes (DocumentServer.encode())",
             f"final length:   {result.final_length} (expected {result.expected_length})",
             f"ok:             {result.ok}",
         ]
@@ -301,9 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--json", action="store_true", help="print one JSON object")
     rp.add_argument("--limit", type=int, default=None, help="first N patches only (sequential)")
     rp.add_argument("--no-memory", action="store_true", help="skip the tracemalloc run")
+    rp.add_argument("--accents", action="store_true", help="type accented letters (non-ASCII)")
     args = parser.parse_args(argv)
     try:
         trace = load_trace(args.path)
+        if args.accents:
+            trace = with_accents(trace)
         result = replay(trace, args.strategy, limit=args.limit, measure_memory=not args.no_memory)
     except (TraceError, CollabError, OSError, ValueError) as exc:
         message = exc.message if isinstance(exc, CollabError) else str(exc)

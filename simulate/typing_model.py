@@ -39,6 +39,11 @@ class TypingModel:
     typo_ratio: float = 0.08  # chance that a word contains a typo, fixed with backspace
     move_ratio: float = 0.15  # chance to move the caret to another word boundary before a word
     move_window: int = 40  # characters either side of the caret a move may reach
+    # Chance that a word is typed backwards: each keystroke goes before the previous
+    # one (the caret stays put), the case in which RGA interleaves concurrent typing.
+    backwards_ratio: float = 0.0
+    # Chance that a word is prepended to the document (typed at its very start).
+    prepend_ratio: float = 0.0
 
 
 class WordShape(Protocol):
@@ -49,6 +54,8 @@ class WordShape(Protocol):
     typo_ratio: float
     move_ratio: float
     move_window: int
+    backwards_ratio: float
+    prepend_ratio: float
 
 
 class Document(Protocol):
@@ -91,6 +98,7 @@ class TypingEditor:
         self.last_text = document.text
         self.caret = len(self.last_text)
         self.plan: list[str | None] = []  # planned keystrokes; None = backspace
+        self.backwards = False  # the planned word is typed right to left (caret stays)
         if self.last_text and not self.last_text.endswith(metrics.SEPARATOR):
             self.plan = [metrics.SEPARATOR]  # not glued to the last word
         self.keystrokes = 0  # keystrokes made (typed, deleted or skipped): the budget spent
@@ -146,7 +154,8 @@ class TypingEditor:
                 return False
         else:
             self.document.insert(self.caret, key)
-            self.caret += 1
+            if not self.backwards:
+                self.caret += 1
             if key != metrics.SEPARATOR:
                 self.typed += 1
         self.last_text = self.document.text
@@ -154,11 +163,17 @@ class TypingEditor:
 
     def _plan_word(self) -> None:
         model, rng, budget = self.model, self.rng, self.budget
+        self.backwards = False
         if budget is not None and budget < 2:
             self.plan = [metrics.SEPARATOR]
             return
-        if rng.random() < model.move_ratio:
+        if model.prepend_ratio and rng.random() < model.prepend_ratio:
+            self.caret = 0
+        elif rng.random() < model.move_ratio:
             self.caret = self._nearby_boundary()
+        if model.backwards_ratio and rng.random() < model.backwards_ratio:
+            self._plan_backwards_word()
+            return
         length = rng.randint(model.min_word, model.max_word)
         word: list[str | None] = [rng.choice(self.alphabet) for _ in range(length)]
         if length >= 2 and rng.random() < model.typo_ratio:
@@ -169,6 +184,21 @@ class TypingEditor:
         if word and word[-1] is None:  # never end on a half-fixed typo
             word = word[:-2]
         self.plan = [*word, metrics.SEPARATOR]
+
+    def _plan_backwards_word(self) -> None:
+        """A word typed right to left: its space first, then its letters last to first.
+
+        Every keystroke lands at the same caret, before the one typed just
+        now, so the text reads the word forwards once done. No typos here: a
+        backspace would remove the wrong neighbour.
+        """
+        model, rng, budget = self.model, self.rng, self.budget
+        length = rng.randint(model.min_word, model.max_word)
+        word = [rng.choice(self.alphabet) for _ in range(length)]
+        if budget is not None:
+            word = word[: budget - 1]
+        self.backwards = True
+        self.plan = [metrics.SEPARATOR, *reversed(word)]
 
     def _nearby_boundary(self) -> int:
         """A word start near the caret: the text's start or just after a space."""

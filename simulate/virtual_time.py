@@ -63,6 +63,7 @@ from simulate.personas import (
 )
 from simulate.recording import DeliveryLog, Recorder
 from simulate.scenarios import BotPlan, EditorParams, PersonaSpec
+from simulate.strategy_timer import timed_strategy
 from simulate.typing_model import TypingEditor, TypingModel, follow
 
 __all__ = [
@@ -164,6 +165,7 @@ class Measured:
     cpu_s: float  # the whole simulation: server, clients, network model, metrics
     metrics_cpu_s: float  # of which divergence sampling (edit distances)
     wall_s: float
+    strategy_cpu_s: float = 0.0  # inside the strategy's own calls only (simulate.strategy_timer)
 
 
 def run_simulation(config: SimulationConfig) -> Measured:
@@ -174,12 +176,19 @@ def run_simulation(config: SimulationConfig) -> Measured:
     trio_run._r.seed(f"trio:{config.seed}")
     cpu, wall = time.process_time(), time.perf_counter()
     try:
-        result, metrics_cpu = trio.run(
-            _simulate, config, clock=trio.testing.MockClock(autojump_threshold=0)
-        )
+        with timed_strategy(config.strategy) as strategy_clock:
+            result, metrics_cpu = trio.run(
+                _simulate, config, clock=trio.testing.MockClock(autojump_threshold=0)
+            )
     finally:
         trio_run._r.setstate(saved)
-    return Measured(result, time.process_time() - cpu, metrics_cpu, time.perf_counter() - wall)
+    return Measured(
+        result,
+        time.process_time() - cpu,
+        metrics_cpu,
+        time.perf_counter() - wall,
+        strategy_cpu_s=strategy_clock.seconds,
+    )
 
 
 # ------------------------------------------------------------------ the run

@@ -18,12 +18,12 @@ from pycrdt import Doc, Text
 from server.collab import text_ops
 from server.collab.base import CollabError
 from server.collab.registry import Strategy, get_strategy
-from tests.collab_network import CollabNetwork, Link
+from simulate.collab_network import CollabNetwork, Link
 
 # Multi-byte on purpose: é is 2 UTF-8 bytes, 😀 is 4 (and 2 UTF-16 units), 中 is 3.
 ALPHABET = "abé😀中"
-CONVERGENT = ["ot", "yjs", "lww", "fugue", "rga"]
-ALL = ["naive", "ot", "lww", "yjs", "fugue", "rga"]
+CONVERGENT = ["ot", "yjs", "lww", "fugue", "rga", "loro"]
+ALL = ["naive", "ot", "lww", "yjs", "fugue", "rga", "loro"]
 
 PROPERTY_SETTINGS = settings(
     max_examples=120,
@@ -116,7 +116,7 @@ def test_naive_diverges_on_concurrent_inserts_at_one_place() -> None:
 USER_ALPHABETS = ["aé", "b😀", "c中", "dñ", "e€"]
 
 
-@pytest.mark.parametrize("name", ["ot", "yjs", "fugue", "rga"])
+@pytest.mark.parametrize("name", ["ot", "yjs", "fugue", "rga", "loro"])
 @PROPERTY_SETTINGS
 @given(data=st.data())
 def test_everyones_typing_survives_when_nobody_deletes(name: str, data: st.DataObject) -> None:
@@ -206,7 +206,7 @@ def _share_cursor_then_insert_before_it(name: str) -> int:
     return net.replicas["a"].remote_cursors()["b"]
 
 
-@pytest.mark.parametrize("name", ["ot", "yjs"])
+@pytest.mark.parametrize("name", ["ot", "yjs", "loro"])
 def test_remote_cursor_follows_a_remote_insert_before_it(name: str) -> None:
     assert _share_cursor_then_insert_before_it(name) == 8
 
@@ -217,7 +217,7 @@ def test_naive_remote_cursor_keeps_its_raw_index() -> None:
     )  # now points at "lo", as in the tutorial
 
 
-@pytest.mark.parametrize("name", ["ot", "yjs"])
+@pytest.mark.parametrize("name", ["ot", "yjs", "loro"])
 def test_remote_cursor_after_deletes_and_inserts_around_it(name: str) -> None:
     net = CollabNetwork(load_strategy(name), ["a", "b"])
     net.insert("a", 0, "héllo wörld")
@@ -230,7 +230,7 @@ def test_remote_cursor_after_deletes_and_inserts_around_it(name: str) -> None:
     assert net.replicas["a"].remote_cursors() == {"b": 4}
 
 
-@pytest.mark.parametrize("name", ["ot", "yjs"])
+@pytest.mark.parametrize("name", ["ot", "yjs", "loro"])
 def test_remote_cursor_at_end_of_text(name: str) -> None:
     net = CollabNetwork(load_strategy(name), ["a", "b"])
     net.insert("a", 0, "é😀")
@@ -283,6 +283,25 @@ def test_yjs_cursor_on_text_not_received_yet_appears_when_it_arrives() -> None:
 NAIVE_CHANGE = {"userId": "x", "position": 0, "insert": "x"}
 OT_CHANGE = {"rev": 1, "ops": ["x"]}
 YJS_CHANGE = {"update": base64.b64encode(b"\x01\x01").decode()}
+
+
+def _loro_update_on_unseen_ops() -> dict[str, str]:
+    """A Loro update whose ops build on a history the server never received."""
+    from loro import ExportMode, LoroDoc
+
+    doc = LoroDoc()
+    doc.peer_id = 77
+    text = doc.get_text("text")
+    text.insert(0, "seen nowhere")
+    doc.commit()
+    version = doc.oplog_vv
+    text.insert(0, "then more ")
+    doc.commit()
+    return {"update": base64.b64encode(doc.export(ExportMode.Updates(version))).decode()}
+
+
+LORO_FROM_ANOTHER_DOCUMENT = _loro_update_on_unseen_ops()
+
 BAD_CHANGES = {
     "naive": [
         "position 0, insert x",
@@ -331,6 +350,15 @@ BAD_CHANGES = {
         {"update": 5},
         YJS_CHANGE,
     ],
+    "loro": [
+        NAIVE_CHANGE,
+        OT_CHANGE,
+        YJS_CHANGE,  # valid base64, not a Loro blob
+        {"update": "not base64!"},
+        {"update": ""},
+        {"update": 5},
+        LORO_FROM_ANOTHER_DOCUMENT,  # needs ops this document has never seen
+    ],
 }
 
 
@@ -354,7 +382,7 @@ def test_unacceptable_change_is_refused_and_leaves_the_document_alone(
     assert net.server.snapshot() == before
 
 
-@pytest.mark.parametrize("name", ["naive", "ot", "lww", "yjs"])
+@pytest.mark.parametrize("name", ["naive", "ot", "lww", "yjs", "loro"])
 def test_local_edit_outside_the_text_is_refused(name: str) -> None:
     replica = load_strategy(name).create_replica(
         "a", load_strategy(name).create_document().snapshot()
@@ -369,7 +397,7 @@ def test_local_edit_outside_the_text_is_refused(name: str) -> None:
 # -- units and the OT algebra ------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["naive", "ot", "lww", "yjs"])
+@pytest.mark.parametrize("name", ["naive", "ot", "lww", "yjs", "loro"])
 @settings(max_examples=60, deadline=None)
 @given(edits=st.lists(st.tuples(st.booleans(), st.integers(0, 50), st.text(ALPHABET, max_size=4))))
 def test_local_edits_count_code_points_like_python_str(

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from server.collab import text_ops, yjs
 from server.collab.registry import get_strategy
+from simulate.collab_network import CollabNetwork
 from simulate.traces import replay
-from tests.collab_network import CollabNetwork
 
 SETTINGS = settings(
     max_examples=150,
@@ -88,15 +88,34 @@ def test_yatas_ties_follow_the_replica_ids_whoever_types_first() -> None:
 
 
 def test_client_ids_are_ordered_like_short_replica_ids_and_never_collide() -> None:
-    short = ["", "a", "a\0", "ab", "agent0", "agent1", "b", "bot12", "zzzzzz", "é", "é😀"]
+    short = [
+        "",
+        " ",
+        "a",
+        "a ",
+        "ab",
+        "agent0",
+        "agent1",
+        "b",
+        "bot12",
+        "sim-u9",
+        "zzzzzz",
+        "~~~~~~",
+    ]
     ids = [yjs._client_id(name) for name in short]
     assert short == sorted(short)
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    long = [f"user-{n:08d}" for n in range(2000)]
+    long = [f"user-{n:08d}" for n in range(2000)] + ["é", "é😀", "a\0"]
     long_ids = {yjs._client_id(name) for name in long}
     assert len(long_ids) == len(long)
     assert min(long_ids) > max(ids)
     assert max(long_ids) < 2**53  # what JavaScript Yjs can hold
+
+
+def test_similar_replica_ids_spread_over_the_low_bits() -> None:
+    """Yrs hashes client ids by identity: ids alike in their low bits share one bucket."""
+    ids = [yjs._client_id(f"m{i}") for i in range(1540)]
+    assert len({client & 0x7FF for client in ids}) > 1000
 
 
 def _update_sizes(ops: list[dict[str, Any]]) -> list[int]:

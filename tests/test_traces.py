@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from server.collab.registry import strategy_names
+from server.collab.registry import strategies
 from simulate.traces import load_trace, replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,7 +122,7 @@ def run_cli(path: Path, strategy: str, *extra: str) -> subprocess.CompletedProce
 def test_sequential_trace_replays_through_cli(tmp_path: Path, gzipped: bool) -> None:
     # the name never says .gz: the format is detected by its magic bytes
     path = write(sequential_trace(1), tmp_path / "seq.json", gzipped)
-    for strategy in ("fugue", "rga"):
+    for strategy in ("fugue", "rga", "loro"):
         done = run_cli(path, strategy, "--json")
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
@@ -139,7 +139,7 @@ def test_concurrent_trace_replays_through_cli(tmp_path: Path, gzipped: bool) -> 
     trace = concurrent_trace(3)
     assert any(len(t["parents"]) == 2 for t in trace["txns"])  # real merges
     path = write(trace, tmp_path / "conc.json", gzipped)
-    for strategy in ("fugue", "rga"):
+    for strategy in ("fugue", "rga", "loro"):
         done = run_cli(path, strategy, "--json", "--no-memory")
         assert done.returncode == 0, done.stderr
         result = json.loads(done.stdout)
@@ -155,7 +155,7 @@ def test_wrong_end_content_exits_1(tmp_path: Path) -> None:
 
 
 def test_concurrent_trace_needs_a_causal_strategy(tmp_path: Path) -> None:
-    others = [name for name in strategy_names() if name not in ("fugue", "rga", "yjs")]
+    others = [s.name for s in strategies() if not s.causal]
     if not others:
         pytest.skip("no non-causal strategy registered yet")
     done = run_cli(write(concurrent_trace(4, 10), tmp_path / "c.json", False), others[0])
@@ -167,5 +167,5 @@ def test_concurrent_trace_needs_a_causal_strategy(tmp_path: Path) -> None:
 def test_replay_function_on_generated_traces(tmp_path: Path, seed: int) -> None:
     for trace in (sequential_trace(seed, 200), concurrent_trace(seed, 80)):
         loaded = load_trace(write(trace, tmp_path / f"t{seed}", seed % 2 == 0))
-        for strategy in ("fugue", "rga"):
+        for strategy in ("fugue", "rga", "loro"):
             assert replay(loaded, strategy, measure_memory=False).ok

@@ -113,5 +113,7 @@ register(
         create_document=FugueDocument,
         create_replica=lambda replica_id, snapshot: FugueReplica(replica_id, snapshot),
         causal=True,
+        stamped=True,
+        decode_replica=FugueReplica.decode,
     )
 )

@@ -16,6 +16,7 @@ Wire:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
@@ -119,6 +120,13 @@ class LWWReplica(Replica):
     def remote_cursors(self) -> dict[str, int]:
         return {user: min(index, len(self._content)) for user, index in self._cursors.items()}
 
+    def encode(self) -> bytes:
+        snapshot = {
+            "content": self._content,
+            "state": {"ts": self._stamp[0], "replica": self._stamp[1]},
+        }
+        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
+
     def _write(self, content: str) -> None:
         self._clock += 1
         self._stamp = (self._clock, self.replica_id)
@@ -155,4 +163,8 @@ def _create_replica(replica_id: str, snapshot: dict[str, JSON]) -> LWWReplica:
     return LWWReplica(replica_id, snapshot.get("content", ""), stamp)
 
 
-STRATEGY = register(Strategy("lww", create_document=LWWDocument, create_replica=_create_replica))
+STRATEGY = register(
+    Strategy(
+        "lww", create_document=LWWDocument, create_replica=_create_replica, whole_document=True
+    )
+)

@@ -12,6 +12,7 @@ strategies are measured against, so do not make this module smarter.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
@@ -96,6 +97,9 @@ class NaiveReplica(Replica):
         # Raw indices, never adjusted: the tutorial's cursors drift with every edit.
         return dict(self._cursors)
 
+    def encode(self) -> bytes:
+        return _json_bytes({"content": self._text})
+
 
 def _parse_change(change: JSON) -> tuple[int, str, int]:
     if not isinstance(change, dict):
@@ -119,6 +123,10 @@ def _check_local_range(text: str, pos: int, length: int) -> None:
         raise CollabError("bad_request", f"range {pos}+{length} outside {len(text)} characters")
 
 
+def _json_bytes(value: JSON) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def _splice(text: str, position: int, deleted: int, inserted: str) -> str:
     return text[:position] + inserted + text[position + deleted :]
 
@@ -133,5 +141,6 @@ STRATEGY = register(
         create_document=NaiveDocument,
         create_replica=_create_replica,
         convergent=False,
+        stamped=True,
     )
 )

@@ -33,6 +33,7 @@ reload.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from server.collab import text_ops
@@ -179,12 +180,18 @@ class OTReplica(Replica):
         for value in (rev, index):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise CollabError("bad_request", "cursor rev and index must be non-negative")
+        assert isinstance(rev, int) and isinstance(index, int)  # checked just above
         self._cursors.pop(user_id, None)
         self._waiting_cursors[user_id] = (rev, index)
         self._place_waiting_cursors()
 
     def remote_cursors(self) -> dict[str, int]:
         return dict(self._cursors)
+
+    def encode(self) -> bytes:
+        """Text and revision (pending local ops are not part of the document yet)."""
+        snapshot = {"content": self._text, "revision": self._rev}
+        return json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode()
 
     # -- internals ---------------------------------------------------------
     def _apply_local(self, op: TextOp) -> None:

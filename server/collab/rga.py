@@ -86,5 +86,7 @@ register(
         create_document=RgaDocument,
         create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
         causal=True,
+        stamped=True,
+        decode_replica=RgaReplica.decode,
     )
 )

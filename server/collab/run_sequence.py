@@ -106,6 +106,13 @@ class RunSequence:
         self.max_seq = -1
         self._cache_ci = 0
         self._cache_start = 0
+        # The run found last: (structure version, chunk, run index, visible offset of
+        # the run's start in its chunk). Valid while `_version` is unchanged; every
+        # structural change bumps it, extending the hinted run itself does not.
+        self._version = 0
+        self._hint: tuple[int, Chunk, int, int] | None = None
+        # The run extend_run grew last: (run, structure version, chunk index, run index).
+        self._extended: tuple[Span, int, int, int] | None = None
         self._text: str | None = ""
 
     # ----------------------------------------------------------------- ids
@@ -212,15 +219,30 @@ class RunSequence:
         return ci, start
 
     def find_visible(self, pos: int) -> tuple[int, int, int]:
-        """(chunk, run, offset) of the visible element at index `pos` (0 <= pos < length)."""
+        """(chunk, run, offset) of the visible element at index `pos` (0 <= pos < length).
+
+        Edits cluster, so the scan of the chunk starts at the run found last
+        when that is still valid and not past `pos`.
+        """
         ci, start = self._chunk_for(pos)
         p = pos - start
-        for si, span in enumerate(self.chunks[ci].spans):
+        chunk = self.chunks[ci]
+        spans = chunk.spans
+        si = base = 0
+        hint = self._hint
+        if hint is not None and hint[0] == self._version and hint[1] is chunk and hint[3] <= p:
+            si, base = hint[2], hint[3]
+        p -= base
+        count = len(spans)
+        while si < count:
+            span = spans[si]
             if span.text is not None:
                 n = span.length
                 if p < n:
+                    self._hint = (self._version, chunk, si, pos - start - p)
                     return ci, si, p
                 p -= n
+            si += 1
         raise AssertionError("visible length index out of sync")
 
     def _next_key(self, ci: int, si: int) -> int | None:
@@ -257,6 +279,7 @@ class RunSequence:
     # ---------------------------------------------------- structure ops
     def _split(self, ci: int, si: int, off: int) -> None:
         """Cut run `si` before its element `off` (0 < off < length)."""
+        self._version += 1
         spans = self.chunks[ci].spans
         s = spans[si]
         text = s.text
@@ -285,6 +308,7 @@ class RunSequence:
         b = spans[si + 1]
         if not _joinable(a, b):
             return False
+        self._version += 1
         if a.text is not None:
             a.text += b.text  # type: ignore[operator]
         a.length += b.length
@@ -296,6 +320,7 @@ class RunSequence:
         spans = self.chunks[ci].spans
         if len(spans) <= MAX_CHUNK:
             return
+        self._version += 1
         half = len(spans) >> 1
         new = Chunk(spans[half:])
         del spans[half:]
@@ -311,6 +336,7 @@ class RunSequence:
 
     def place(self, dest: tuple[int, ...], span: Span) -> None:
         """Insert a new run before the element at order tuple `dest` (AFTER_ALL: at the end)."""
+        self._version += 1
         if dest is AFTER_ALL or dest[0] >= len(self.chunks):
             ci = len(self.chunks) - 1
             si = len(self.chunks[ci].spans)
@@ -340,6 +366,7 @@ class RunSequence:
         """
         n = len(text)
         self._text = None
+        right: int | None
         if pos == 0:
             right = self._next_key(0, -1) if track_right and self.chunks[0].spans else None
             span = Span(rid, counter, n, text, None, right, seq)
@@ -350,7 +377,7 @@ class RunSequence:
         s = spans[si]
         left = (s.rid << SHIFT) | (s.start + off)
         if off + 1 < s.length:
-            right: int | None = left + 1 if track_right else None
+            right = left + 1 if track_right else None
             self.place((ci, si, off + 1), Span(rid, counter, n, text, left, right, seq))
             return left, right
         right = self._next_key(ci, si) if track_right else None
@@ -360,6 +387,8 @@ class RunSequence:
             and s.right == right
             and s.seq + s.length == seq
         ):
+            # s was found just now (find_visible above): the hint is s itself, and
+            # growing it moves no run start before it, so the hint stays valid
             s.text += text  # type: ignore[operator]
             s.length += n
             owner = self.owner[rid]
@@ -373,8 +402,65 @@ class RunSequence:
         self.place((ci, si + 1, 0), span)
         return left, right
 
+    def extend_run(self, rid: int, counter: int, text: str, right: int | None, seq: int) -> bool:
+        """Append a remote insert to the run it continues, when nothing can sit between them.
+
+        The common case of a remote op (someone typing on): its id is the next
+        counter of replica `rid`, its left origin that replica's previous
+        character, which ends a run with the same right origin, and that right
+        origin is the very next element in document order. Then no concurrent
+        element lies between the origins, so Fugue's integration would place
+        it right there anyway; extending the run in place skips the scan, the
+        split and the join. Returns False (nothing changed) whenever any
+        condition fails: the caller integrates normally. Only valid for rules
+        that track right origins (Fugue).
+        """
+        owner = self.owner[rid]
+        if counter <= 0 or len(owner) != counter:
+            return False
+        span = owner[counter - 1]
+        if (
+            span.start + span.length != counter
+            or span.right != right
+            or span.seq + span.length != seq
+            or span.text is None
+        ):
+            return False
+        chunk = span.chunk
+        spans = chunk.spans
+        extended = self._extended
+        if extended is not None and extended[0] is span and extended[1] == self._version:
+            ci, si = extended[2], extended[3]  # typing on: the same run as last time
+        else:
+            si = spans.index(span)
+            ci = self.chunks.index(chunk)
+        if si + 1 < len(spans):
+            following = spans[si + 1]
+            if right != (following.rid << SHIFT) | following.start:
+                return False
+        elif right != self._next_key(ci, si):
+            return False
+        hint = self._hint
+        if hint is not None and (hint[1] is not chunk or hint[2] != si):
+            self._version += 1  # a run before the hinted one grows: its offset moves
+        n = len(text)
+        self._extended = (span, self._version, ci, si)
+        span.text += text
+        span.length += n
+        if n == 1:
+            owner.append(span)
+        else:
+            owner.extend([span] * n)
+        self.vis[ci] += n
+        self.length += n
+        if ci < self._cache_ci:
+            self._cache_start += n
+        self._text = None
+        return True
+
     def _tombstone(self, ci: int, si: int, off: int, count: int) -> None:
         """Delete `count` elements of run si starting at `off` (all inside that run, visible)."""
+        self._version += 1
         spans = self.chunks[ci].spans
         if off:
             self._split(ci, si, off)
@@ -413,8 +499,13 @@ class RunSequence:
             span, off = self.span_of((rid << SHIFT) | counter)
             k = min(end - counter, span.length - off)
             if span.text is not None:
-                chunk = span.chunk
-                self._tombstone(self.chunks.index(chunk), chunk.spans.index(span), off, k)
+                extended = self._extended
+                if extended is not None and extended[0] is span and extended[1] == self._version:
+                    ci, si = extended[2], extended[3]  # a backspace after typing: known place
+                else:
+                    chunk = span.chunk
+                    ci, si = self.chunks.index(chunk), chunk.spans.index(span)
+                self._tombstone(ci, si, off, k)
                 changed = True
             counter += k
         return changed

@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
+from server.collab.run_encoding import decode_runs, encode_runs
 from server.collab.run_sequence import SHIFT, RunSequence
 
 
@@ -68,6 +69,11 @@ def bad(message: str) -> CollabError:
 
 
 def parse_id(value: Any, field: str) -> tuple[str, int]:
+    # The wire's own shape first: a JSON list of a string and a plain int (not a bool).
+    if type(value) is list and len(value) == 2:
+        name, counter = value
+        if type(name) is str and type(counter) is int and counter >= 0:
+            return name, counter
     if (
         not isinstance(value, list | tuple)
         or len(value) != 2
@@ -85,6 +91,9 @@ def existing_key(core: RunSequence, value: Any, field: str) -> int | None:
     if value is None:
         return None
     name, counter = parse_id(value, field)
+    rid = core.rindex.get(name)
+    if rid is not None and counter < len(core.owner[rid]):
+        return (rid << SHIFT) | counter
     key = core.key_of(name, counter)
     if key is None:
         raise CollabError("conflict", f"{field} {[name, counter]} is not a known element")
@@ -93,6 +102,13 @@ def existing_key(core: RunSequence, value: Any, field: str) -> int | None:
 
 def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     """Validate and apply one op; False for a duplicate/no-op. Raises before any mutation."""
+    if (
+        rules.track_right
+        and type(change) is dict
+        and change.get("type") == "insert"
+        and _typing_on(core, change)
+    ):
+        return True
     if not isinstance(change, dict):
         raise bad("op must be an object")
     kind = change.get("type")
@@ -110,9 +126,16 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
             )
         left = existing_key(core, change.get("left"), "left")
         right, seq = rules.parse_fields(core, change, counter, left)
-        dest = rules.find_destination(core, name, seq, left, right)
-        rid = core.replica_index(name)
-        core.place(dest, core.new_span(rid, counter, text, left, right, seq))
+        rid = core.rindex.get(name, -1)
+        if not (
+            rules.track_right
+            and rid >= 0
+            and left == (rid << SHIFT) | (counter - 1)
+            and core.extend_run(rid, counter, text, right, seq)
+        ):
+            dest = rules.find_destination(core, name, seq, left, right)
+            rid = core.replica_index(name)
+            core.place(dest, core.new_span(rid, counter, text, left, right, seq))
         core.max_seq = max(core.max_seq, seq + len(text) - 1)
         return True
     if kind == "delete":
@@ -123,9 +146,10 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
         for item in ranges:
             if not isinstance(item, list | tuple) or len(item) != 3:
                 raise bad("a delete range is [replica, counter, length]")
-            name, counter = parse_id(item[:2], "range")
-            length = item[2]
-            if not isinstance(length, int) or isinstance(length, bool) or length <= 0:
+            name, counter, length = item
+            if type(name) is not str or type(counter) is not int or counter < 0:
+                name, counter = parse_id(list(item[:2]), "range")  # raises with the reason
+            if type(length) is not int or length <= 0:
                 raise bad("range length must be a positive integer")
             if counter + length > core.known_count(name):
                 raise CollabError("conflict", f"delete of unknown ids {list(item)}")
@@ -137,15 +161,66 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     raise bad(f"unknown op type {kind!r}")
 
 
+def _typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
+    """The hot path of a relay: a well-formed Fugue insert that continues its author's run.
+
+    Accepts only what the full validation below would accept (the next
+    counter of a known replica, left origin its previous character, a known
+    right origin) and only when `RunSequence.extend_run` can append in place;
+    anything else returns False, untouched, and takes the general path,
+    which validates and raises.
+    """
+    ident, left, right, text = (
+        change.get("id"),
+        change.get("left"),
+        change.get("right"),
+        change.get("text"),
+    )
+    if type(ident) is not list or type(left) is not list or type(text) is not str or not text:
+        return False
+    if len(ident) != 2 or len(left) != 2 or left[0] != ident[0] or type(ident[0]) is not str:
+        return False
+    counter = ident[1]
+    if (
+        type(counter) is not int
+        or counter <= 0
+        or type(left[1]) is not int
+        or left[1] != counter - 1
+    ):
+        return False
+    rid = core.rindex.get(ident[0])
+    if rid is None or len(core.owner[rid]) != counter:
+        return False
+    right_key: int | None = None
+    if right is not None:
+        if type(right) is not list or len(right) != 2 or type(right[1]) is not int:
+            return False
+        right_rid = core.rindex.get(right[0]) if type(right[0]) is str else None
+        if right_rid is None or not 0 <= right[1] < len(core.owner[right_rid]):
+            return False
+        right_key = (right_rid << SHIFT) | right[1]
+    if not core.extend_run(rid, counter, text, right_key, counter):
+        return False
+    core.max_seq = max(core.max_seq, counter + len(text) - 1)
+    return True
+
+
 class SequenceReplica(Replica):
     """A client copy; local edits become queued, coalesced ops."""
 
     rules: ClassVar[SequenceRules]
 
-    def __init__(self, replica_id: str, snapshot: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        replica_id: str,
+        snapshot: dict[str, Any] | None = None,
+        core: RunSequence | None = None,
+    ) -> None:
         super().__init__(replica_id)
         state = (snapshot or {}).get("state")
-        self.core = RunSequence.decode_state(state) if state else RunSequence()
+        if core is None:
+            core = RunSequence.decode_state(state) if state else RunSequence()
+        self.core = core
         self._rid = self.core.replica_index(replica_id)
         self._next = len(self.core.owner[self._rid])
         self._outgoing: list[dict[str, Any]] = []
@@ -253,6 +328,14 @@ class SequenceReplica(Replica):
     def is_idle(self) -> bool:
         return not self._outgoing
 
+    def encode(self) -> bytes:
+        """The binary run encoding (`run_encoding`); pending local ops are not in it."""
+        return encode_runs(self.core)
+
+    @classmethod
+    def decode(cls, replica_id: str, data: bytes) -> SequenceReplica:
+        return cls(replica_id, core=decode_runs(data))
+
 
 class SequenceDocument(DocumentServer):
     """The server's copy: validates, stores and relays ops unchanged."""
@@ -264,11 +347,19 @@ class SequenceDocument(DocumentServer):
         self.revision = 0
 
     def apply(self, change: Any, sender: str) -> Applied:
+        if (
+            self.rules.track_right
+            and type(change) is dict
+            and change.get("type") == "insert"
+            and _typing_on(self.core, change)
+        ):
+            self.revision += 1  # someone typing on: the common case, kept short
+            return Applied({"revision": self.revision}, change)
         changed = apply_change(self.core, self.rules, change)
         if not changed and change.get("type") == "insert":
-            return Applied(ack={"revision": self.revision, "duplicate": True}, broadcast=None)
+            return Applied({"revision": self.revision, "duplicate": True}, None)
         self.revision += 1
-        return Applied(ack={"revision": self.revision}, broadcast=change)
+        return Applied({"revision": self.revision}, change)
 
     def snapshot(self) -> dict[str, Any]:
         return {
@@ -279,3 +370,6 @@ class SequenceDocument(DocumentServer):
 
     def text(self) -> str:
         return self.core.text()
+
+    def encode(self) -> bytes:
+        return encode_runs(self.core)

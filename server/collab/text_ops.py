@@ -130,8 +130,8 @@ def compose(first: TextOp, second: TextOp) -> TextOp:
                     remaining -= len(chunk)
                 else:
                     _append(result, chunk)
-    while (chunk := taker.take_rest()) is not None:
-        _append(result, chunk)
+    while (rest := taker.take_rest()) is not None:
+        _append(result, rest)
     return normalize(result)
 
 
@@ -154,7 +154,9 @@ def transform(op: TextOp, other: TextOp, side: Side) -> TextOp:
                     remaining -= _length(chunk)
         elif isinstance(component, str):
             if side == "left" and isinstance(taker.peek(), str):
-                _append(result, taker.take_rest())
+                ours = taker.take_rest()
+                assert ours is not None  # peek() saw an insert
+                _append(result, ours)
             _append(result, len(component))
         else:
             remaining = component["d"]
@@ -166,8 +168,8 @@ def transform(op: TextOp, other: TextOp, side: Side) -> TextOp:
                     _append(result, chunk)
                 else:  # both deleted the same text: nothing left to delete
                     remaining -= chunk["d"]
-    while (chunk := taker.take_rest()) is not None:
-        _append(result, chunk)
+    while (rest := taker.take_rest()) is not None:
+        _append(result, rest)
     return normalize(result)
 
 

@@ -56,13 +56,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from typing import Any
 
 from pycrdt import Decoder, Doc, Encoder, Text
 
 from server.collab import text_ops
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
+from server.collab.peer_ids import ordered_peer_id
 from server.collab.registry import Strategy, register
 
 JSON = Any
@@ -74,7 +74,7 @@ class YjsDocument(DocumentServer):
     strategy = "yjs"
 
     def __init__(self) -> None:
-        self._doc: Doc = Doc()
+        self._doc: Doc[Any] = Doc()
         self._text = self._doc.get(TEXT_NAME, type=Text)
         self._revision = 0  # updates merged, for snapshots and experiments
 
@@ -94,6 +94,9 @@ class YjsDocument(DocumentServer):
             "state": {"update": _b64(self._doc.get_update())},
         }
 
+    def encode(self) -> bytes:
+        return bytes(self._doc.get_update())
+
     def text(self) -> str:
         return str(self._text)
 
@@ -103,7 +106,7 @@ class YjsReplica(Replica):
 
     def __init__(self, replica_id: str, state_update: bytes | None = None) -> None:
         super().__init__(replica_id)
-        self._doc: Doc = Doc(client_id=_client_id(replica_id))
+        self._doc: Doc[Any] = Doc(client_id=_client_id(replica_id))
         self._text = self._doc.get(TEXT_NAME, type=Text)
         if state_update:
             self._doc.apply_update(state_update)
@@ -193,6 +196,10 @@ class YjsReplica(Replica):
     def text(self) -> str:
         return str(self._text)
 
+    def encode(self) -> bytes:
+        """The whole document as one Yjs v1 update."""
+        return bytes(self._doc.get_update())
+
     def encode_cursor(self, pos: int) -> JSON:
         current = str(self._text)
         _check_range(current, pos, 0)
@@ -275,8 +282,8 @@ class YjsReplica(Replica):
             # A character deleted before we could place it: trust the sender's index.
             self._cursors[user] = min(anchor["index"] if index is None else index, len(current))
 
-    def _scratch_copy(self) -> tuple[Doc, Text]:
-        scratch: Doc = Doc(client_id=0)
+    def _scratch_copy(self) -> tuple[Doc[Any], Text]:
+        scratch: Doc[Any] = Doc(client_id=0)
         text = scratch.get(TEXT_NAME, type=Text)
         scratch.apply_update(self._doc.get_update())
         return scratch, text
@@ -308,7 +315,7 @@ class YjsReplica(Replica):
         """
         scratch, text = self._scratch_copy()
         deltas: list[list[dict[str, Any]]] = []
-        subscription = text.observe(lambda event: deltas.append(event.delta))
+        subscription = text.observe(lambda event: deltas.append(event.delta))  # type: ignore[attr-defined]
         scratch.apply_update(_delete_update(anchor["client"], anchor["clock"], anchor["len"]))
         text.unobserve(subscription)
         if not deltas:
@@ -320,7 +327,7 @@ class YjsReplica(Replica):
 # -- units -------------------------------------------------------------------
 
 
-class _Units:
+class Utf8Units:
     """A chunked copy of a non-ASCII text: code point <-> UTF-8 byte offsets.
 
     The text is a list of chunks (each at most 2 * CHUNK code points) with
@@ -452,6 +459,9 @@ class _Units:
         return op
 
 
+_Units = Utf8Units  # the name yjs.py uses internally
+
+
 def _ascii_delta_to_op(delta: list[dict[str, Any]]) -> text_ops.TextOp:
     """A delta on an ASCII text (byte counts are code points) as a text op."""
     op: text_ops.TextOp = []
@@ -477,20 +487,8 @@ def _char_index(text: str, offset: int) -> int:
 
 
 def _client_id(replica_id: str) -> int:
-    """The Yjs client id of a replica: deterministic, unique, ordered like the ids.
-
-    YATA puts the lower client id first when concurrent inserts tie. An id of
-    up to 6 UTF-8 bytes ("a", "agent0", "bot12") maps one-to-one and in order
-    (its bytes, zero-padded, then its length) below 2**51; longer ids (user
-    ids) map above, by a 51-bit hash, so they never collide with short ones
-    and among themselves far less often than crc32 would. Everything stays
-    below 2**53, the ids JavaScript Yjs can hold.
-    """
-    raw = replica_id.encode()
-    if len(raw) <= 6:
-        return int.from_bytes(raw.ljust(6, b"\0"), "big") << 3 | len(raw)
-    digest = int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big")
-    return 1 << 51 | digest & ((1 << 51) - 1)
+    """The Yjs client id of a replica (see `peer_ids.ordered_peer_id`)."""
+    return ordered_peer_id(replica_id)
 
 
 # -- wire --------------------------------------------------------------------
@@ -562,5 +560,12 @@ def _create_replica(replica_id: str, snapshot: dict[str, JSON]) -> YjsReplica:
 
 
 STRATEGY = register(
-    Strategy("yjs", create_document=YjsDocument, create_replica=_create_replica, causal=True)
+    Strategy(
+        "yjs",
+        create_document=YjsDocument,
+        create_replica=_create_replica,
+        causal=True,
+        native_heap=True,
+        decode_replica=YjsReplica,
+    )
 )

@@ -32,7 +32,7 @@ async def edit_randomly(session: DocumentSession, rng: random.Random, ops: int) 
         await trio.sleep(rng.random() * 0.005)
 
 
-@pytest.mark.parametrize("strategy", ["ot", "fugue", "yjs", "rga", "lww"])
+@pytest.mark.parametrize("strategy", ["ot", "fugue", "yjs", "rga", "lww", "loro"])
 async def test_three_editors_converge_and_late_joiner_starts_right(
     tmp_path: Path, strategy: str
 ) -> None:
@@ -95,7 +95,7 @@ async def test_naive_documents_can_diverge_but_ot_cannot(tmp_path: Path) -> None
                     assert sa.text != sb.text
 
 
-@pytest.mark.parametrize("strategy", ["ot", "fugue", "naive"])
+@pytest.mark.parametrize("strategy", ["ot", "fugue", "naive", "loro"])
 async def test_cursor_follows_remote_insert_before_it(tmp_path: Path, strategy: str) -> None:
     async with reference_server(tmp_path) as pair:
         async with pair.client() as a, pair.client() as b:

@@ -1,0 +1,183 @@
+"""The Fugue paper's interleaving cases, replayed through every strategy.
+
+    python -m simulate experiment --preset fugue-cases [--out DIR]
+
+Weidner, Gentle and Kleppmann ("The Art of the Fugue: Minimizing
+Interleaving in Collaborative Text Editing") show that text typed
+concurrently at one place can come out interleaved: RGA interleaves text
+typed *backwards* (each keystroke before the previous one), Yjs/YATA splits
+a block in a three-replica execution, and Fugue keeps every such block
+together. Random typing rarely produces these executions, so each case here
+is an exact script of edits and deliveries over `CollabNetwork` (one server,
+FIFO links that move only when told, so the schedule is the script's).
+
+Each case names the blocks that a non-interleaving merge keeps contiguous;
+a block whose characters do not appear as one run in the final text counts
+as one interleaving. Ties between whole blocks (which comes first) are
+allowed to differ between strategies: that is a tie-break, not an anomaly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.collab.registry import get_strategy
+from simulate.collab_network import CollabNetwork, Link
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    name: str
+    description: str
+    blocks: tuple[str, ...]  # each should end up contiguous
+    play: Callable[[CollabNetwork], None]
+    replicas: tuple[str, ...] = ("A", "B")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    case: str
+    strategy: str
+    text: str
+    converged: bool
+    interleavings: int  # blocks whose characters all survived but not as one run
+    lost: int  # blocks with characters missing from the text (lww overwrites)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "case": self.case,
+            "strategy": self.strategy,
+            "text": self.text,
+            "converged": self.converged,
+            "interleavings": self.interleavings,
+            "lost": self.lost,
+        }
+
+
+def type_forwards(net: CollabNetwork, who: str, pos: int, word: str) -> None:
+    for offset, char in enumerate(word):  # one op per keystroke, as a live editor sends
+        net.insert(who, pos + offset, char)
+
+
+def type_backwards(net: CollabNetwork, who: str, pos: int, word: str) -> None:
+    for char in reversed(word):  # each keystroke goes before the previous one
+        net.insert(who, pos, char)
+
+
+def _base(net: CollabNetwork, text: str) -> None:
+    net.insert("A", 0, text)
+    net.drain()
+
+
+Typist = Callable[[CollabNetwork, str, int, str], None]
+
+
+def _two_words(
+    base: str, words: tuple[str, str], typists: tuple[Typist, Typist]
+) -> Callable[[CollabNetwork], None]:
+    """A and B type one word each at index 1 of `base`, concurrently."""
+
+    def play(net: CollabNetwork) -> None:
+        _base(net, base)
+        for who, word, typist in zip("AB", words, typists, strict=True):
+            typist(net, who, 1, word)
+
+    return play
+
+
+# Base "*"; A types "ab" and B types "xy" at index 1, one op each in flight.
+_ot_keystrokes = _two_words("*", ("ab", "xy"), (type_forwards, type_forwards))
+_forwards = _two_words("[]", ("abc", "xyz"), (type_forwards, type_forwards))
+_backwards = _two_words("[]", ("abc", "xyz"), (type_backwards, type_backwards))
+_mixed = _two_words("[]", ("abc", "xyz"), (type_forwards, type_backwards))
+
+
+def _prepends(net: CollabNetwork) -> None:
+    """Both keep adding words at the very start of the document (a log, newest first)."""
+    _base(net, ".")
+    for word_a, word_b in (("abc ", "xyz "), ("def ", "uvw ")):
+        type_forwards(net, "A", 0, word_a)
+        type_forwards(net, "B", 0, word_b)
+
+
+def _yata_three_replicas(net: CollabNetwork) -> None:
+    """The three-replica execution under which YATA (Yjs) splits a block.
+
+    A types "a", then "A" before it and "á" after it. B types "b"; only the
+    third replica, "1", receives it before typing "B" in front of it; B then
+    types "ḃ" after its "b". Everything else is concurrent. A
+    non-interleaving merge keeps A's "Aaá" and the "Bbḃ" that "1" and B
+    built together; YATA places "1"'s "B" next to A's block instead.
+    """
+    net.insert("A", 0, "a")
+    net.insert("A", 0, "A")
+    net.insert("A", 2, "á")
+    net.insert("B", 0, "b")
+    net.deliver(Link("up", "B"))  # b reaches the server...
+    net.deliver(Link("down", "1"))  # ...and replica 1, nobody else yet
+    net.insert("B", 1, "ḃ")
+    net.insert("1", 0, "B")
+
+
+CASES: tuple[Case, ...] = (
+    Case("keystrokes", 'base "*", A types "ab", B types "xy" at 1', ("ab", "xy"), _ot_keystrokes),
+    Case("forwards", "A and B type a word forwards at one place", ("abc", "xyz"), _forwards),
+    Case("backwards", "A and B type a word backwards at one place", ("abc", "xyz"), _backwards),
+    Case("mixed", "A types forwards, B backwards, at one place", ("abc", "xyz"), _mixed),
+    Case(
+        "prepends",
+        "both prepend words to the document, twice",
+        ("abc", "xyz", "def", "uvw"),
+        _prepends,
+    ),
+    Case(
+        "yata-3-replicas",
+        "the three-replica case of the Fugue paper (YATA interleaves)",
+        ("Aaá", "Bbḃ"),
+        _yata_three_replicas,
+        replicas=("A", "B", "1"),
+    ),
+)
+
+
+def run_case(case: Case, strategy: str) -> CaseResult:
+    net = CollabNetwork(get_strategy(strategy), case.replicas)
+    case.play(net)
+    net.drain()
+    texts = set(net.texts().values())
+    text = net.server.text()
+    converged = texts == {text}
+    lost = sum(1 for block in case.blocks if any(char not in text for char in block))
+    split = sum(1 for block in case.blocks if block not in text) - lost
+    return CaseResult(case.name, strategy, text, converged, split, lost)
+
+
+def run_cases(strategies: list[str]) -> list[CaseResult]:
+    return [run_case(case, strategy) for case in CASES for strategy in strategies]
+
+
+def cases_table(results: list[CaseResult], strategies: list[str]) -> str:
+    """Interleavings per case (rows) and strategy (columns); the merged text under it."""
+    width = max(16, *(len(s) + 2 for s in strategies))
+    lines = [f"{'case':<18}" + "".join(f"{s:>{width}}" for s in strategies)]
+    lines.append("-" * len(lines[0]))
+    by_key = {(r.case, r.strategy): r for r in results}
+    for case in CASES:
+        cells = []
+        for strategy in strategies:
+            result = by_key[(case.name, strategy)]
+            cell = str(result.interleavings)
+            if result.lost:
+                cell += f" +{result.lost} lost"
+            cells.append(cell + ("" if result.converged else " diverged"))
+        lines.append(f"{case.name:<18}" + "".join(f"{c:>{width}}" for c in cells))
+    lines.append(
+        "interleavings: blocks typed as one run that ended split; lost: blocks overwritten"
+    )
+    lines.append("")
+    lines.append("merged texts (server):")
+    for case in CASES:
+        texts = "  ".join(f"{s}={by_key[(case.name, s)].text!r}" for s in strategies)
+        lines.append(f"  {case.name:<16} {texts}")
+    return "\n".join(lines) + "\n"

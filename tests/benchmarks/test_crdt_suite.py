@@ -1,0 +1,84 @@
+"""`python -m benchmarks.crdt` on a small N: every cell checks its texts; the run reads back."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.crdt.__main__ import main
+from reports.build import build_report
+from tests.test_traces import sequential_trace
+
+
+@pytest.fixture(scope="module")
+def suite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("suite")
+    trace = root / "trace.json.gz"
+    trace.write_bytes(gzip.compress(json.dumps(sequential_trace(2, steps=400)).encode()))
+    out = root / "run"
+    argv = ["--n", "40", "--runs", "2", "--b4-repeat", "2", "--merge-patches", "300"]
+    argv += ["--trace", str(trace), "--out", str(out), "--no-memory"]
+    argv += ["--subjects", "fugue,rga,ot,yjs,loro,lww,naive,loro (raw),pycrdt (raw)"]
+    assert main(argv) == 0
+    return out, json.loads((out / "suite.json").read_text())
+
+
+def test_every_row_of_the_suite_runs(suite_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = suite_run
+    ids = [row["id"] for row in document["rows"]]
+    assert ids == [
+        *(f"B1.{i}" for i in range(1, 8)),
+        *(f"B2.{i}" for i in range(1, 5)),
+        "B3",
+        "B4",
+        "B4x2",
+        "M1",
+    ]
+    assert document["subjects"][-2:] == ["pycrdt (raw)", "loro (raw)"]
+
+
+def test_convergent_subjects_pass_every_check(suite_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = suite_run
+    for row, cells in document["cells"].items():
+        for name in ("fugue", "rga", "ot", "yjs", "loro", "loro (raw)", "pycrdt (raw)"):
+            cell = cells[name]
+            assert cell.get("ok") is True, (row, name, cell)
+            assert cell["doc_bytes"] > 0 or row == "B1.6"
+            assert cell["time_s"]["min"] <= cell["time_s"]["median"] <= cell["time_s"]["max"]
+    assert "skipped" in document["cells"]["B4"]["lww"]  # whole document per op
+    assert document["cells"]["B3"]["lww"]["ok"] is False  # last writer wins loses typing
+
+
+def test_update_sizes_count_binary_payloads(suite_run: tuple[Path, dict[str, Any]]) -> None:
+    _, document = suite_run
+    b11 = document["cells"]["B1.1"]
+    # one character per update: a few dozen bytes, not base64 of them plus JSON
+    assert b11["loro"]["update_bytes"] == b11["loro (raw)"]["update_bytes"]
+    assert b11["yjs"]["update_bytes"] < 40
+
+
+def test_the_report_renders_the_suite_table(suite_run: tuple[Path, dict[str, Any]]) -> None:
+    out, _ = suite_run
+    page, images = build_report(out)
+    html = page.read_text()
+    assert images == []
+    assert "[B1.1] Append N characters (time)" in html
+    assert "[M1] Long-diverged merge" in html and "(offline typing time)" in html
+    table = (out / "table.md").read_text()
+    assert table.startswith("| N = 40 | fugue | loro | lww | naive | ot | rga | yjs |")
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["kind"] == "crdt-suite" and meta["seed"] == 42 and "loro" in meta["versions"]
+
+
+def test_memory_probe_sees_native_and_python_memory(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["--n", "2000", "--only", "B1.2", "--subjects", "fugue,loro (raw)"]
+    assert main([*argv, "--out", str(out), "--trace", str(tmp_path / "none")]) == 0
+    cells = json.loads((out / "suite.json").read_text())["cells"]["B1.2"]
+    assert cells["fugue"]["heap_bytes"]["median"] > 2000  # the text, at least, in Python
+    assert cells["loro (raw)"]["heap_bytes"]["median"] < 2000  # native: tracemalloc sees ~nothing
+    assert "rss_bytes" in cells["loro (raw)"]

@@ -1,0 +1,72 @@
+"""The Fugue paper's cases separate the strategies: each anomaly shows where the paper says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulate.interleaving_cases import CASES, run_case
+
+ROOT = Path(__file__).resolve().parents[2]
+CASE = {case.name: case for case in CASES}
+
+
+@pytest.mark.parametrize("case", [c.name for c in CASES])
+@pytest.mark.parametrize("strategy", ["fugue", "loro"])
+def test_fugue_and_loro_never_interleave(case: str, strategy: str) -> None:
+    result = run_case(CASE[case], strategy)
+    assert result.converged
+    assert result.interleavings == 0 and result.lost == 0, result.text
+
+
+def test_ot_interleaves_keystroke_by_keystroke() -> None:
+    result = run_case(CASE["keystrokes"], "ot")
+    assert result.converged and result.text == "*axby"
+
+
+def test_rga_interleaves_backwards_typing_only() -> None:
+    assert run_case(CASE["forwards"], "rga").interleavings == 0
+    backwards = run_case(CASE["backwards"], "rga")
+    assert backwards.converged and backwards.text == "[axbycz]"
+
+
+def test_yjs_splits_a_block_in_the_three_replica_case() -> None:
+    assert run_case(CASE["backwards"], "yjs").interleavings == 0
+    result = run_case(CASE["yata-3-replicas"], "yjs")
+    assert result.converged and result.interleavings == 1 and "Bbḃ" not in result.text
+    assert run_case(CASE["yata-3-replicas"], "fugue").text == "AaáBbḃ"
+
+
+def test_lww_loses_a_block_and_naive_diverges() -> None:
+    assert run_case(CASE["forwards"], "lww").lost == 1
+    assert not run_case(CASE["forwards"], "naive").converged
+
+
+def test_preset_writes_a_run_directory(tmp_path: Path) -> None:
+    out = tmp_path / "cases"
+    command = [sys.executable, "-m", "simulate", "experiment", "--preset", "fugue-cases"]
+    done = subprocess.run(
+        [*command, "--out", str(out)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads((out / "cases.json").read_text())
+    assert document["kind"] == "interleaving-cases"
+    assert {"fugue", "rga", "yjs", "loro", "ot"} <= set(document["strategies"])
+    assert "keystrokes" in done.stdout and "*axby" in done.stdout
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["kind"] == "interleaving-cases" and "loro" in meta["versions"]
+
+
+def test_paper_preset_sets_defaults_that_explicit_flags_override() -> None:
+    from simulate.experiment import experiment_from_args, parse_args
+
+    paper = experiment_from_args(parse_args(["--preset", "paper"]))
+    assert paper.seeds == tuple(range(1, 31))
+    assert {"fugue", "rga", "loro", "yjs", "ot", "naive", "lww"} == set(paper.strategies)
+    assert paper.typing.backwards_ratio == 0.2 and paper.partitions
+    explicit = experiment_from_args(parse_args(["--paper", "--seeds", "1..3"]))
+    assert explicit.seeds == (1, 2, 3) and explicit.typing.backwards_ratio == 0.2
