@@ -51,10 +51,10 @@ from server.catalogue import (
 from server.collab.base import CollabError, Replica
 from server.collab.registry import get_strategy
 from simulate.measurement import (
-    STAMPED_STRATEGIES,
     OpInstants,
     StampedCursorUpdate,
     convergence_entry,
+    stamped_strategy,
 )
 from simulate.vocabulary import Metric
 
@@ -142,7 +142,7 @@ class EditorUser(RtlabUser):
         if self.replica is None or self.broken:
             return
         ops = self.replica.take_outgoing()
-        stamp = self.strategy in STAMPED_STRATEGIES
+        stamp = stamped_strategy(self.strategy)
         instants = self._instants.for_ops(len(ops), time.time_ns)
         if not self.rtlab.acked:  # a relay-only server: nothing to wait for
             for op, scheduled in zip(ops, instants, strict=True):

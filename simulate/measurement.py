@@ -6,7 +6,7 @@ once. This module imports neither trio nor gevent (Locust must not load
 trio; a test checks it), only the trio-free `simulate.scenarios` and the
 event catalogue (`server.catalogue`), whose types both build requests from.
 
-- `STAMPED_STRATEGIES`: where an op may carry `sentAt` (the strategy relays
+- `stamped_strategy`: where an op may carry `sentAt` (the strategy relays
   the op as sent), so that receivers can time `doc.remote`.
 - `PeerClock`: one-way latency of broadcasts that carry no timestamp of ours
   (`user-typing`, `presence-update`), for receivers in the sender's process.
@@ -36,8 +36,15 @@ from simulate import metrics
 from simulate.catalogue import catalogue_main_event
 from simulate.scenarios import Scenario
 
-# Stamping `sentAt` into ops is only safe where the strategy relays the op as sent.
-STAMPED_STRATEGIES = frozenset({"naive", "fugue", "rga"})
+
+def stamped_strategy(name: str) -> bool:
+    """Whether ops of strategy `name` may carry `sentAt`: only where the strategy relays the op
+    as sent (the strategy's own `stamped` flag in server.collab.registry says so)."""
+    from server.collab.registry import stamped_strategy_names  # strategies load on first use
+
+    return name in stamped_strategy_names()
+
+
 PEER_NOTE_MAX_AGE_NS = 10_000_000_000
 SATURATED_PERCENT = 90.0
 SATURATED_SECONDS = 3

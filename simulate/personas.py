@@ -67,13 +67,13 @@ from simulate.clock import Clock, RealClock
 from simulate.document_session import DocumentSession
 from simulate.mapped_client import make_client
 from simulate.measurement import (
-    STAMPED_STRATEGIES,
     OpInstants,
     PeerClock,
     ack_error_code,
     chat_message,
     filler,
     membership_start,
+    stamped_strategy,
 )
 from simulate.reactor import Reactor
 from simulate.recording import BotDelivery, DeliveryLog, Membership, Recorder, RoomLedger
@@ -183,7 +183,7 @@ class FleetShared:
     # wall time anchored at fleet start (RealClock.started()), or a run's VirtualClock
     clock: Clock = field(default_factory=RealClock)
     room_size: int = 1  # users per room / editors per document (editors' alphabets)
-    # `sentAt` in ops of STAMPED_STRATEGIES (doc.remote); off where bytes/op compare strategies
+    # `sentAt` in ops of stamped strategies (doc.remote); off where bytes/op compare strategies
     stamp_ops: bool = True
     # one epoll for every bot's WebSocket (simulate.reactor); None: a reading task per client
     reactor: Reactor | None = None
@@ -776,7 +776,7 @@ class MeasuredDocumentSession(DocumentSession):
     async def flush(self) -> None:
         replica = self._require()
         ops = replica.take_outgoing()
-        stamp = self.stamp and self.strategy in STAMPED_STRATEGIES
+        stamp = self.stamp and stamped_strategy(self.strategy)
         for op, scheduled in zip(ops, self._instants.for_ops(len(ops), self.now_ns), strict=True):
             self._in_flight.append(scheduled)
             self.recorder.pending += 1

@@ -49,9 +49,13 @@ from simulate.vocabulary import MAPPABLE_EVENTS
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
 
-# Strategies the bots know; kept as data here so that this module stays free of
-# server imports (server.collab.registry is the authority, checked by the fleet).
-KNOWN_STRATEGIES = ("naive", "ot", "fugue", "rga", "yjs", "lww")
+
+def known_strategies() -> list[str]:
+    """The registered conflict strategies (server.collab.registry is the one list): loaded on
+    first use, so that reading a scenario without one imports no strategy library."""
+    from server.collab.registry import strategy_names
+
+    return strategy_names()
 
 
 class ScenarioError(ValueError):
@@ -433,9 +437,10 @@ def _validate_persona(persona: PersonaSpec) -> None:
             if value not in ARRIVALS:
                 raise ScenarioError(f"{where}: arrival must be one of {', '.join(ARRIVALS)}")
         elif f.name == "strategy":
-            if value not in KNOWN_STRATEGIES:
+            known = known_strategies()
+            if value not in known:
                 raise ScenarioError(
-                    f"{where}: unknown strategy {value!r} (known: {', '.join(KNOWN_STRATEGIES)})"
+                    f"{where}: unknown strategy {value!r} (known: {', '.join(known)})"
                 )
         elif isinstance(value, bool) or not isinstance(value, int | float):
             raise ScenarioError(f"{where}: {f.name} must be a number, got {value!r}")

@@ -160,10 +160,12 @@ def test_load_scenario_errors_name_the_file(tmp_path):
 
 
 def test_importing_scenarios_pulls_in_no_event_loop():
-    """No trio, no gevent; of the server only the event catalogue (requests are its types)."""
+    """No trio, no gevent; of the server only the event catalogue (requests are its types)
+    and the pure strategy code, whose registry is the one list of strategy names."""
     code = (
         "import sys; import server.catalogue; "
-        "of_server = lambda: {m for m in sys.modules if m.split('.')[0] == 'server'}; "
+        "of_server = lambda: {m for m in sys.modules if m.split('.')[0] == 'server' "
+        "and not m.startswith('server.collab')}; "
         "catalogue = of_server(); "
         "import simulate.scenarios, simulate.schedule; "
         "import simulate.measurement, simulate.typing_model, simulate.clock; "
@@ -188,7 +190,7 @@ def test_locust_shares_the_measurement_code_without_loading_trio():
         "assert locustfiles.run_recording.Saturation is m.Saturation; "
         "assert locustfiles.run_recording.PeerClock is m.PeerClock; "
         "assert locustfiles.run_recording.main_event is m.main_event; "
-        "assert locustfiles.editing.STAMPED_STRATEGIES is m.STAMPED_STRATEGIES; "
+        "assert locustfiles.editing.stamped_strategy is m.stamped_strategy; "
         "bad = [n for n in sys.modules if n == 'trio' or n.startswith('trio.')]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )

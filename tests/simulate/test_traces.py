@@ -15,7 +15,7 @@ import pytest
 from server.collab.registry import strategies
 from simulate.traces import load_trace, replay
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sequential_trace(seed: int, steps: int = 300) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from simulate.experiment import (
 )
 from simulate.network import Jittered, NormalLatency, Partition
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = [
     "--strategies",
     "naive,ot,fugue,yjs,lww",
