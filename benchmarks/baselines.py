@@ -125,7 +125,7 @@ class LoroText:
         from loro import ExportMode, LoroDoc
 
         self._snapshot_mode = ExportMode.Snapshot()
-        self.doc: Any = LoroDoc()  # type: ignore[no-untyped-call]
+        self.doc: Any = LoroDoc()  # type: ignore[no-untyped-call, unused-ignore]
         if peer_id is not None:
             self.doc.peer_id = peer_id
         self.text: Any = self.doc.get_text("text")

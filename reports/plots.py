@@ -302,8 +302,8 @@ def generator_cpu(run: RealtimeRun) -> Plot | None:
     """
     if not run.series or all(r.get("cpu_percent") is None for r in run.series):
         return None
-    procs = run.meta.get("procs") if isinstance(run.meta.get("procs"), int) else 1
-    procs = max(1, procs)
+    recorded = run.meta.get("procs")
+    procs = max(1, recorded) if isinstance(recorded, int) else 1
     threshold = run.saturation_percent
     xs = _seconds(run.series)
     cpu = [r.get("cpu_percent") or 0.0 for r in run.series]

@@ -776,7 +776,7 @@ class MeasuredDocumentSession(DocumentSession):
     async def flush(self) -> None:
         replica = self._require()
         ops = replica.take_outgoing()
-        stamp = self.stamp and stamped_strategy(self.strategy)
+        stamp = self.stamp and self.strategy is not None and stamped_strategy(self.strategy)
         for op, scheduled in zip(ops, self._instants.for_ops(len(ops), self.now_ns), strict=True):
             self._in_flight.append(scheduled)
             self.recorder.pending += 1

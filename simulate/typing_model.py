@@ -47,15 +47,30 @@ class TypingModel:
 
 
 class WordShape(Protocol):
-    """What `TypingEditor` reads of a model (`TypingModel` and `EditorParams` both fit)."""
+    """What `TypingEditor` reads of a model (`TypingModel` and `EditorParams` both fit).
 
-    min_word: int
-    max_word: int
-    typo_ratio: float
-    move_ratio: float
-    move_window: int
-    backwards_ratio: float
-    prepend_ratio: float
+    Read-only: both are frozen dataclasses."""
+
+    @property
+    def min_word(self) -> int: ...
+
+    @property
+    def max_word(self) -> int: ...
+
+    @property
+    def typo_ratio(self) -> float: ...
+
+    @property
+    def move_ratio(self) -> float: ...
+
+    @property
+    def move_window(self) -> int: ...
+
+    @property
+    def backwards_ratio(self) -> float: ...
+
+    @property
+    def prepend_ratio(self) -> float: ...
 
 
 class Document(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -60,7 +61,7 @@ def run_random_schedule(net: CollabNetwork, data: st.DataObject, *, allow_delete
     """Random edits and deliveries, then a random drain to quiescence."""
     for _ in range(data.draw(st.integers(1, 30), label="steps")):
         links = net.busy_links()
-        if links and data.draw(st.booleans(), label="deliver?"):
+        if links and bool(data.draw(st.booleans(), label="deliver?")):
             net.deliver(data.draw(st.sampled_from(links), label="link"))
         else:
             random_edit(net, data, allow_delete=allow_delete)
@@ -127,7 +128,7 @@ def test_everyones_typing_survives_when_nobody_deletes(name: str, data: st.DataO
 
     for _ in range(data.draw(st.integers(1, 25), label="steps")):
         links = net.busy_links()
-        if links and data.draw(st.booleans(), label="deliver?"):
+        if links and bool(data.draw(st.booleans(), label="deliver?")):
             net.deliver(data.draw(st.sampled_from(links), label="link"))
             continue
         replica_id = data.draw(st.sampled_from(sorted(net.replicas)), label="typist")
@@ -302,7 +303,7 @@ def _loro_update_on_unseen_ops() -> dict[str, str]:
 
 LORO_FROM_ANOTHER_DOCUMENT = _loro_update_on_unseen_ops()
 
-BAD_CHANGES = {
+BAD_CHANGES: dict[str, list[Any]] = {
     "naive": [
         "position 0, insert x",
         {"position": -1, "insert": "x"},
@@ -367,7 +368,7 @@ BAD_CHANGES = {
     [(name, change) for name, changes in BAD_CHANGES.items() for change in changes],
 )
 def test_unacceptable_change_is_refused_and_leaves_the_document_alone(
-    name: str, change: object
+    name: str, change: Any
 ) -> None:
     net = CollabNetwork(load_strategy(name), ["a"])
     net.insert("a", 0, "héllo")
@@ -426,14 +427,15 @@ def test_pycrdt_text_indexes_by_utf8_bytes_and_clocks_by_utf16_units() -> None:
     text lands at the end. Deleting the emoji removes 2 clock ticks (UTF-16
     units), which is what a yjs cursor's "len" records.
     """
-    doc = Doc(client_id=1)
-    text = doc.get("t", type=Text)
+    doc: Doc[Any] = Doc(client_id=1)
+    text: Text = doc.get("t", type=Text)
     text.insert(0, "aé😀")
     assert len(text) == 7
     text.insert(3, "X")
     assert str(text) == "aéX😀"
 
-    inside_a_character = Doc().get("t", type=Text)
+    elsewhere: Doc[Any] = Doc()
+    inside_a_character: Text = elsewhere.get("t", type=Text)
     inside_a_character.insert(0, "aé😀")
     inside_a_character.insert(2, "Y")
     assert str(inside_a_character) == "aé😀Y"

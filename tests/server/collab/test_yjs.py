@@ -138,7 +138,13 @@ def test_each_op_carries_only_its_own_edit_not_the_documents_deletions() -> None
 def test_ops_replayed_elsewhere_rebuild_the_text() -> None:
     a, b = yjs.YjsReplica("a"), yjs.YjsReplica("b")
     server = yjs.YjsDocument()
-    edits = [("i", 0, "héllo"), ("i", 5, " wörld"), ("d", 1, 3), ("i", 2, "😀中"), ("d", 0, 1)]
+    edits: list[tuple[str, int, Any]] = [
+        ("i", 0, "héllo"),
+        ("i", 5, " wörld"),
+        ("d", 1, 3),
+        ("i", 2, "😀中"),
+        ("d", 0, 1),
+    ]
     for kind, pos, arg in edits:
         a.insert(pos, arg) if kind == "i" else a.delete(pos, arg)
     for op in a.take_outgoing():
@@ -170,7 +176,13 @@ def test_cursors_follow_remote_edits_across_ascii_and_non_ascii_text() -> None:
     net.insert("a", 0, "abcdef")
     net.drain()
     net.replicas["b"].set_remote_cursor("a", net.replicas["a"].encode_cursor(4))  # before e
-    steps = [("i", 1, "😀é"), ("d", 0, 2), ("i", 0, "xy"), ("d", 0, 3), ("i", 5, "中")]
+    steps: list[tuple[str, int, Any]] = [
+        ("i", 1, "😀é"),
+        ("d", 0, 2),
+        ("i", 0, "xy"),
+        ("d", 0, 3),
+        ("i", 5, "中"),
+    ]
     expected_text = "abcdef"
     for kind, pos, arg in steps:
         if kind == "i":
