@@ -275,41 +275,6 @@ class Hub:
             event.name, *event.to_args(), namespace=namespace, to=to, skip=skip, volatile=volatile
         )
 
-    def emit_to_socket(self, sock: Socket, event: str, *args: Any, volatile: bool = False) -> bool:
-        return sock.emit(event, *args, volatile=volatile)
-
-    def emit_to_room(
-        self,
-        namespace: str | Namespace,
-        room: str,
-        event: str,
-        *args: Any,
-        skip: Socket | None = None,
-        volatile: bool = False,
-    ) -> int:
-        return self.emit(
-            event, *args, namespace=namespace, to=room, skip=skip or (), volatile=volatile
-        )
-
-    def emit_to_room_encoded(
-        self,
-        namespace: str | Namespace,
-        room: str,
-        event: str,
-        args_json: str,
-        *,
-        skip: Socket | None = None,
-        volatile: bool = False,
-    ) -> int:
-        return self.emit(
-            event,
-            namespace=namespace,
-            to=room,
-            skip=skip or (),
-            volatile=volatile,
-            args_json=args_json,
-        )
-
     def emit_to_all(self, event: str, *args: Any, namespace: str | None = None) -> int:
         names = self.namespaces if namespace is None else (namespace,)
         return sum(self.emit(event, *args, namespace=name) for name in names)

@@ -234,10 +234,6 @@ class EngineServerSession(_Session):
         return []
 
     # --------------------------------------------------------------- sending
-    @property
-    def sendable(self) -> bool:
-        return self.state is not _CLOSED
-
     def send_message(self, data: str | bytes) -> str | bytes:
         """A MESSAGE packet for the primary transport."""
         self._apply(ENGINE_SERVER_LOCAL, EngineInput.SEND, remote=False)
