@@ -12,7 +12,7 @@ from pycrdt import Doc, Text
 from benchmarks import trace_bench
 from benchmarks.baselines import library_concurrent, library_sequential, str_sequential
 from simulate.traces import load_trace, sequential_patches, with_accents
-from tests.test_traces import concurrent_trace, sequential_trace
+from tests.simulate.test_traces import concurrent_trace, sequential_trace
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "traces"
 

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks.crdt.__main__ import main
 from reports.build import build_report
-from tests.test_traces import sequential_trace
+from tests.simulate.test_traces import sequential_trace
 
 
 @pytest.fixture(scope="module")
