@@ -99,9 +99,7 @@ class Server:
         endpoint = EngineEndpoint(
             engine,
             PollingEndpoint(engine, self.start_task, max_payload, config.outbox_max_bytes),
-            WebSocketEndpoint(
-                engine, self.flusher, max_payload, config.outbox_max_bytes, self.start_task
-            ),
+            WebSocketEndpoint(engine, self.flusher, max_payload, config.outbox_max_bytes),
             config.cors_origins,
         )
         self.mounts.append(Mount(path, engine, endpoint))

@@ -31,7 +31,7 @@ from server.protocol.wsframe import (
     FrameReader,
     frame_header,
 )
-from server.transport.base import Outgoing, PacketSink, Refuse, StartTask, Transport
+from server.transport.base import Outgoing, PacketSink, Refuse, Transport
 from server.transport.http import HttpConnection, Request
 from server.transport.outbox import Flusher, Outbox
 
@@ -220,13 +220,11 @@ class WebSocketEndpoint:
         flusher: Flusher,
         max_payload: int,
         outbox_max_bytes: int,
-        start_task: StartTask,
     ) -> None:
         self.engine = engine
         self.flusher = flusher
         self.max_payload = max_payload
         self.outbox_max_bytes = outbox_max_bytes
-        self.start_task = start_task
 
     async def handle(
         self,
