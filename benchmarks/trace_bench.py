@@ -28,6 +28,7 @@ import argparse
 import statistics
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from benchmarks.baselines import BaselineRun, library_concurrent, library_sequen
 from server.collab.registry import strategies
 from simulate.traces import (
     expected_text,
+    frozen_heap,
     load_trace,
     replay,
     sequential_patches,
@@ -49,17 +51,29 @@ Row = tuple[str, float, float | None, int | None, int, bool]
 
 
 def baselines(trace: dict[str, Any], limit: int | None) -> list[BaselineRun]:
-    """Raw libraries (and str for sequential traces) on the same patches."""
+    """Raw libraries (and str for sequential traces) on the same patches.
+
+    Each runs with the trace frozen out of garbage collection, as the
+    strategies' replays do (`simulate.traces.frozen_heap`).
+    """
+    runs: list[Callable[[], BaselineRun]]
     if trace_kind(trace) == "concurrent":
-        return [library_concurrent(name, trace) for name in ("pycrdt", "loro")]
-    patches = sequential_patches(trace, limit)
-    start = trace.get("startContent", "")
-    return [
-        library_sequential("pycrdt", patches, start),
-        library_sequential("loro", patches, start),
-        library_sequential("loro", patches, start, batched=True),
-        str_sequential(patches, start),
-    ]
+        runs = [partial(library_concurrent, name, trace) for name in ("pycrdt", "loro")]
+    else:
+        patches = sequential_patches(trace, limit)
+        start = trace.get("startContent", "")
+        runs = [
+            partial(library_sequential, "pycrdt", patches, start),
+            partial(library_sequential, "loro", patches, start),
+            partial(library_sequential, "loro", patches, start, mode="commit"),
+            partial(library_sequential, "loro", patches, start, mode="batched"),
+            partial(str_sequential, patches, start),
+        ]
+    results = []
+    for run in runs:
+        with frozen_heap():
+            results.append(run())
+    return results
 
 
 def _median_row(name: str, runs: list[Row]) -> Row:
@@ -150,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     reference = {name: seconds for name, seconds, *_ in rows}
     ratios = [
         (name, reference[f"{name} (baseline)"])
-        for name in ("pycrdt", "loro", "loro batched")
+        for name in ("pycrdt", "loro", "loro commit", "loro batched")
         if f"{name} (baseline)" in reference
     ]
     header = (
@@ -169,9 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print("seconds: replica side (local edits, take_outgoing, acknowledge); server s: apply.")
+    print("Each side is timed alone, as one loop, on a record of a lockstep run (replay).")
     print("Baselines: pycrdt one transaction per patch (code points converted to UTF-8 bytes")
-    print("in the loop), loro one commit (one update) per patch, loro batched: one commit at")
-    print("the end (no update to send per keystroke); concurrent traces: one document per agent.")
+    print("in the loop); loro one commit per patch with its update exported (what a live")
+    print("editor sends: the like-for-like figure for our replicas, which make an op per")
+    print("patch); loro commit: one commit per patch, no update exported (the figure the")
+    print("strategy issue quoted); loro batched: one commit at the end (nothing to send per")
+    print("keystroke); concurrent traces: one document per agent. Every subject runs with")
+    print("the harness's data frozen out of garbage collection (simulate.traces.frozen_heap).")
     print("peak mem: tracemalloc peak of Python allocations in a separate run (replica +")
     print("server); n/a for native libraries (invisible to tracemalloc: see benchmarks.crdt).")
     print("state B: DocumentServer.encode() (binary where the strategy has one: fugue, rga,")

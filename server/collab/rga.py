@@ -29,11 +29,15 @@ from server.collab.sequence_crdt import SequenceDocument, SequenceReplica, Seque
 class RgaRules(SequenceRules):
     track_right = False
 
+    seq_is_counter = False
+
     def local_seq(self, core: RunSequence, counter: int) -> int:
         return core.max_seq + 1
 
-    def insert_fields(self, core: RunSequence, right: int | None, seq: int) -> dict[str, Any]:
-        return {"seq": seq}
+    def add_insert_fields(
+        self, op: dict[str, Any], core: RunSequence, right: int | None, seq: int
+    ) -> None:
+        op["seq"] = seq
 
     def parse_fields(
         self, core: RunSequence, change: dict[str, Any], counter: int, left: int | None

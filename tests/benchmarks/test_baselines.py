@@ -28,6 +28,21 @@ def test_pycrdt_and_loro_baselines_replay_a_non_ascii_trace_exactly(seed: int) -
     assert str_sequential(patches).text == trace["endContent"]
 
 
+@pytest.mark.parametrize("mode", ["update", "commit", "batched"])
+def test_every_loro_mode_replays_the_trace_and_names_itself(mode: str) -> None:
+    trace = sequential_trace(1)
+    run = library_sequential("loro", sequential_patches(trace), mode=mode)
+    assert run.text == trace["endContent"]
+    assert run.name == ("loro" if mode == "update" else f"loro {mode}")
+
+
+def test_a_mode_a_library_does_not_have_is_refused() -> None:
+    with pytest.raises(ValueError, match="pycrdt has no 'commit' mode"):
+        library_sequential("pycrdt", [], mode="commit")
+    with pytest.raises(ValueError, match="no 'nightly' mode"):
+        library_sequential("loro", [], mode="nightly")
+
+
 def test_code_points_passed_to_pycrdt_unconverted_replay_another_text() -> None:
     """The trap the baseline converts around: pycrdt's Text counts UTF-8 bytes."""
     patches = sequential_patches(sequential_trace(0))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import random
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from server.collab.registry import strategies
-from simulate.traces import load_trace, replay
+from simulate.traces import frozen_heap, load_trace, replay
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,3 +170,22 @@ def test_replay_function_on_generated_traces(tmp_path: Path, seed: int) -> None:
         loaded = load_trace(write(trace, tmp_path / f"t{seed}", seed % 2 == 0))
         for strategy in ("fugue", "rga", "loro"):
             assert replay(loaded, strategy, measure_memory=False).ok
+
+
+def test_frozen_heap_hides_existing_objects_from_collection_until_it_ends() -> None:
+    before = gc.get_freeze_count()
+    harness_data = [[i, 0, "x"] for i in range(1000)]
+    with frozen_heap():
+        assert gc.get_freeze_count() >= before + len(harness_data)
+    assert gc.get_freeze_count() == 0
+    assert gc.is_tracked(harness_data)
+
+
+@pytest.mark.parametrize("strategy", ["ot", "fugue"])
+def test_sequential_replay_times_each_side_on_the_lockstep_record(strategy: str) -> None:
+    """OT's replica only releases its next op on an ack: the replica-alone pass gets
+    the recorded acks, so it must produce the same text and the same op count."""
+    trace = sequential_trace(2)
+    result = replay(trace, strategy, measure_memory=True)
+    assert result.ok and result.seconds > 0 and result.server_seconds > 0
+    assert result.messages >= 1 and result.peak_memory_bytes

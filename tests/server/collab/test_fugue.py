@@ -380,3 +380,120 @@ def test_typing_a_word_travels_as_one_op(strategy: str) -> None:
     assert [op["type"] for op in ops] == ["insert", "delete"]
     assert ops[0]["text"] == "hello" and ops[0]["id"] == ["a", 0]
     assert sum(n for _, _, n in ops[1]["ranges"]) == 2
+
+
+# ------------------------------------------------------- editing fast paths
+def _check(replica: Replica) -> None:
+    replica.core.check_invariants()  # type: ignore[attr-defined]
+
+
+def _edit_like_a_person(rng: random.Random, replica: Replica, model: list[str], caret: int) -> int:
+    """One editing gesture at or near a caret: typing, backspaces, forward deletes, a jump."""
+    gesture = rng.random()
+    length = len(model)
+    if gesture < 0.1 or length == 0:  # jump somewhere, then type
+        caret = rng.randrange(length + 1)
+    if gesture < 0.55:
+        for ch in rng.choice(["x", "yz", "héllo", "😀"]) * rng.randrange(1, 4):
+            replica.insert(caret, ch)
+            model.insert(caret, ch)
+            caret += 1
+    elif gesture < 0.8:
+        for _ in range(rng.randrange(1, 5)):
+            if caret == 0:
+                break
+            count = 1 if rng.random() < 0.8 else min(caret, 3)
+            replica.delete(caret - count, count)
+            del model[caret - count : caret]
+            caret -= count
+    else:
+        for _ in range(rng.randrange(1, 5)):
+            if caret >= len(model):
+                break
+            count = 1 if rng.random() < 0.8 else min(len(model) - caret, 2)
+            replica.delete(caret, count)
+            del model[caret : caret + count]
+    return caret
+
+
+@pytest.mark.parametrize("strategy", CRDTS)
+@pytest.mark.parametrize("seed", range(12))
+def test_keystroke_fast_paths_match_a_plain_string(strategy: str, seed: int) -> None:
+    """Typing on, backspacing and forward-deleting at a caret, one op per keystroke.
+
+    Those take the caret and boundary-moving paths of the run list; after
+    every gesture the local text equals a plain list model, every index and
+    cache agrees with the runs, and the server's copy and a second replica
+    (which integrate the same ops through the remote paths) agree too.
+    """
+    rng = random.Random(seed)
+    room = Room(strategy, ["a", "b"])
+    a = room.replicas["a"]
+    model: list[str] = []
+    caret = 0
+    for step in range(150):
+        caret = _edit_like_a_person(rng, a, model, caret)
+        assert a.text() == "".join(model)
+        _check(a)
+        if step % 7 == 0:
+            room.settle()
+            _check(room.replicas["b"])
+            room.doc.core.check_invariants()  # type: ignore[attr-defined]
+    room.settle()
+    assert room.texts() == ["".join(model)] * 2 == [room.doc.text()] * 2
+    assert _reference_text(strategy, room.log) == room.doc.text()
+
+
+@pytest.mark.parametrize("strategy", CRDTS)
+@pytest.mark.parametrize("seed", range(8))
+def test_fast_paths_stay_right_while_remote_edits_arrive(strategy: str, seed: int) -> None:
+    """Two people edit at their own carets while each other's ops trickle in.
+
+    A remote op changes the document under the local caret (shifting it, or
+    splitting its run), so every cached position must be dropped or kept
+    exactly right; the oracle and convergence say whether it was.
+    """
+    rng = random.Random(1000 + seed)
+    room = Room(strategy, ["a", "b"])
+    carets = {"a": 0, "b": 0}
+    for _ in range(120):
+        name = rng.choice("ab")
+        replica = room.replicas[name]
+        model = list(replica.text())
+        carets[name] = min(carets[name], len(model))
+        carets[name] = _edit_like_a_person(rng, replica, model, carets[name])
+        assert replica.text() == "".join(model)
+        room.flush(name)
+        for _ in range(rng.randrange(3)):
+            room.to_server(rng.choice("ab"))
+            room.to_client(rng.choice("ab"))
+        _check(room.replicas["a"])
+        _check(room.replicas["b"])
+    room.settle()
+    texts = room.texts()
+    assert texts == [room.doc.text()] * 2
+    assert _reference_text(strategy, room.log) == room.doc.text()
+    room.doc.core.check_invariants()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("strategy", CRDTS)
+def test_a_long_passage_typed_without_corrections_keeps_runs_bounded(strategy: str) -> None:
+    """A str cannot grow in place: unbounded runs made every keystroke copy the passage."""
+    from server.collab.run_sequence import MAX_RUN_TEXT
+
+    room = Room(strategy, ["a", "b"])
+    a = room.replicas["a"]
+    passage = "".join(chr(ord("a") + i % 26) for i in range(5 * MAX_RUN_TEXT + 7))
+    for i, ch in enumerate(passage):
+        a.insert(i, ch)
+        room.flush("a")
+    room.settle()
+    copies: tuple[Any, ...] = (a, room.replicas["b"], room.doc)
+    for copy in copies:
+        core = copy.core
+        core.check_invariants()
+        lengths = [len(s.text) for c in core.chunks for s in c.spans if s.text is not None]
+        assert max(lengths) <= MAX_RUN_TEXT and sum(lengths) == len(passage)
+        assert copy.text() == passage
+    # the seams between runs are invisible on the wire: one op per keystroke, in order
+    assert [op["text"] for op in room.log] == list(passage)
