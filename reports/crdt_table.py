@@ -52,6 +52,8 @@ def _number(value: float, unit: str) -> str:
 
 
 def cell_text(cell: dict[str, Any], key: str, unit: str) -> str:
+    if "not_applicable" in cell:  # the subject cannot run the row (a text has no map)
+        return f"n/a: {cell['not_applicable']}"
     if "skipped" in cell:
         return "skipped"
     if "failed" in cell:
@@ -84,11 +86,26 @@ def markdown_table(document: dict[str, Any]) -> str:
     runs = document.get("runs", 1)
     notes = [
         "",
-        f"{runs} run(s) per cell: median (min–max). ✗: the cell's check failed (texts differ).",
+        f"{runs} run(s) per cell: median (min–max). "
+        "✗: the cell's check failed (texts or maps differ).",
         "memUsed is measured in a fresh process per cell: RSS growth (native heaps included) and "
         "the Python heap (tracemalloc) while loading the encoded document.",
     ]
+    if _has_not_applicable(document):
+        notes.append(NOT_APPLICABLE_NOTE)
     return "\n".join(lines + notes) + "\n"
+
+
+NOT_APPLICABLE_NOTE = (
+    "n/a: the subject cannot run the row; B3.1-B3.3 set a key of a map, and rtlab's strategies "
+    "are texts with no map type (only the raw libraries run them)."
+)
+
+
+def _has_not_applicable(document: dict[str, Any]) -> bool:
+    return any(
+        "not_applicable" in cell for row in document["cells"].values() for cell in row.values()
+    )
 
 
 def is_suite_run(path: Path) -> bool:
@@ -135,7 +152,9 @@ def html_page(document: dict[str, Any], meta: dict[str, Any]) -> str:
         f"<p>{document.get('runs', 1)} run(s) per cell: median (min–max). ✗: the cell's check "
         "failed (replicas differ or the text is wrong). Strategies that need the server's order "
         "(ot, naive, lww) send through a DocumentServer, whose work is in their time. "
-        f"Native libraries (memory outside the Python heap): {escape(native)}.</p>"
+        f"Native libraries (memory outside the Python heap): {escape(native)}."
+        + (f" {escape(NOT_APPLICABLE_NOTE)}" if _has_not_applicable(document) else "")
+        + "</p>"
         "</body></html>\n"
     )
 

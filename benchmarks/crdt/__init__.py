@@ -5,9 +5,11 @@
 Rows follow the suite's own definitions (github.com/dmonad/crdt-benchmarks,
 `js-lib/b1.js` .. `b4.js`): N = 6000 by default, inputs drawn from a PRNG with
 a fixed seed (42, as the suite's), so every subject replays the same edits.
-B3's text variant is the suite's B3.4 (each of 20√N clients inserts its own
-number at index 0) on a text instead of an array; B3.1-B3.3 set keys of a
-map, which no text strategy has, and are left out. One row is ours: M1, a
+B3.1-B3.3 have 20√N clients set one key of a map at once (a number, an
+object, a long string): only raw pycrdt and Loro have a map
+(`benchmarks.crdt.maps`); rtlab's strategies are texts, and their cells say
+"n/a: no map type". B3 is the suite's B3.4 (each client inserts its own
+number at index 0) on a text instead of an array. One row is ours: M1, a
 long-diverged merge (the Eg-walker paper's A1/A2 style).
 
 Columns are the suite's: time, average update size, encode time, document

@@ -25,6 +25,8 @@ DEFAULT_TRACE = REPO.parent / "shared" / "traces" / "automerge-paper.json.gz"
 FORMAT_VERSION = 1
 TIMED = ("time_s", "offline_s", "encode_s", "parse_s", "rss_bytes", "heap_bytes")
 EXACT = ("update_bytes", "doc_bytes")
+# a row the subject cannot run at all (not a choice, unlike "skipped"): the table shows "n/a: ..."
+NO_MAP = "no map type"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -129,6 +131,8 @@ def run_cell(
     row: Row, subject: Subject, settings: Settings, args: argparse.Namespace
 ) -> dict[str, Any]:
     """Every measurement of one (row, subject), `args.runs` times: median, min and max."""
+    if row.needs_map and subject.maps is None:
+        return {"not_applicable": NO_MAP}
     if row.skips_whole_document and subject.whole_document:
         return {"skipped": "sends the whole document per op (quadratic on a long trace)"}
     samples: list[dict[str, Any]] = []
@@ -147,7 +151,7 @@ def run_cell(
             "offline_s": cell.offline_s,
         }
         if not args.no_memory:
-            sample.update(probe_memory(subject.name, cell))
+            sample.update(probe_memory(subject.name, cell, of_map=row.needs_map))
         samples.append(sample)
     summary: dict[str, Any] = {"ok": all(s["ok"] for s in samples)}
     for key in TIMED:
@@ -163,12 +167,13 @@ def run_cell(
     return summary
 
 
-def probe_memory(subject: str, cell: Cell) -> dict[str, int]:
+def probe_memory(subject: str, cell: Cell, of_map: bool = False) -> dict[str, int]:
     with tempfile.NamedTemporaryFile(suffix=".bin") as handle:
         handle.write(cell.encoded)
         handle.flush()
+        command = [sys.executable, "-m", "benchmarks.crdt.memory", subject, handle.name]
         done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.crdt.memory", subject, handle.name],
+            [*command, "--map"] if of_map else command,
             capture_output=True,
             text=True,
             cwd=REPO,
@@ -181,7 +186,8 @@ def probe_memory(subject: str, cell: Cell) -> dict[str, int]:
 
 def _progress(row: Row, subject: Subject, cell: dict[str, Any]) -> str:
     if "time_s" not in cell:
-        return f"  {row.id:<6} {subject.name:<14} {cell.get('skipped') or cell.get('failed')}"
+        why = cell.get("not_applicable") or cell.get("skipped") or cell.get("failed")
+        return f"  {row.id:<6} {subject.name:<14} {why}"
     return (
         f"  {row.id:<6} {subject.name:<14} {cell['time_s']['median'] * 1e3:9.1f} ms"
         f"  ok={cell['ok']}"

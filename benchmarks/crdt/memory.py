@@ -1,6 +1,6 @@
 """Memory of one loaded document, measured in a fresh process (the suite's memUsed).
 
-    python -m benchmarks.crdt.memory SUBJECT ENCODED_FILE   # prints {"rss_bytes", "heap_bytes"}
+    python -m benchmarks.crdt.memory SUBJECT ENCODED_FILE [--map]  # {"rss_bytes", "heap_bytes"}
 
 Why a process of its own: RSS only grows inside a process that has run the
 benchmark before (freed memory is reused, not returned), so a delta there
@@ -9,7 +9,8 @@ says nothing. Here, after imports and a warm-up load of a tiny document:
 (native heaps such as Yrs's or Loro's included), `heap_bytes` what
 tracemalloc sees of the same load done again (Python objects only; it
 cannot see native memory). Both keep the loaded document alive while they
-read.
+read. `--map`: the document is one of the map rows' (B3.1-B3.3), loaded and
+warmed up through the subject's map type.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,28 +32,38 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * PAGE
 
 
-def measure(subject_name: str, data: bytes) -> dict[str, int]:
+def measure(subject_name: str, data: bytes, of_map: bool = False) -> dict[str, int]:
     from benchmarks.crdt.subjects import subject
 
     chosen = subject(subject_name)
-    warm = chosen.group(1)
-    warm.insert(0, 0, "warm up")
-    chosen.load(warm.encode(0))
+    load: Callable[[bytes], Any] = chosen.load
+    if of_map:
+        if chosen.maps is None:
+            raise SystemExit(f"{subject_name} has no map type")
+        load = chosen.maps.load
+        warm_map = chosen.maps.create(0)
+        warm_map.set("warm", "up")
+        load(warm_map.encode())
+    else:
+        warm = chosen.group(1)
+        warm.insert(0, 0, "warm up")
+        load(warm.encode(0))
     gc.collect()
     before = rss_bytes()
-    kept: list[Any] = [chosen.load(data)]
+    kept: list[Any] = [load(data)]
     gc.collect()
     grown = rss_bytes() - before
     tracemalloc.start()
-    kept.append(chosen.load(data))
+    kept.append(load(data))
     heap = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     return {"rss_bytes": max(0, grown), "heap_bytes": heap}
 
 
 def main(argv: list[str]) -> int:
-    name, path = argv
-    print(json.dumps(measure(name, Path(path).read_bytes())))
+    of_map = "--map" in argv
+    name, path = [arg for arg in argv if arg != "--map"]
+    print(json.dumps(measure(name, Path(path).read_bytes(), of_map)))
     return 0
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.crdt.maps import MapDocument, MapLibrary
 from benchmarks.crdt.subjects import Group, Subject, update_size
 
 Edit = tuple[str, int, Any]  # ("i", pos, text) or ("d", pos, count)
@@ -52,6 +53,7 @@ class Row:
     run: Callable[[Subject, Settings], Cell]
     needs_trace: bool = False
     skips_whole_document: bool = False
+    needs_map: bool = False  # B3.1-B3.3: only subjects with a map type run it
 
 
 # ------------------------------------------------------------------ inputs
@@ -231,8 +233,77 @@ def b2_rows(settings: Settings) -> list[Row]:
 
 
 # ------------------------------------------------------------------ B3: many clients
+def _clients(settings: Settings) -> int:
+    return math.isqrt(settings.n) * 20
+
+
+def b3_map_rows(settings: Settings) -> list[Row]:
+    """B3.1-B3.3: every client sets the same key of a map ("v"), with a number, an object, a string.
+
+    The suite's values (js-lib/b3.js): client i sets `i`, `{name: str(i),
+    address: "here"}`, or str(i) repeated 20√N times. No randomness: the
+    inputs are the client numbers. One key set concurrently by everyone
+    measures how a library resolves (and stores) a many-way conflict.
+    """
+    clients = _clients(settings)
+    values: tuple[tuple[str, str, Callable[[int], Any]], ...] = (
+        ("B3.1", "number", lambda i: i),
+        ("B3.2", "Object", lambda i: {"name": str(i), "address": "here"}),
+        ("B3.3", "String", lambda i: str(i) * clients),
+    )
+    return [
+        Row(
+            row_id,
+            f"20√N clients concurrently set {kind} in Map ({clients} clients)",
+            _b3_map(clients, value),
+            needs_map=True,
+        )
+        for row_id, kind, value in values
+    ]
+
+
+def _b3_map(clients: int, value: Callable[[int], Any]) -> Callable[[Subject, Settings], Cell]:
+    def run(subject: Subject, settings: Settings) -> Cell:
+        library = subject.maps
+        if library is None:  # run_cell marks these cells n/a before it gets here
+            raise TypeError(f"{subject.name} has no map type")
+        docs = [library.create(i) for i in range(clients)]
+        updates: list[tuple[int, bytes]] = []
+        for i, doc in enumerate(docs):
+            doc.set("v", value(i))
+            updates.extend((i, u) for u in doc.take_outgoing())
+        # as in B3: client 0 syncs first, for reference (untimed); then client 1, timed
+        docs[0].receive_all([u for sender, u in updates if sender != 0])
+        others = [u for sender, u in updates if sender != 1]
+        began = time.perf_counter()
+        docs[1].receive_all(others)
+        elapsed = time.perf_counter() - began
+        entries = docs[0].entries()
+        # the suite compares the two maps; ours also checks that one client's value won
+        ok = entries == docs[1].entries() and list(entries) == ["v"]
+        ok = ok and any(entries["v"] == value(i) for i in range(clients))
+        size = float(sum(len(u) for _, u in updates))
+        return _finish_map(library, docs[0], Cell(ok, elapsed, size, 0.0, 0, 0.0))
+
+    return run
+
+
+def _finish_map(library: MapLibrary, doc: MapDocument, cell: Cell) -> Cell:
+    """`_finish` for a map document: the loaded copy must hold the same entries."""
+    began = time.perf_counter()
+    encoded = doc.encode()
+    cell.encode_s = time.perf_counter() - began
+    cell.doc_bytes = len(encoded)
+    began = time.perf_counter()
+    loaded = library.load(encoded)
+    cell.parse_s = time.perf_counter() - began
+    cell.ok = cell.ok and loaded.entries() == doc.entries()
+    cell.encoded = encoded
+    return cell
+
+
 def b3_row(settings: Settings) -> Row:
-    clients = math.isqrt(settings.n) * 20
+    clients = _clients(settings)
 
     def run(subject: Subject, settings: Settings) -> Cell:
         group = subject.group(clients)
@@ -356,7 +427,7 @@ def merge_row(settings: Settings) -> Row:
 
 
 def suite(settings: Settings, with_trace: bool) -> list[Row]:
-    rows = b1_rows(settings) + b2_rows(settings) + [b3_row(settings)]
+    rows = b1_rows(settings) + b2_rows(settings) + b3_map_rows(settings) + [b3_row(settings)]
     if with_trace:
         rows += [*b4_rows(settings), merge_row(settings)]
     return rows

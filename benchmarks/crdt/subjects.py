@@ -1,5 +1,8 @@
 """What the suite drives: every strategy (through Replica/DocumentServer) and two raw libraries.
 
+Every subject edits a text; the raw libraries also have a map (`maps`), which
+the suite's B3.1-B3.3 need and no strategy has.
+
 A `Group` is the suite's set of documents that exchange updates. Its members
 are edited in place, `publish` returns what a member sent since the last
 call, and `deliver` hands an update to another member. For a causal strategy
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from benchmarks.baselines import LoroText, PycrdtText
+from benchmarks.crdt.maps import MAP_LIBRARIES, MapLibrary
 from server.collab.base import Applied, DocumentServer, Replica
 from server.collab.registry import Strategy, get_strategy, strategies
 
@@ -170,6 +174,7 @@ class Subject:
     whole_document: bool = False  # every op carries the whole text (lww)
     native: bool = False
     text_of: Callable[[Any], str] = lambda loaded: str(loaded.text())
+    maps: MapLibrary | None = None  # None: no map type, the map rows (B3.1-B3.3) do not apply
 
 
 def update_size(update: Any) -> int:
@@ -206,6 +211,7 @@ def all_subjects() -> list[Subject]:
                 load,
                 native=True,
                 text_of=lambda loaded: str(loaded.value()),
+                maps=MAP_LIBRARIES.get(name),
             )
         )
     return subjects

@@ -13,6 +13,9 @@ from benchmarks.crdt.__main__ import main
 from reports.build import build_report
 from tests.simulate.test_traces import sequential_trace
 
+MAP_ROWS = ("B3.1", "B3.2", "B3.3")
+TEXT_ONLY = ("fugue", "loro", "lww", "naive", "ot", "rga", "yjs")  # rtlab's strategies
+
 
 @pytest.fixture(scope="module")
 def suite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
@@ -33,6 +36,9 @@ def test_every_row_of_the_suite_runs(suite_run: tuple[Path, dict[str, Any]]) -> 
     assert ids == [
         *(f"B1.{i}" for i in range(1, 8)),
         *(f"B2.{i}" for i in range(1, 5)),
+        "B3.1",
+        "B3.2",
+        "B3.3",
         "B3",
         "B4",
         "B4x2",
@@ -46,11 +52,38 @@ def test_convergent_subjects_pass_every_check(suite_run: tuple[Path, dict[str, A
     for row, cells in document["cells"].items():
         for name in ("fugue", "rga", "ot", "yjs", "loro", "loro (raw)", "pycrdt (raw)"):
             cell = cells[name]
+            if row in MAP_ROWS and name in TEXT_ONLY:
+                continue  # test_text_strategies_are_not_applicable_on_map_rows
             assert cell.get("ok") is True, (row, name, cell)
             assert cell["doc_bytes"] > 0 or row == "B1.6"
             assert cell["time_s"]["min"] <= cell["time_s"]["median"] <= cell["time_s"]["max"]
     assert "skipped" in document["cells"]["B4"]["lww"]  # whole document per op
     assert document["cells"]["B3"]["lww"]["ok"] is False  # last writer wins loses typing
+
+
+def test_text_strategies_are_not_applicable_on_map_rows(
+    suite_run: tuple[Path, dict[str, Any]],
+) -> None:
+    out, document = suite_run
+    for row in MAP_ROWS:
+        cells = document["cells"][row]
+        for name in TEXT_ONLY:
+            assert cells[name] == {"not_applicable": "no map type"}, (row, name)
+        for name in ("pycrdt (raw)", "loro (raw)"):
+            assert cells[name]["ok"] is True and cells[name]["update_bytes"] > 0, (row, name)
+    # every text strategy's column says so on every line of a map row, in both renderings
+    table = (out / "table.md").read_text()
+    lines = [line for line in table.splitlines() if line.startswith("| [B3.")]
+    assert len(lines) == 3 * 7  # time, updates, encode, size, parse and two memory lines
+    for line in lines:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        assert cells[1:8] == ["n/a: no map type"] * 7  # fugue .. yjs
+        assert "n/a" not in cells[8] and "n/a" not in cells[9]  # pycrdt (raw), loro (raw)
+    assert "n/a: the subject cannot run the row" in table
+    page, _ = build_report(out)
+    html = page.read_text()
+    assert "[B3.2] 20√N clients concurrently set Object in Map (120 clients)" in html
+    assert html.count("<td>n/a: no map type</td>") == 3 * 7 * 7
 
 
 def test_update_sizes_count_binary_payloads(suite_run: tuple[Path, dict[str, Any]]) -> None:
