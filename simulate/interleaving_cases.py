@@ -7,9 +7,12 @@ Interleaving in Collaborative Text Editing") show that text typed
 concurrently at one place can come out interleaved: RGA interleaves text
 typed *backwards* (each keystroke before the previous one), Yjs/YATA splits
 a block in a three-replica execution, and Fugue keeps every such block
-together. Random typing rarely produces these executions, so each case here
-is an exact script of edits and deliveries over `CollabNetwork` (one server,
-FIFO links that move only when told, so the schedule is the script's).
+together. Their Figure 7 is the one execution where plain Fugue and FugueMax
+differ: some backward interleaving is forced there, and FugueMax keeps the
+one pair that can stay together. Random typing rarely produces these
+executions, so each case here is an exact script of edits and deliveries
+over `CollabNetwork` (one server, FIFO links that move only when told, so
+the schedule is the script's).
 
 Each case names the blocks that a non-interleaving merge keeps contiguous;
 a block whose characters do not appear as one run in the final text counts
@@ -120,6 +123,50 @@ def _yata_three_replicas(net: CollabNetwork) -> None:
     net.insert("1", 0, "B")
 
 
+def figure_7_letters(net: CollabNetwork) -> None:
+    """Figure 7 up to the two late keystrokes: A, B, C typed at once; only A travels.
+
+    Replicas "1", "2" and "3" each type one letter at the start of the empty
+    document, concurrently. A reaches the server, then replica "2" (which
+    now shows "AB") and replica "3" (which shows "AC"), and nothing else
+    moves. Separate from `_figure_7` so a test can check those two views,
+    which the execution needs: they depend on each strategy ordering the
+    three concurrent letters by replica id, as A B C.
+    """
+    for who, letter in (("1", "A"), ("2", "B"), ("3", "C")):
+        net.insert(who, 0, letter)
+    net.deliver(Link("up", "1"))
+    net.deliver(Link("down", "2"))
+    net.deliver(Link("down", "3"))
+
+
+def _figure_7(net: CollabNetwork) -> None:
+    """Figure 7 of the Fugue paper (arXiv 2305.00583v3 / IEEE TPDS 2025, Section 5.3).
+
+    After `figure_7_letters`, replica "2" types Y between A and B and
+    replica "3" types X between A and C; both then meet everything. X and Y
+    share the left origin A but have different right origins (C and B).
+
+    The paper's point, in its terms: every algorithm that never interleaves
+    forwards must put X before B (Lemma 5), so X can never end up next to C;
+    that split is forced and is not counted as a block here. Y can stay next
+    to B: FugueMax orders right-side siblings by the reverse order of their
+    right origins and gives A X Y B C whatever the ids. Plain Fugue orders
+    them by id, so it gives A Y X B C when Y's id is the lower one (as here:
+    replica "2" before "3"), splitting YB; "the advantage of FugueMax is only
+    that it backward-interleaves one fewer pair of characters (here YB)".
+
+    Not read from the paper's PDF: the execution and the quotes come from two
+    independent transcriptions that agree, fplaunchpad/sal
+    (whiteboard/fugue-maximal-noninterleaving.md, quoting v3; and
+    whiteboard/litmus/fugue_noninterleave_check.py) and calimero-network/core
+    (crates/storage/tests/fugue_conformance.rs, `figure_7_merged`).
+    """
+    figure_7_letters(net)
+    net.insert("2", 1, "Y")
+    net.insert("3", 1, "X")
+
+
 CASES: tuple[Case, ...] = (
     Case("keystrokes", 'base "*", A types "ab", B types "xy" at 1', ("ab", "xy"), _ot_keystrokes),
     Case("forwards", "A and B type a word forwards at one place", ("abc", "xyz"), _forwards),
@@ -137,6 +184,13 @@ CASES: tuple[Case, ...] = (
         ("Aaá", "Bbḃ"),
         _yata_three_replicas,
         replicas=("A", "B", "1"),
+    ),
+    Case(
+        "figure-7",
+        "the Fugue paper's Figure 7 (FugueMax keeps YB, plain Fugue may split it)",
+        ("YB",),
+        _figure_7,
+        replicas=("1", "2", "3"),
     ),
 )
 

@@ -9,14 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from simulate.interleaving_cases import CASES, run_case
+from server.collab.registry import get_strategy
+from simulate.collab_network import CollabNetwork
+from simulate.interleaving_cases import CASES, figure_7_letters, run_case
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE = {case.name: case for case in CASES}
 
 
-@pytest.mark.parametrize("case", [c.name for c in CASES])
-@pytest.mark.parametrize("strategy", ["fugue", "loro"])
+# loro's Figure 7 is the one exception: it orders X and Y as the paper's plain Fugue does.
+NEVER_INTERLEAVE = [
+    (c.name, s) for c in CASES for s in ("fugue", "loro") if (c.name, s) != ("figure-7", "loro")
+]
+
+
+@pytest.mark.parametrize(("case", "strategy"), NEVER_INTERLEAVE)
 def test_fugue_and_loro_never_interleave(case: str, strategy: str) -> None:
     result = run_case(CASE[case], strategy)
     assert result.converged
@@ -39,6 +46,32 @@ def test_yjs_splits_a_block_in_the_three_replica_case() -> None:
     result = run_case(CASE["yata-3-replicas"], "yjs")
     assert result.converged and result.interleavings == 1 and "Bbḃ" not in result.text
     assert run_case(CASE["yata-3-replicas"], "fugue").text == "AaáBbḃ"
+
+
+@pytest.mark.parametrize("strategy", ["fugue", "loro", "rga", "yjs", "ot"])
+def test_figure_7_starts_from_the_papers_two_views(strategy: str) -> None:
+    net = CollabNetwork(get_strategy(strategy), ("1", "2", "3"))
+    figure_7_letters(net)
+    assert net.texts() == {"1": "A", "2": "AB", "3": "AC"}
+
+
+def test_fugue_keeps_y_beside_b_in_figure_7_as_fuguemax_does() -> None:
+    result = run_case(CASE["figure-7"], "fugue")
+    assert result.converged and result.text == "AXYBC"
+
+
+@pytest.mark.parametrize("strategy", ["fugue", "loro", "rga", "yjs"])
+def test_forward_non_interleaving_keeps_x_away_from_c_in_figure_7(strategy: str) -> None:
+    """The paper's Lemma 5: X lands before B, whatever else the strategy does."""
+    result = run_case(CASE["figure-7"], strategy)
+    assert result.converged and result.lost == 0
+    assert result.text.index("X") < result.text.index("B") < result.text.index("C")
+
+
+def test_loro_orders_figure_7_like_fugue_or_fuguemax() -> None:
+    """Plain Fugue orders X and Y by id: A Y X B C here, as Y's replica sorts first."""
+    result = run_case(CASE["figure-7"], "loro")
+    assert result.converged and result.text in {"AXYBC", "AYXBC"}
 
 
 def test_lww_loses_a_block_and_naive_diverges() -> None:
