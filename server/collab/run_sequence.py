@@ -126,6 +126,14 @@ class RunSequence:
         # Valid while version and length are unchanged: every edit bumps the version or
         # changes the length (growing or trimming a run in place only changes the length).
         self._caret: tuple[int, int, int, Span, int, int, int] | None = None
+        # Typing on, locally: (the visible position that continues the run, version,
+        # length, run, chunk index, run index, right origin). The run ends just before
+        # that position and its right origin follows it, so an insert there by the
+        # run's replica with the next counter grows the run and needs nothing else.
+        self._typing: tuple[int, int, int, Span, int, int, int | None] | None = None
+        # Typing on, remotely: (replica, next counter, right origin, version, run, chunk
+        # index, run index) of the run a remote insert grew last, for its next keystroke.
+        self._remote_typing: tuple[int, int, int | None, int, Span, int, int] | None = None
         self._text: str | None = ""
 
     # ----------------------------------------------------------------- ids
@@ -413,6 +421,12 @@ class RunSequence:
             off = caret[6] + p - caret[2]
             if 0 <= off < span.length:
                 return span, caret[4], caret[5], off
+        typing = self._typing  # just typed: the typed run ends before typing[0]
+        if typing is not None and typing[1] == self._version and typing[2] == self.length:
+            span = typing[3]
+            off = span.length - typing[0] + p
+            if 0 <= off < span.length:
+                return span, typing[4], typing[5], off
         ci, si, off = self.find_visible(p)
         span = self.chunks[ci].spans[si]
         self._caret = (self._version, self.length, p, span, ci, si, off)
@@ -428,6 +442,23 @@ class RunSequence:
         common case in real editing, just grows that run.
         """
         n = len(text)
+        typing = self._typing
+        if (
+            typing is not None
+            and typing[0] == pos
+            and typing[1] == self._version
+            and typing[2] == self.length
+        ):
+            s = typing[3]
+            if (
+                s.start + s.length == counter
+                and s.rid == rid
+                and s.seq + s.length == seq
+                and s.length + n <= MAX_RUN_TEXT
+            ):
+                self._grow(s, s.chunk, typing[4], typing[5], text)
+                self._typing = (pos + n, self._version, self.length, *typing[3:])
+                return (rid << SHIFT) | (counter - 1), typing[6]
         self._text = None
         right: int | None
         left: int | None
@@ -468,11 +499,13 @@ class RunSequence:
                     and s.length + n <= MAX_RUN_TEXT
                 ):
                     self._grow(s, chunk, ci, si, text)
-                    self._caret = (self._version, self.length, pos + n - 1, s, ci, si, off + n)
+                    self._typing = (pos + n, self._version, self.length, s, ci, si, right)
                     return left, right
                 dest = (ci, si + 1, 0)
         last, ci, si = self.place(dest, Span(rid, counter, n, text, left, right, seq))
-        self._caret = (self._version, self.length, pos + n - 1, last, ci, si, last.length - 1)
+        # The new text ends `last`, and what followed the insertion point, its right
+        # origin, follows it.
+        self._typing = (pos + n, self._version, self.length, last, ci, si, right)
         return left, right
 
     def extend_run(self, rid: int, counter: int, text: str, right: int | None, seq: int) -> bool:
@@ -491,6 +524,28 @@ class RunSequence:
         owner = self.owner[rid]
         if counter <= 0 or len(owner) != counter:
             return False
+        memo = self._remote_typing
+        if (
+            memo is not None
+            and memo[1] == counter
+            and memo[0] == rid
+            and memo[2] == right
+            and memo[3] == self._version
+        ):
+            # The same replica's next keystroke: its run still ends before `right`
+            # (only a structural change, which bumps the version, or a delete of the
+            # run's end, which the counter check below sees, could change that).
+            span = memo[4]
+            if (
+                span.start + span.length == counter
+                and span.seq + span.length == seq
+                and span.text is not None
+                and span.length + len(text) <= MAX_RUN_TEXT
+            ):
+                ci, si = memo[5], memo[6]
+                self._grow(span, span.chunk, ci, si, text)
+                self._remote_typing = (rid, counter + len(text), right, self._version, span, ci, si)
+                return True
         span = owner[counter - 1]
         if (
             span.start + span.length != counter
@@ -514,6 +569,7 @@ class RunSequence:
         elif right != self._next_key(ci, si):
             return False
         self._grow(span, chunk, ci, si, text)
+        self._remote_typing = (rid, counter + len(text), right, self._version, span, ci, si)
         return True
 
     def _grow(self, span: Span, chunk: Chunk, ci: int, si: int, text: str) -> None:
@@ -535,7 +591,7 @@ class RunSequence:
             self._hint = None  # the runs after this one moved
         self._text = None
 
-    def _tombstone(self, ci: int, si: int, off: int, count: int) -> None:
+    def tombstone(self, ci: int, si: int, off: int, count: int) -> None:
         """Delete `count` elements of run si starting at `off` (all inside that run, visible).
 
         Deleting the end of a run whose continuation is already a tombstone
@@ -647,7 +703,7 @@ class RunSequence:
         if first >= 0:
             start = s.start + first
             rid = s.rid
-            self._tombstone(ci, si, first, count)
+            self.tombstone(ci, si, first, count)
             if s.text is None:  # the whole run went
                 self._caret = None
                 return [(rid, start, count)]
@@ -666,7 +722,7 @@ class RunSequence:
             s = self.chunks[ci].spans[si]
             k = min(count, s.length - off)
             rid, start = s.rid, s.start + off
-            self._tombstone(ci, si, off, k)
+            self.tombstone(ci, si, off, k)
             if ranges and ranges[-1][0] == rid and ranges[-1][1] + ranges[-1][2] == start:
                 ranges[-1] = (rid, ranges[-1][1], ranges[-1][2] + k)
             else:
@@ -689,7 +745,7 @@ class RunSequence:
                     ci, si = located[2], located[3]  # a backspace after typing or backspacing
                 else:
                     ci, si = self.locate(span)
-                self._tombstone(ci, si, off, k)
+                self.tombstone(ci, si, off, k)
                 changed = True
             counter += k
         return changed
@@ -738,6 +794,19 @@ class RunSequence:
             _, _, pos, span, ci, si, off = caret
             assert self.chunks[ci].spans[si] is span and span.text is not None
             assert self.find_visible(pos) == (ci, si, off)
+        typing = self._typing
+        if typing is not None and typing[1] == self._version and typing[2] == self.length:
+            pos, _, _, span, ci, si, right = typing
+            assert self.chunks[ci].spans[si] is span and span.text is not None
+            assert self.find_visible(pos - 1) == (ci, si, span.length - 1)
+            if right is not None or span.right is not None:  # RGA tracks no right origin
+                assert self._next_key(ci, si) == right
+        remote = self._remote_typing
+        if remote is not None and remote[3] == self._version:
+            rid, counter, right, _, span, ci, si = remote
+            assert self.chunks[ci].spans[si] is span and span.rid == rid
+            if span.start + span.length == counter and span.text is not None:
+                assert self._next_key(ci, si) == right
         if self._text is not None:
             assert self._text == "".join(
                 x.text for c in self.chunks for x in c.spans if x.text is not None

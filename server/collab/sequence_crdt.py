@@ -200,7 +200,7 @@ def _typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
     ):
         return False
     rid = core.rindex.get(name)
-    if rid is None or len(core.owner[rid]) != counter:
+    if rid is None:  # (extend_run checks that `counter` is the next id)
         return False
     right = change.get("right")
     right_key: int | None = None
@@ -240,9 +240,18 @@ def _one_range_delete(core: RunSequence, change: dict[str, Any]) -> bool | None:
     if type(name) is not str or type(counter) is not int or type(length) is not int:
         return None
     rid = core.rindex.get(name)
-    if rid is None or counter < 0 or length <= 0 or counter + length > len(core.owner[rid]):
+    if rid is None or counter < 0 or length <= 0:
         return None
-    return core.delete_ids(rid, counter, length)
+    owner = core.owner[rid]
+    if counter + length > len(owner):
+        return None
+    span = owner[counter]
+    off = counter - span.start
+    if span.text is None or off + length > span.length:  # partly deleted, or several runs
+        return core.delete_ids(rid, counter, length)
+    ci, si = core.locate(span)
+    core.tombstone(ci, si, off, length)
+    return True
 
 
 # `Applied((ack, broadcast))` without NamedTuple's Python-level __new__: one is made
@@ -400,12 +409,13 @@ class SequenceDocument(DocumentServer):
     def __init__(self) -> None:
         self.core = RunSequence()
         self.revision = 0
+        self._track_right = self.rules.track_right  # read per op: an instance read
 
     def apply(self, change: Any, sender: str) -> Applied:
         if type(change) is dict:  # apply_change's keystroke paths, inlined: one call less
             kind = change.get("type")
             if kind == "insert":
-                if self.rules.track_right and _typing_on(self.core, change):
+                if self._track_right and _typing_on(self.core, change):
                     self.revision += 1
                     return _applied(({"revision": self.revision}, change))
             elif kind == "delete" and _one_range_delete(self.core, change) is not None:
