@@ -6,8 +6,9 @@ Weidner, Gentle and Kleppmann ("The Art of the Fugue: Minimizing
 Interleaving in Collaborative Text Editing") show that text typed
 concurrently at one place can come out interleaved: RGA interleaves text
 typed *backwards* (each keystroke before the previous one), Yjs/YATA splits
-a block in a three-replica execution, and Fugue keeps every such block
-together. Their Figure 7 is the one execution where plain Fugue and FugueMax
+a character from the one a second replica typed it in front of when a third
+replica inserts there concurrently (`yjs_backward`), and Fugue keeps every
+such block together. Their Figure 7 is the one execution where plain Fugue and FugueMax
 differ: some backward interleaving is forced there, and FugueMax keeps the
 one pair that can stay together. Random typing rarely produces these
 executions, so each case here is an exact script of edits and deliveries
@@ -104,14 +105,56 @@ def _prepends(net: CollabNetwork) -> None:
         type_forwards(net, "B", 0, word_b)
 
 
-def _yata_three_replicas(net: CollabNetwork) -> None:
-    """The three-replica execution under which YATA (Yjs) splits a block.
+def yjs_backward(
+    net: CollabNetwork, author: str = "C", prepender: str = "A", interloper: str = "B"
+) -> None:
+    """The Fugue paper's Yjs anomaly: a prepend to relayed text, split by a third replica.
 
-    A types "a", then "A" before it and "á" after it. B types "b"; only the
-    third replica, "1", receives it before typing "B" in front of it; B then
-    types "ḃ" after its "b". Everything else is concurrent. A
-    non-interleaving merge keeps A's "Aaá" and the "Bbḃ" that "1" and B
-    built together; YATA places "1"'s "B" next to A's block instead.
+    `author` types "c"; `prepender` receives it and types "a" in front of
+    it, so "ac" is a block; `interloper`, having seen neither, types "b"
+    into its empty document. With the paper's roles (prepender, interloper
+    and author in increasing id order: A, B, C here as 1, 2, 3 there) Yjs
+    merges to "abc": b lands between a and c. Fugue keeps "ac" whole.
+
+    Source: the paper's companion repository mweidner037/fugue, script
+    `yjs-interleave/index.js` (run against the real Yjs library). Its stored
+    versions run this same execution: commit 4dfd164 with these letters,
+    printing ["a","b","c"]; commit aff9b04 with "b" by replica 3, "a" by 1,
+    "x" by 2, printing "axb". One version of the repository's README calls
+    it "the paper's Yjs interleaving anomaly (Proposition C.4)", another the
+    "Yjs backward interleaving (multi-replica) code from the paper's
+    Appendix A.1.9" (presumably the numbering of arXiv v1 and v3; the PDF
+    itself was not read). The script has the shape of the Yjs example in
+    automerge/automerge-classic#395 (Kleppmann, 2021-06-28), with one
+    character where that example has runs of five.
+
+    Checked, not assumed: pycrdt 0.14.13 (Yrs) gives "abc" through our yjs
+    strategy and on bare `pycrdt.Doc`s with client ids 1, 2, 3, as does
+    Yjs 13.6.8 under Node. The roles are parameters so a test can show
+    that the split needs that id order.
+    """
+    net.insert(author, 0, "c")
+    net.deliver(Link("up", author))  # c reaches the server...
+    net.deliver(Link("down", prepender))  # ...and the prepender, nobody else yet
+    net.insert(prepender, 0, "a")
+    net.insert(interloper, 0, "b")
+
+
+def _yjs_backward_words(net: CollabNetwork) -> None:
+    """`yjs_backward` grown into words: ours, not a published execution.
+
+    B types "b"; only replica "1" receives it before typing "B" in front of
+    it; B then types "ḃ" after its "b". Concurrently A types "a", then "A"
+    before it and "á" after it. Blocks: A's "Aaá" and the "Bbḃ" that "1" and
+    B built together. Yjs gives "BAaábḃ": A's word lands between "1"'s "B"
+    and B's "bḃ".
+
+    No source was found for this exact script (it was added to this project
+    as "the three-replica case of the Fugue paper", which it is not). Its
+    core is the paper's Yjs anomaly with the same id order: "1" (the
+    prepender) sorts before A (the interloper), which sorts before B (the
+    author). Around that core it adds a backward and a forward keystroke to
+    the interloper's word and a forward one to the author's.
     """
     net.insert("A", 0, "a")
     net.insert("A", 0, "A")
@@ -179,10 +222,17 @@ CASES: tuple[Case, ...] = (
         _prepends,
     ),
     Case(
-        "yata-3-replicas",
-        "the three-replica case of the Fugue paper (YATA interleaves)",
+        "yjs-backward",
+        "the Fugue paper's Yjs anomaly (Prop. C.4 / App. A.1.9; mweidner037/fugue yjs-interleave)",
+        ("ac", "b"),  # "b" alone can only be lost (lww), never split
+        yjs_backward,
+        replicas=("A", "B", "C"),
+    ),
+    Case(
+        "yjs-backward-words",
+        "yjs-backward grown into words (ours; no published source)",
         ("Aaá", "Bbḃ"),
-        _yata_three_replicas,
+        _yjs_backward_words,
         replicas=("A", "B", "1"),
     ),
     Case(
@@ -214,7 +264,7 @@ def run_cases(strategies: list[str]) -> list[CaseResult]:
 def cases_table(results: list[CaseResult], strategies: list[str]) -> str:
     """Interleavings per case (rows) and strategy (columns); the merged text under it."""
     width = max(16, *(len(s) + 2 for s in strategies))
-    lines = [f"{'case':<18}" + "".join(f"{s:>{width}}" for s in strategies)]
+    lines = [f"{'case':<20}" + "".join(f"{s:>{width}}" for s in strategies)]
     lines.append("-" * len(lines[0]))
     by_key = {(r.case, r.strategy): r for r in results}
     for case in CASES:
@@ -225,7 +275,7 @@ def cases_table(results: list[CaseResult], strategies: list[str]) -> str:
             if result.lost:
                 cell += f" +{result.lost} lost"
             cells.append(cell + ("" if result.converged else " diverged"))
-        lines.append(f"{case.name:<18}" + "".join(f"{c:>{width}}" for c in cells))
+        lines.append(f"{case.name:<20}" + "".join(f"{c:>{width}}" for c in cells))
     lines.append(
         "interleavings: blocks typed as one run that ended split; lost: blocks overwritten"
     )
@@ -233,5 +283,5 @@ def cases_table(results: list[CaseResult], strategies: list[str]) -> str:
     lines.append("merged texts (server):")
     for case in CASES:
         texts = "  ".join(f"{s}={by_key[(case.name, s)].text!r}" for s in strategies)
-        lines.append(f"  {case.name:<16} {texts}")
+        lines.append(f"  {case.name:<18} {texts}")
     return "\n".join(lines) + "\n"

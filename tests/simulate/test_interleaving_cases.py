@@ -11,7 +11,7 @@ import pytest
 
 from server.collab.registry import get_strategy
 from simulate.collab_network import CollabNetwork
-from simulate.interleaving_cases import CASES, figure_7_letters, run_case
+from simulate.interleaving_cases import CASES, figure_7_letters, run_case, yjs_backward
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE = {case.name: case for case in CASES}
@@ -41,11 +41,30 @@ def test_rga_interleaves_backwards_typing_only() -> None:
     assert backwards.converged and backwards.text == "[axbycz]"
 
 
-def test_yjs_splits_a_block_in_the_three_replica_case() -> None:
+def test_yjs_merges_the_papers_anomaly_to_abc_as_the_companion_script_prints() -> None:
+    """mweidner037/fugue yjs-interleave/index.js: b lands between a and the c it went before."""
+    result = run_case(CASE["yjs-backward"], "yjs")
+    assert result.converged and result.text == "abc" and result.interleavings == 1
+
+
+def test_fugue_keeps_the_prepended_a_beside_c_in_the_papers_yjs_anomaly() -> None:
+    result = run_case(CASE["yjs-backward"], "fugue")
+    assert result.converged and result.lost == 0 and "ac" in result.text
+
+
+def test_yjs_splits_the_block_only_with_the_interloper_id_between_the_other_two() -> None:
+    """Same edits, the concurrent inserter's id now sorting first: Yjs keeps "ac" together."""
+    net = CollabNetwork(get_strategy("yjs"), ("A", "B", "C"))
+    yjs_backward(net, author="C", prepender="B", interloper="A")
+    net.drain()
+    assert set(net.texts().values()) == {"bac"}
+
+
+def test_yjs_splits_the_two_replica_word_in_the_grown_up_case() -> None:
     assert run_case(CASE["backwards"], "yjs").interleavings == 0
-    result = run_case(CASE["yata-3-replicas"], "yjs")
-    assert result.converged and result.interleavings == 1 and "Bbḃ" not in result.text
-    assert run_case(CASE["yata-3-replicas"], "fugue").text == "AaáBbḃ"
+    result = run_case(CASE["yjs-backward-words"], "yjs")
+    assert result.converged and result.text == "BAaábḃ" and result.interleavings == 1
+    assert run_case(CASE["yjs-backward-words"], "fugue").text == "AaáBbḃ"
 
 
 @pytest.mark.parametrize("strategy", ["fugue", "loro", "rga", "yjs", "ot"])
