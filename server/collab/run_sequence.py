@@ -14,6 +14,21 @@ chunks (sqrt decomposition) with a parallel list of visible lengths, so
 * element -> order/position: the run knows its chunk; `list.index` on the
   chunk list and on the chunk are C-speed identity scans.
 
+Real editing is keystrokes at a caret, so the hot paths never look anything
+up (measured on the automerge-paper trace, `benchmarks.trace_bench`):
+
+* typing on: the run the last keystroke grew is remembered with its place and
+  right origin (`_typing`, and `_remote_typing` for a remote author), so the
+  next character appends to it; a run's text is capped (`MAX_RUN_TEXT`)
+  because a str grows by copying;
+* backspace / forward delete: the element next to the caret (`_caret`) is
+  known, and deleting next to a tombstone that continues the run moves the
+  boundary between the two runs instead of splitting one.
+
+Each cache is valid only while the structure version (bumped by every split,
+join and placement) and the visible length are what they were; the tests
+check every cache against a recomputation (`check_invariants`).
+
 Each algorithm plugs in only its integration rule (`find_destination`): where
 a remote run goes between its origins. Everything else - splitting, joining,
 tombstones, snapshots - is shared.
@@ -109,7 +124,7 @@ class RunSequence:
         self.chunks: list[Chunk] = [Chunk([])]
         self.vis: list[int] = [0]
         self.length = 0
-        self.max_seq = -1
+        self.max_seq = -1  # highest Lamport seq seen: RGA stamps from it, Fugue ignores it
         self._cache_ci = 0
         self._cache_start = 0
         # The run found last: (structure version, chunk, run index, visible offset of
@@ -439,34 +454,30 @@ class RunSequence:
 
         The run goes right after the visible element at pos-1 (before any
         tombstones that follow it). Typing on at the end of our own run, the
-        common case in real editing, just grows that run.
+        common case in real editing, grows that run. Where pos-1 is comes from
+        the typing memo when the last edit was the keystroke before, else from
+        the caret or a lookup.
         """
         n = len(text)
         typing = self._typing
+        right: int | None
+        left: int | None
         if (
             typing is not None
             and typing[0] == pos
             and typing[1] == self._version
             and typing[2] == self.length
         ):
-            s = typing[3]
-            if (
-                s.start + s.length == counter
-                and s.rid == rid
-                and s.seq + s.length == seq
-                and s.length + n <= MAX_RUN_TEXT
-            ):
-                self._grow(s, s.chunk, typing[4], typing[5], text)
-                self._typing = (pos + n, self._version, self.length, *typing[3:])
-                return (rid << SHIFT) | (counter - 1), typing[6]
-        self._text = None
-        right: int | None
-        left: int | None
-        dest: tuple[int, ...]
-        if pos == 0:
+            s, ci, si, right = typing[3], typing[4], typing[5], typing[6]
+            left = (s.rid << SHIFT) | (s.start + s.length - 1)
+            at_end = True
+        elif pos == 0:
             right = self._next_key(0, -1) if track_right and self.chunks[0].spans else None
-            left = None
-            dest = self.first_position()
+            last, ci, si = self.place(
+                self.first_position(), Span(rid, counter, n, text, None, right, seq)
+            )
+            self._typing = (n, self._version, self.length, last, ci, si, right)
+            return None, right
         else:
             caret = self._caret  # `_at(pos - 1)`, inlined for its common answer
             if (
@@ -479,29 +490,43 @@ class RunSequence:
             else:
                 s, ci, si, off = self._at(pos - 1)
             left = (s.rid << SHIFT) | (s.start + off)
-            if off + 1 < s.length:
-                right = left + 1 if track_right else None
-                dest = (ci, si, off + 1)
+            at_end = off + 1 == s.length
+            if not track_right:
+                right = None
+            elif not at_end:
+                right = left + 1
+            elif si + 1 < len(s.chunk.spans):
+                following = s.chunk.spans[si + 1]
+                right = (following.rid << SHIFT) | following.start
             else:
-                chunk = s.chunk
-                if not track_right:
-                    right = None
-                elif si + 1 < len(chunk.spans):
-                    following = chunk.spans[si + 1]
-                    right = (following.rid << SHIFT) | following.start
-                else:
-                    right = self._next_key(ci, si)
-                if (
-                    s.rid == rid
-                    and s.start + s.length == counter
-                    and s.right == right
-                    and s.seq + s.length == seq
-                    and s.length + n <= MAX_RUN_TEXT
-                ):
-                    self._grow(s, chunk, ci, si, text)
-                    self._typing = (pos + n, self._version, self.length, s, ci, si, right)
-                    return left, right
-                dest = (ci, si + 1, 0)
+                right = self._next_key(ci, si)
+        if not at_end:
+            dest: tuple[int, ...] = (ci, si, off + 1)
+        elif (
+            s.start + s.length == counter
+            and s.rid == rid
+            and s.right == right
+            and s.seq + s.length == seq
+            and s.length + n <= MAX_RUN_TEXT
+        ):
+            s.text += text  # type: ignore[operator]
+            s.length += n
+            if n == 1:
+                self.owner[rid].append(s)
+            else:
+                self.owner[rid].extend([s] * n)
+            self.vis[ci] += n
+            self.length += n
+            if ci < self._cache_ci:
+                self._cache_start += n
+            hint = self._hint
+            if hint is not None and hint[1] is s.chunk and hint[2] > si:
+                self._hint = None  # the runs after this one moved
+            self._text = None
+            self._typing = (pos + n, self._version, self.length, s, ci, si, right)
+            return left, right
+        else:
+            dest = (ci, si + 1, 0)
         last, ci, si = self.place(dest, Span(rid, counter, n, text, left, right, seq))
         # The new text ends `last`, and what followed the insertion point, its right
         # origin, follows it.
@@ -524,6 +549,7 @@ class RunSequence:
         owner = self.owner[rid]
         if counter <= 0 or len(owner) != counter:
             return False
+        n = len(text)
         memo = self._remote_typing
         if (
             memo is not None
@@ -531,53 +557,32 @@ class RunSequence:
             and memo[0] == rid
             and memo[2] == right
             and memo[3] == self._version
+            and memo[4].start + memo[4].length == counter
         ):
             # The same replica's next keystroke: its run still ends before `right`
             # (only a structural change, which bumps the version, or a delete of the
-            # run's end, which the counter check below sees, could change that).
-            span = memo[4]
-            if (
-                span.start + span.length == counter
-                and span.seq + span.length == seq
-                and span.text is not None
-                and span.length + len(text) <= MAX_RUN_TEXT
-            ):
-                ci, si = memo[5], memo[6]
-                self._grow(span, span.chunk, ci, si, text)
-                self._remote_typing = (rid, counter + len(text), right, self._version, span, ci, si)
-                return True
-        span = owner[counter - 1]
-        if (
-            span.start + span.length != counter
-            or span.right != right
-            or span.seq + span.length != seq
-            or span.text is None
-            or span.length + len(text) > MAX_RUN_TEXT
-        ):
-            return False
-        located = self._located
-        if located is not None and located[0] is span and located[1] == self._version:
-            ci, si = located[2], located[3]  # typing on: the run of last time
+            # run's end, which moves the run's end, could change that).
+            span, ci, si = memo[4], memo[5], memo[6]
         else:
-            ci, si = self.locate(span)
-        chunk = span.chunk
-        spans = chunk.spans
-        if si + 1 < len(spans):
-            following = spans[si + 1]
-            if right != (following.rid << SHIFT) | following.start:
+            span = owner[counter - 1]
+            if span.start + span.length != counter or span.right != right:
                 return False
-        elif right != self._next_key(ci, si):
+            located = self._located
+            if located is not None and located[0] is span and located[1] == self._version:
+                ci, si = located[2], located[3]
+            else:
+                ci, si = self.locate(span)
+            spans = span.chunk.spans
+            if si + 1 < len(spans):
+                following = spans[si + 1]
+                if right != (following.rid << SHIFT) | following.start:
+                    return False
+            elif right != self._next_key(ci, si):
+                return False
+        if span.seq + span.length != seq or span.text is None or span.length + n > MAX_RUN_TEXT:
             return False
-        self._grow(span, chunk, ci, si, text)
-        self._remote_typing = (rid, counter + len(text), right, self._version, span, ci, si)
-        return True
-
-    def _grow(self, span: Span, chunk: Chunk, ci: int, si: int, text: str) -> None:
-        """Append `text` (the next ids of its replica) to visible run `si` of chunk `ci`."""
-        n = len(text)
-        span.text += text  # type: ignore[operator]
+        span.text += text
         span.length += n
-        owner = self.owner[span.rid]
         if n == 1:
             owner.append(span)
         else:
@@ -587,9 +592,11 @@ class RunSequence:
         if ci < self._cache_ci:
             self._cache_start += n
         hint = self._hint
-        if hint is not None and hint[1] is chunk and hint[2] > si:
+        if hint is not None and hint[1] is span.chunk and hint[2] > si:
             self._hint = None  # the runs after this one moved
         self._text = None
+        self._remote_typing = (rid, counter + n, right, self._version, span, ci, si)
+        return True
 
     def tombstone(self, ci: int, si: int, off: int, count: int) -> None:
         """Delete `count` elements of run si starting at `off` (all inside that run, visible).
@@ -703,12 +710,12 @@ class RunSequence:
         if first >= 0:
             start = s.start + first
             rid = s.rid
+            version = self._version
             self.tombstone(ci, si, first, count)
             if s.text is None:  # the whole run went
                 self._caret = None
                 return [(rid, start, count)]
-            chunk = s.chunk
-            if ci >= len(self.chunks) or self.chunks[ci] is not chunk or chunk.spans[si] is not s:
+            if self._version != version:  # split and joined, not a boundary move
                 ci, si = self.locate(s)
             if first:  # s kept its head: the caret is its last element
                 self._caret = (self._version, self.length, pos - 1, s, ci, si, first - 1)

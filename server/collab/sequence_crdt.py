@@ -216,12 +216,7 @@ def _typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
         ):
             return False
         right_key = (right_rid << SHIFT) | right_counter
-    if not core.extend_run(rid, counter, text, right_key, counter):
-        return False
-    end = counter + len(text) - 1
-    if end > core.max_seq:
-        core.max_seq = end
-    return True
+    return core.extend_run(rid, counter, text, right_key, counter)  # (Fugue: no max_seq)
 
 
 def _one_range_delete(core: RunSequence, change: dict[str, Any]) -> bool | None:
@@ -302,7 +297,7 @@ class SequenceReplica(Replica):
         left, right = core.local_insert(self._rid, counter, pos, text, seq, self._track_right)
         self._next = counter + n
         end = seq + n
-        if end > core.max_seq:
+        if not self._seq_is_counter and end > core.max_seq:  # RGA's Lamport clock
             core.max_seq = end - 1
         run = self._open_run
         if (
