@@ -8,8 +8,8 @@ a fixed seed (42, as the suite's), so every subject replays the same edits.
 B3.1-B3.3 have 20√N clients set one key of a map at once (a number, an
 object, a long string): only raw pycrdt and Loro have a map
 (`benchmarks.crdt.maps`); rtlab's strategies are texts, and their cells say
-"n/a: no map type". B3 is the suite's B3.4 (each client inserts its own
-number at index 0) on a text instead of an array. One row is ours: M1, a
+"n/a: no map type". B3.4 (each client inserts its own number at index 0)
+runs on a text instead of the suite's array. One row is ours: M1, a
 long-diverged merge (the Eg-walker paper's A1/A2 style).
 
 Columns are the suite's: time, average update size, encode time, document

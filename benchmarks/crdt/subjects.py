@@ -57,7 +57,7 @@ class Group:
         raise NotImplementedError
 
     def deliver_all(self, member: int, updates: list[Any]) -> None:
-        """Several updates in one transaction (the suite's B3 `transact`), where there is one."""
+        """Several updates in one transaction (the suite's B3.4 `transact`), where there is one."""
         for update in updates:
             self.deliver(member, update)
 

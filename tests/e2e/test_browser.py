@@ -8,37 +8,22 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium.
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.e2e.chromium import launch, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = ROOT / "docs" / "img" / "demo.png"
 
-pytestmark = pytest.mark.skipif(
-    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+pytestmark = needs_chromium
 
 
 def test_two_pages_chat_type_and_the_dashboard_counts_connections(server_factory, tmp_path):
     sync_api = pytest.importorskip("playwright.sync_api")
     server = server_factory("--dashboard-interval", "0.2")
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = launch(pw)
         try:
             ann = browser.new_page(viewport={"width": 1280, "height": 760})
             bob = browser.new_page(viewport={"width": 1280, "height": 760})
