@@ -453,10 +453,10 @@ class RunSequence:
         """Insert `text` at visible `pos` as ids (rid, counter...); return (left, right) origins.
 
         The run goes right after the visible element at pos-1 (before any
-        tombstones that follow it). Typing on at the end of our own run, the
-        common case in real editing, grows that run. Where pos-1 is comes from
-        the typing memo when the last edit was the keystroke before, else from
-        the caret or a lookup.
+        tombstones that follow it). Typing on, the common case in real
+        editing, grows the run the last keystroke grew (the typing memo). Any
+        other insert places a new run, which joins the run before it when it
+        continues it (typing on after moving the caret back to a run's end).
         """
         n = len(text)
         typing = self._typing
@@ -469,15 +469,34 @@ class RunSequence:
             and typing[2] == self.length
         ):
             s, ci, si, right = typing[3], typing[4], typing[5], typing[6]
+            if (
+                s.start + s.length == counter
+                and s.rid == rid
+                and s.seq + s.length == seq
+                and s.length + n <= MAX_RUN_TEXT
+            ):
+                s.text += text  # type: ignore[operator]
+                s.length += n
+                if n == 1:
+                    self.owner[rid].append(s)
+                else:
+                    self.owner[rid].extend([s] * n)
+                self.vis[ci] += n
+                length = self.length = self.length + n
+                if ci < self._cache_ci:
+                    self._cache_start += n
+                hint = self._hint
+                if hint is not None and hint[1] is s.chunk and hint[2] > si:
+                    self._hint = None  # the runs after this one moved
+                self._text = None
+                self._typing = (pos + n, self._version, length, s, ci, si, right)
+                return (rid << SHIFT) | (counter - 1), right
             left = (s.rid << SHIFT) | (s.start + s.length - 1)
-            at_end = True
+            dest: tuple[int, ...] = (ci, si + 1, 0)
         elif pos == 0:
             right = self._next_key(0, -1) if track_right and self.chunks[0].spans else None
-            last, ci, si = self.place(
-                self.first_position(), Span(rid, counter, n, text, None, right, seq)
-            )
-            self._typing = (n, self._version, self.length, last, ci, si, right)
-            return None, right
+            left = None
+            dest = self.first_position()
         else:
             caret = self._caret  # `_at(pos - 1)`, inlined for its common answer
             if (
@@ -490,46 +509,16 @@ class RunSequence:
             else:
                 s, ci, si, off = self._at(pos - 1)
             left = (s.rid << SHIFT) | (s.start + off)
-            at_end = off + 1 == s.length
-            if not track_right:
-                right = None
-            elif not at_end:
-                right = left + 1
-            elif si + 1 < len(s.chunk.spans):
-                following = s.chunk.spans[si + 1]
-                right = (following.rid << SHIFT) | following.start
+            if off + 1 < s.length:
+                right = left + 1 if track_right else None
+                dest = (ci, si, off + 1)
             else:
-                right = self._next_key(ci, si)
-        if not at_end:
-            dest: tuple[int, ...] = (ci, si, off + 1)
-        elif (
-            s.start + s.length == counter
-            and s.rid == rid
-            and s.right == right
-            and s.seq + s.length == seq
-            and s.length + n <= MAX_RUN_TEXT
-        ):
-            s.text += text  # type: ignore[operator]
-            s.length += n
-            if n == 1:
-                self.owner[rid].append(s)
-            else:
-                self.owner[rid].extend([s] * n)
-            self.vis[ci] += n
-            self.length += n
-            if ci < self._cache_ci:
-                self._cache_start += n
-            hint = self._hint
-            if hint is not None and hint[1] is s.chunk and hint[2] > si:
-                self._hint = None  # the runs after this one moved
-            self._text = None
-            self._typing = (pos + n, self._version, self.length, s, ci, si, right)
-            return left, right
-        else:
-            dest = (ci, si + 1, 0)
+                right = self._next_key(ci, si) if track_right else None
+                dest = (ci, si + 1, 0)
+        self._text = None
         last, ci, si = self.place(dest, Span(rid, counter, n, text, left, right, seq))
-        # The new text ends `last`, and what followed the insertion point, its right
-        # origin, follows it.
+        # The new text ends `last` (the new run, or the run it joined), and what
+        # followed the insertion point, its right origin, follows it.
         self._typing = (pos + n, self._version, self.length, last, ci, si, right)
         return left, right
 
