@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import subprocess
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         patches = sequential_patches(load_trace(args.trace))
         expected = str_sequential(patches).text
         expected_repeated = str_sequential(patches * args.b4_repeat).text
+    # The trace's lists stay alive for the whole run: frozen, no garbage collection
+    # inside a timed row walks them (as in trace_bench, `simulate.traces.frozen_heap`).
+    gc.collect()
+    gc.freeze()
     settings = Settings(
         n=args.n,
         seed=args.seed,

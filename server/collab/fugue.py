@@ -31,7 +31,7 @@ from typing import Any
 
 from server.collab.base import CollabError
 from server.collab.registry import Strategy, register
-from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, MASK, SHIFT, RunSequence
+from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence
 from server.collab.sequence_crdt import (
     SequenceDocument,
     SequenceReplica,
@@ -42,11 +42,6 @@ from server.collab.sequence_crdt import (
 
 class FugueRules(SequenceRules):
     track_right = True
-
-    def add_insert_fields(
-        self, op: dict[str, Any], core: RunSequence, right: int | None, seq: int
-    ) -> None:
-        op["right"] = None if right is None else [core.names[right >> SHIFT], right & MASK]
 
     def parse_fields(
         self, core: RunSequence, change: dict[str, Any], counter: int, left: int | None

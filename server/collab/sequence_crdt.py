@@ -40,7 +40,8 @@ from server.collab.run_sequence import MASK, SHIFT, RunSequence
 class SequenceRules:
     """What one algorithm adds to the shared element list."""
 
-    #: Fugue needs each run's right origin; RGA does not store it.
+    #: Fugue keeps each run's right origin and sends it as an insert's `right` (its
+    #: only field beyond id, left and text); RGA does neither.
     track_right: ClassVar[bool] = True
 
     #: True when a local run's `seq` is its first counter (Fugue): no `local_seq` call.
@@ -52,9 +53,9 @@ class SequenceRules:
 
     def add_insert_fields(
         self, op: dict[str, Any], core: RunSequence, right: int | None, seq: int
-    ) -> None:  # pragma: no cover - abstract
-        """Put the algorithm's own fields of an outgoing insert into `op`."""
-        raise NotImplementedError
+    ) -> None:
+        """Put the algorithm's own fields of an outgoing insert into `op` (rules that
+        track right origins have none but `right`, which the replica writes itself)."""
 
     def parse_fields(
         self, core: RunSequence, change: dict[str, Any], counter: int, left: int | None
@@ -315,7 +316,10 @@ class SequenceReplica(Replica):
                 "left": None if left is None else [core.names[left >> SHIFT], left & MASK],
                 "text": text,
             }
-            self._add_fields(op, core, right, seq)
+            if self._track_right:  # Fugue's one field, written here: a call less per op
+                op["right"] = None if right is None else [core.names[right >> SHIFT], right & MASK]
+            else:
+                self._add_fields(op, core, right, seq)
             self._outgoing.append(op)
         self._open_run = (counter + n, right, end)
 
