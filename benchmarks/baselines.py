@@ -118,10 +118,12 @@ class PycrdtText:
         return doc
 
 
-class LoroText:
-    """A Loro document, code-point positions, one commit per `take_outgoing`."""
+class LoroDocument:
+    """A Loro document with its local updates captured, snapshots as encoding.
 
-    name = "loro"
+    The shared part of the text baseline here and the map baseline of the
+    CRDT suite (`benchmarks.crdt.maps`): a subclass adds its container.
+    """
 
     def __init__(self, peer_id: int | None = None, *, export_updates: bool = True) -> None:
         from loro import ExportMode, LoroDoc
@@ -130,7 +132,6 @@ class LoroText:
         self.doc: Any = LoroDoc()  # type: ignore[no-untyped-call, unused-ignore]
         if peer_id is not None:
             self.doc.peer_id = peer_id
-        self.text: Any = self.doc.get_text("text")
         self._updates: list[bytes] = []
         # Without the subscription a commit still closes a change, but no update
         # crosses into Python: most of the cost of an update per keystroke.
@@ -138,13 +139,7 @@ class LoroText:
 
     def _keep(self, update: bytes) -> bool:
         self._updates.append(update)
-        return True
-
-    def insert(self, pos: int, text: str) -> None:
-        self.text.insert(pos, text)
-
-    def delete(self, pos: int, length: int) -> None:
-        self.text.delete(pos, length)
+        return True  # stay subscribed
 
     def take_outgoing(self) -> list[bytes]:
         self.doc.commit()
@@ -157,17 +152,33 @@ class LoroText:
     def receive_all(self, updates: list[bytes]) -> None:
         self.doc.import_batch(updates)
 
-    def value(self) -> str:
-        return str(self.text.to_string())
-
     def encode(self) -> bytes:
         return bytes(self.doc.export(self._snapshot_mode))
 
     @classmethod
-    def load(cls, data: bytes) -> LoroText:
-        doc = cls()
-        doc.doc.import_(data)
-        return doc
+    def load(cls, data: bytes) -> Any:
+        loaded = cls()
+        loaded.doc.import_(data)
+        return loaded
+
+
+class LoroText(LoroDocument):
+    """A Loro text, code-point positions, one commit per `take_outgoing`."""
+
+    name = "loro"
+
+    def __init__(self, peer_id: int | None = None, *, export_updates: bool = True) -> None:
+        super().__init__(peer_id, export_updates=export_updates)
+        self.text: Any = self.doc.get_text("text")
+
+    def insert(self, pos: int, text: str) -> None:
+        self.text.insert(pos, text)
+
+    def delete(self, pos: int, length: int) -> None:
+        self.text.delete(pos, length)
+
+    def value(self) -> str:
+        return str(self.text.to_string())
 
 
 LIBRARIES: dict[str, Callable[[int], Any]] = {

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from benchmarks.baselines import LoroDocument
+
 MAP_NAME = "map"  # the root the suite's factories use (`getMap('map')`)
 
 
@@ -92,46 +94,19 @@ class PycrdtMap:
         return loaded
 
 
-class LoroMap:
+class LoroMap(LoroDocument):
     """A Loro document with one map; one commit per `set`, snapshots as encoding."""
 
     def __init__(self, peer_id: int | None = None) -> None:
-        from loro import ExportMode, LoroDoc
-
-        self._snapshot_mode = ExportMode.Snapshot()
-        self.doc: Any = LoroDoc()  # type: ignore[no-untyped-call, unused-ignore]
-        if peer_id is not None:
-            self.doc.peer_id = peer_id
+        super().__init__(peer_id)
         self.map: Any = self.doc.get_map(MAP_NAME)
-        self._updates: list[bytes] = []
-        self._subscription = self.doc.subscribe_local_update(self._keep)
-
-    def _keep(self, update: bytes) -> bool:
-        self._updates.append(update)
-        return True  # stay subscribed
 
     def set(self, key: str, value: Any) -> None:
         self.map.insert(key, value)
         self.doc.commit()
 
-    def take_outgoing(self) -> list[bytes]:
-        out, self._updates = self._updates, []
-        return out
-
-    def receive_all(self, updates: list[bytes]) -> None:
-        self.doc.import_batch(updates)
-
     def entries(self) -> dict[str, Any]:
         return dict(self.map.get_deep_value())
-
-    def encode(self) -> bytes:
-        return bytes(self.doc.export(self._snapshot_mode))
-
-    @classmethod
-    def load(cls, data: bytes) -> LoroMap:
-        loaded = cls()
-        loaded.doc.import_(data)
-        return loaded
 
 
 # Client ids as the raw text baselines use them (member i is client i + 1).
