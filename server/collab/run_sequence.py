@@ -173,11 +173,6 @@ class RunSequence:
             return None
         return (rid << SHIFT) | counter
 
-    def wire_id(self, key: int | None) -> list[Any] | None:
-        if key is None:
-            return None
-        return [self.names[key >> SHIFT], key & MASK]
-
     def span_of(self, key: int) -> tuple[Span, int]:
         span = self.owner[key >> SHIFT][key & MASK]
         return span, (key & MASK) - span.start
