@@ -20,6 +20,11 @@ to catch any code that confuses code points with UTF-8 bytes (pycrdt's
 
 The default trace lives outside the repo, in `../shared/traces/` next to it;
 it is never copied in. This script prints figures; it asserts nothing.
+
+fugue and rga run their keystroke path (`server.collab.native.COMPILED`)
+compiled by mypyc when `make native` has built it from the current source;
+`RTLAB_NATIVE=0` runs the same source as plain Python. The first line
+printed says which.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.baselines import BaselineRun, library_concurrent, library_sequential, str_sequential
+from server.collab import native
 from server.collab.registry import strategies
 from simulate.traces import (
     expected_text,
@@ -118,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = expected_text(trace, limit)
     ops = sum(len(t["patches"]) for t in trace["txns"]) if limit is None else limit
     print(f"trace: {args.trace} ({kind}, {ops:,} patches{', accented' if args.accents else ''})")
+    print(f"fugue/rga keystroke path: {native.STATUS.describe()} (server.collab.native)")
 
     notes: list[str] = []
     samples: dict[str, list[Row]] = {}
@@ -195,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     print("server); n/a for native libraries (invisible to tracemalloc: see benchmarks.crdt).")
     print("state B: DocumentServer.encode() (binary where the strategy has one: fugue, rga,")
     print("yjs, loro; JSON text otherwise); baselines: their binary snapshot.")
+    print("fugue and rga run their keystroke path compiled by mypyc after `make native`;")
+    print("RTLAB_NATIVE=0 runs the same source as plain Python.")
     if args.repeat > 1:
         print(f"{args.repeat} repetitions in this run: seconds are medians, ratios of medians.")
     for note in notes:

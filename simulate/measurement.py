@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self
 
 from server.catalogue import CursorUpdate, ErrorCode, EventError, SendMessage
+from server.collab import native
 from simulate import metrics
 from simulate.catalogue import catalogue_main_event
 from simulate.scenarios import Scenario
@@ -323,13 +324,20 @@ def ack_error_code(reply: Any) -> str:
 
 
 def versions(*packages: str, missing: str | None = "unknown") -> dict[str, str | None]:
-    """Python's version and each installed package's (`missing` for one that is not)."""
+    """Python's version and each installed package's (`missing` for one that is not).
+
+    With rtlab's comes how its sequence CRDTs' keystroke path runs: compiled
+    by mypyc or plain Python (`server.collab.native`), a 2x difference in
+    their timings.
+    """
     found: dict[str, str | None] = {"python": platform.python_version()}
     for package in packages:
         try:
             found[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             found[package] = missing
+    if "rtlab" in packages:  # the same source runs compiled or as plain Python
+        found["rtlab keystroke path"] = native.STATUS.describe()
     return found
 
 

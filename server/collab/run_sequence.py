@@ -114,6 +114,18 @@ def _joinable(a: Span, b: Span) -> bool:
     )
 
 
+def _integer(value: Any) -> int:
+    """A state field that must be a plain int (not a float, bool or numeric string)."""
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {value!r}")
+    return value
+
+
+# Fills a decoded state's id table until every run has claimed its ids (they all do:
+# `decode_state` checks the claims first), so the table holds only runs throughout.
+_NO_SPAN = Span(-1, 0, 0, None, None, None, 0)
+
+
 class RunSequence:
     """The element list of one replica or server document (no wire format here)."""
 
@@ -827,24 +839,39 @@ class RunSequence:
                 if not isinstance(name, str) or name in seq.rindex:
                     raise CollabError("bad_request", "bad replica table in state")
                 seq.replica_index(name)
-            sizes = [0] * len(names)
             parsed: list[Span] = []
             for rid, start, body, left, right, sq in runs:
                 if isinstance(body, str):
                     text: str | None = body
                     length = len(body)
                 else:
-                    text, length = None, int(body)
-                lk = None if left is None else (int(left[0]) << SHIFT) | int(left[1])
-                rk = None if right is None else (int(right[0]) << SHIFT) | int(right[1])
-                span = Span(int(rid), int(start), length, text, lk, rk, int(sq))
-                if length <= 0 or span.start < 0:
+                    text, length = None, _integer(body)
+                lk = None if left is None else (_integer(left[0]) << SHIFT) | _integer(left[1])
+                rk = None if right is None else (_integer(right[0]) << SHIFT) | _integer(right[1])
+                span = Span(_integer(rid), _integer(start), length, text, lk, rk, _integer(sq))
+                if length <= 0 or span.start < 0 or not 0 <= span.rid < len(names):
                     raise CollabError("bad_request", "bad run in state")
-                sizes[span.rid] = max(sizes[span.rid], span.start + length)
                 parsed.append(span)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CollabError("bad_request", f"malformed CRDT state: {exc}") from None
-        seq.owner = [[None] * n for n in sizes]  # type: ignore[list-item]
+        # Every replica's ids must be covered exactly once, 0..n-1: no hole, no overlap.
+        claimed: list[list[tuple[int, int]]] = [[] for _ in names]
+        for span in parsed:
+            claimed[span.rid].append((span.start, span.length))
+        for ranges in claimed:
+            expected = 0
+            for start, length in sorted(ranges):
+                if start != expected:
+                    raise CollabError("bad_request", "CRDT state has holes or overlaps in its ids")
+                expected = start + length
+        sizes = [sum(length for _, length in ranges) for ranges in claimed]
+        for span in parsed:  # origins name elements of this state
+            for key in (span.left, span.right):
+                if key is not None and not (
+                    0 <= key >> SHIFT < len(sizes) and (key & MASK) < sizes[key >> SHIFT]
+                ):
+                    raise CollabError("bad_request", "a run's origin is not in the state")
+        seq.owner = [[_NO_SPAN] * size for size in sizes]
         chunks: list[Chunk] = []
         current: list[Span] = []
         for span in parsed:
@@ -862,9 +889,6 @@ class RunSequence:
             seq.owner[span.rid][span.start : span.start + span.length] = [span] * span.length
             seq.max_seq = max(seq.max_seq, span.seq + span.length - 1)
         chunks.append(Chunk(current))
-        for slots in seq.owner:
-            if any(x is None for x in slots):
-                raise CollabError("bad_request", "CRDT state has holes in its ids")
         seq.chunks = chunks
         seq.vis = [sum(s.length for s in c.spans if s.text is not None) for c in chunks]
         seq.length = sum(seq.vis)

@@ -33,8 +33,10 @@ from functools import partial
 from typing import Any, ClassVar
 
 from server.collab.base import Applied, CollabError, DocumentServer, Replica
+from server.collab.keystrokes import one_range_delete, typing_on
+from server.collab.local_edits import LocalEdits
 from server.collab.run_encoding import decode_runs, encode_runs
-from server.collab.run_sequence import MASK, SHIFT, RunSequence
+from server.collab.run_sequence import SHIFT, RunSequence
 
 
 class SequenceRules:
@@ -111,10 +113,10 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     if type(change) is dict:  # the keystroke-sized ops first, without the general checks
         kind = change.get("type")
         if kind == "insert":
-            if rules.track_right and _typing_on(core, change):
+            if rules.track_right and typing_on(core, change):
                 return True
         elif kind == "delete":
-            changed = _one_range_delete(core, change)
+            changed = one_range_delete(core, change)
             if changed is not None:
                 return changed
     if not isinstance(change, dict):
@@ -169,87 +171,6 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     raise bad(f"unknown op type {kind!r}")
 
 
-def _typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
-    """The hot path of a relay: a well-formed Fugue insert that continues its author's run.
-
-    Accepts only what the full validation below would accept (the next
-    counter of a known replica, left origin its previous character, a known
-    right origin) and only when `RunSequence.extend_run` can append in place;
-    anything else returns False, untouched, and takes the general path,
-    which validates and raises.
-    """
-    ident = change.get("id")
-    left = change.get("left")
-    text = change.get("text")
-    if (
-        type(ident) is not list
-        or type(left) is not list
-        or type(text) is not str
-        or not text
-        or len(ident) != 2
-        or len(left) != 2
-    ):
-        return False
-    name, counter = ident
-    if (
-        left[0] != name
-        or type(name) is not str
-        or type(counter) is not int
-        or type(left[1]) is not int
-        or left[1] != counter - 1
-        or counter <= 0
-    ):
-        return False
-    rid = core.rindex.get(name)
-    if rid is None:  # (extend_run checks that `counter` is the next id)
-        return False
-    right = change.get("right")
-    right_key: int | None = None
-    if right is not None:
-        if type(right) is not list or len(right) != 2:
-            return False
-        right_name, right_counter = right
-        right_rid = core.rindex.get(right_name) if type(right_name) is str else None
-        if (
-            right_rid is None
-            or type(right_counter) is not int
-            or not 0 <= right_counter < len(core.owner[right_rid])
-        ):
-            return False
-        right_key = (right_rid << SHIFT) | right_counter
-    return core.extend_run(rid, counter, text, right_key, counter)  # (Fugue: no max_seq)
-
-
-def _one_range_delete(core: RunSequence, change: dict[str, Any]) -> bool | None:
-    """The other hot path: a delete of one well-formed range of known ids (a keystroke).
-
-    Returns whether anything changed, or None (untouched) when the op is not
-    that simple: the general path then validates it and raises if it must.
-    """
-    ranges = change.get("ranges")
-    if type(ranges) is not list or len(ranges) != 1:
-        return None
-    item = ranges[0]
-    if type(item) is not list or len(item) != 3:
-        return None
-    name, counter, length = item
-    if type(name) is not str or type(counter) is not int or type(length) is not int:
-        return None
-    rid = core.rindex.get(name)
-    if rid is None or counter < 0 or length <= 0:
-        return None
-    owner = core.owner[rid]
-    if counter + length > len(owner):
-        return None
-    span = owner[counter]
-    off = counter - span.start
-    if span.text is None or off + length > span.length:  # partly deleted, or several runs
-        return core.delete_ids(rid, counter, length)
-    ci, si = core.locate(span)
-    core.tombstone(ci, si, off, length)
-    return True
-
-
 # `Applied((ack, broadcast))` without NamedTuple's Python-level __new__: one is made
 # per keystroke on the relay's hot path, and that __new__ was a tenth of its time.
 _applied = partial(tuple.__new__, Applied)
@@ -271,83 +192,24 @@ class SequenceReplica(Replica):
         if core is None:
             core = RunSequence.decode_state(state) if state else RunSequence()
         self.core = core
-        self._rid = self.core.replica_index(replica_id)
-        self._next = len(self.core.owner[self._rid])
-        self._outgoing: list[dict[str, Any]] = []
-        # (end counter, right origin, next seq) of the last queued insert, for coalescing
-        self._open_run: tuple[int, int | None, int] | None = None
+        rules = self.rules
+        self._edits = LocalEdits(
+            core,
+            replica_id,
+            local_seq=None if rules.seq_is_counter else rules.local_seq,
+            add_fields=None if rules.track_right else rules.add_insert_fields,
+        )
         self._cursors: dict[str, Any] = {}
-        # The rules' switches as instance attributes: read once per keystroke, and an
-        # instance attribute is a cheaper read than a class attribute through `self`.
-        self._add_fields = self.rules.add_insert_fields
-        self._track_right = self.rules.track_right
-        self._seq_is_counter = self.rules.seq_is_counter
 
-    # -- local edits --
+    # -- local edits (`LocalEdits`: the keystroke path, compiled with the element list) --
     def insert(self, pos: int, text: str) -> None:
-        core = self.core
-        if type(text) is not str and not isinstance(text, str):
-            raise bad("text must be a string")
-        if not 0 <= pos <= core.length:
-            raise bad(f"insert position {pos} outside 0..{core.length}")
-        if not text:
-            return
-        counter = self._next
-        n = len(text)
-        seq = counter if self._seq_is_counter else self.rules.local_seq(core, counter)
-        left, right = core.local_insert(self._rid, counter, pos, text, seq, self._track_right)
-        self._next = counter + n
-        end = seq + n
-        if not self._seq_is_counter and end > core.max_seq:  # RGA's Lamport clock
-            core.max_seq = end - 1
-        run = self._open_run
-        if (
-            run is not None
-            and run[0] == counter
-            and run[1] == right
-            and run[2] == seq
-            and left == (self._rid << SHIFT) | (counter - 1)
-        ):
-            self._outgoing[-1]["text"] += text
-        else:
-            op = {
-                "type": "insert",
-                "id": [self.replica_id, counter],
-                "left": None if left is None else [core.names[left >> SHIFT], left & MASK],
-                "text": text,
-            }
-            if self._track_right:  # Fugue's one field, written here: a call less per op
-                op["right"] = None if right is None else [core.names[right >> SHIFT], right & MASK]
-            else:
-                self._add_fields(op, core, right, seq)
-            self._outgoing.append(op)
-        self._open_run = (counter + n, right, end)
+        self._edits.insert(pos, text)
 
     def delete(self, pos: int, length: int) -> None:
-        core = self.core
-        if length < 0 or pos < 0 or pos + length > core.length:
-            raise bad(f"delete {pos}+{length} outside 0..{core.length}")
-        if not length:
-            return
-        names = core.names
-        deleted = core.local_delete(pos, length)
-        if len(deleted) == 1:  # a keystroke's delete: one range
-            rid, counter, count = deleted[0]
-            ranges = [[names[rid], counter, count]]
-        else:
-            ranges = [[names[r], c, n] for r, c, n in deleted]
-        out = self._outgoing
-        if out and out[-1]["type"] == "delete":
-            out[-1]["ranges"].extend(ranges)
-        else:
-            out.append({"type": "delete", "ranges": ranges})
-        self._open_run = None
+        self._edits.delete(pos, length)
 
     def take_outgoing(self) -> list[dict[str, Any]]:
-        out = self._outgoing
-        self._outgoing = []
-        self._open_run = None
-        return out
+        return self._edits.take()
 
     # -- from the server --
     def receive(self, change: dict[str, Any]) -> None:
@@ -389,7 +251,7 @@ class SequenceReplica(Replica):
         return result
 
     def is_idle(self) -> bool:
-        return not self._outgoing
+        return not self._edits.outgoing
 
     def encode(self) -> bytes:
         """The binary run encoding (`run_encoding`); pending local ops are not in it."""
@@ -414,10 +276,10 @@ class SequenceDocument(DocumentServer):
         if type(change) is dict:  # apply_change's keystroke paths, inlined: one call less
             kind = change.get("type")
             if kind == "insert":
-                if self._track_right and _typing_on(self.core, change):
+                if self._track_right and typing_on(self.core, change):
                     self.revision += 1
                     return _applied(({"revision": self.revision}, change))
-            elif kind == "delete" and _one_range_delete(self.core, change) is not None:
+            elif kind == "delete" and one_range_delete(self.core, change) is not None:
                 self.revision += 1
                 return _applied(({"revision": self.revision}, change))
         changed = apply_change(self.core, self.rules, change)
