@@ -3,7 +3,7 @@
 Why: Fugue's element list (`run_sequence`), the relay's keystroke ops
 (`keystrokes`) and a replica's local edits (`local_edits`) are plain typed
 Python, tuned bytecode by bytecode, and that is where a live document spends
-its time. mypyc (it ships with mypy) compiles the same source, unchanged, to
+its time (the binary encoding, `run_encoding`, is where a load spends it). mypyc (it ships with mypy) compiles the same source, unchanged, to
 a C extension; on the automerge-paper trace that takes the replica from 1.5x
 Loro's time to about Loro's own (`benchmarks.trace_bench`). The source stays
 the only definition: there is no second implementation to keep in step, and
@@ -30,8 +30,9 @@ from dataclasses import dataclass
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
-#: the modules compiled, all in this package; each imports only earlier ones or interpreted code
-COMPILED = ("run_sequence", "keystrokes", "local_edits")
+#: the modules compiled, all in this package: plain functions and classes that no interpreted
+#: class subclasses (a compiled class cannot be subclassed by interpreted code)
+COMPILED = ("run_sequence", "keystrokes", "local_edits", "run_encoding")
 SOURCE_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = SOURCE_DIR.parents[1] / "build" / "native"
 PACKAGE = ("server", "collab")
