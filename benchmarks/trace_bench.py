@@ -30,7 +30,11 @@ printed says which.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Callable
 from functools import partial
@@ -82,6 +86,40 @@ def baselines(trace: dict[str, Any], limit: int | None) -> list[BaselineRun]:
     return results
 
 
+def _replay_rows(args: argparse.Namespace) -> list[Row]:
+    """The child's side of `_plain_python_rows`: replay the `--only` strategies, no memory."""
+    trace = load_trace(args.trace)
+    if args.accents:
+        trace = with_accents(trace)
+    rows: list[Row] = []
+    for name in args.only.split(","):
+        result = replay(trace, name, limit=args.quick, measure_memory=False)
+        label = f"{name} ({native.STATUS.describe().split(' (')[0]})"
+        rows.append(
+            (label, result.seconds, result.server_seconds, None, result.state_bytes, result.ok)
+        )
+    return rows
+
+
+def _plain_python_rows(args: argparse.Namespace) -> list[Row]:
+    """The compiled strategies again as plain Python, in a child process of this run.
+
+    Which build a module loads is settled at import, so the other one needs
+    another interpreter; it runs between this run's own subjects, so both
+    figures share the machine's conditions and the same baselines.
+    """
+    names = [s.name for s in strategies() if s.compiled]
+    command = [sys.executable, "-m", "benchmarks.trace_bench", "--trace", str(args.trace)]
+    command += ["--only", ",".join(names), "--rows-json"]
+    if args.quick is not None:
+        command += ["--quick", str(args.quick)]
+    if args.accents:
+        command.append("--accents")
+    env = {**os.environ, native.SWITCH: "0"}
+    child = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    return [tuple(row) for row in json.loads(child.stdout)]
+
+
 def _median_row(name: str, runs: list[Row]) -> Row:
     seconds = statistics.median(r[1] for r in runs)
     servers = [r[2] for r in runs if r[2] is not None]
@@ -112,7 +150,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="run everything N times; medians are printed"
     )
+    parser.add_argument(
+        "--no-plain",
+        dest="plain",
+        action="store_false",
+        help="skip the compiled strategies' plain-Python rows (a child process with "
+        f"{native.SWITCH}=0, once per repetition)",
+    )
+    parser.add_argument("--only", default=None, help=argparse.SUPPRESS)  # the child's
+    parser.add_argument("--rows-json", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rows_json:
+        print(json.dumps(_replay_rows(args)))
+        return 0
 
     trace = load_trace(args.trace)
     if args.accents:
@@ -166,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                 result.ok,
             )
             samples.setdefault(strategy.name, []).append(row)
+        if args.plain and native.STATUS.active:
+            for row in _plain_python_rows(args):
+                samples.setdefault(row[0], []).append(row)
     rows = [_median_row(name, runs) for name, runs in samples.items()]
 
     reference = {name: seconds for name, seconds, *_ in rows}

@@ -111,6 +111,7 @@ register(
         create_replica=lambda replica_id, snapshot: FugueReplica(replica_id, snapshot),
         causal=True,
         stamped=True,
+        compiled=True,
         decode_replica=FugueReplica.decode,
     )
 )

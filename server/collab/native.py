@@ -3,11 +3,12 @@
 Why: Fugue's element list (`run_sequence`), the relay's keystroke ops
 (`keystrokes`) and a replica's local edits (`local_edits`) are plain typed
 Python, tuned bytecode by bytecode, and that is where a live document spends
-its time (the binary encoding, `run_encoding`, is where a load spends it). mypyc (it ships with mypy) compiles the same source, unchanged, to
-a C extension; on the automerge-paper trace that takes the replica from 1.5x
-Loro's time to about Loro's own (`benchmarks.trace_bench`). The source stays
-the only definition: there is no second implementation to keep in step, and
-the tests run against whichever is loaded.
+its time (the binary encoding, `run_encoding`, is where a load spends it).
+mypyc, which ships with mypy, compiles the same source, unchanged, to a C
+extension: on the automerge-paper trace the replica goes from about 1.5x
+Loro's time to below it (`benchmarks.trace_bench`, which prints both). The
+source stays the only definition: there is no second implementation to keep
+in step, and the tests run against whichever is loaded.
 
 How: `python -m server.collab.native_build` (`make native`, which `make test` and
 `make bench` run) builds the modules into `build/native/server/collab/` with

@@ -36,6 +36,9 @@ class Strategy:
     whole_document: bool = False
     #: State lives in a native library (Rust): tracemalloc cannot see its memory.
     native_heap: bool = False
+    #: Its keystroke path is among `server.collab.native.COMPILED`: compiled by mypyc
+    #: once `make native` has built it, plain Python otherwise (benchmarks say which).
+    compiled: bool = False
     #: (replica_id, Replica.encode() output) -> Replica; None: the encoding is the
     #: JSON snapshot, read back through `create_replica`.
     decode_replica: Callable[[str, bytes], Replica] | None = None

@@ -91,6 +91,7 @@ register(
         create_replica=lambda replica_id, snapshot: RgaReplica(replica_id, snapshot),
         causal=True,
         stamped=True,
+        compiled=True,
         decode_replica=RgaReplica.decode,
     )
 )

@@ -11,6 +11,7 @@ from pycrdt import Doc, Text
 
 from benchmarks import trace_bench
 from benchmarks.baselines import library_concurrent, library_sequential, str_sequential
+from server.collab import native
 from simulate.traces import load_trace, sequential_patches, with_accents
 from tests.simulate.test_traces import concurrent_trace, sequential_trace
 
@@ -85,3 +86,7 @@ def test_trace_bench_on_a_small_non_ascii_file(
     names = {line.split("  ")[0].strip() for line in rows}
     assert {"pycrdt (baseline)", "loro (baseline)", "fugue", "loro", "ot"} <= names
     assert all(line.endswith("True") for line in rows), rows
+    # The compiled strategies again as plain Python, from a child process of the same run.
+    assert f"keystroke path: {native.STATUS.describe()}" in out
+    plain = {"fugue (plain Python)", "rga (plain Python)"}
+    assert plain <= names if native.STATUS.active else not plain & names
