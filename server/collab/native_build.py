@@ -21,6 +21,7 @@ from server.collab.native import (
     MANIFEST,
     PACKAGE,
     SOURCE_DIR,
+    SWITCH,
     NativeStatus,
     inspect,
     package_dir,
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--check"]:
         status = inspect()
+    elif not args and os.environ.get(SWITCH) == "0":  # plain Python asked for: no compiler needed
+        print(f"server.collab keystroke path: not built ({SWITCH}=0)")
+        return 0
     elif not args:
         status = build()
     else:

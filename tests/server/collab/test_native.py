@@ -131,6 +131,20 @@ def test_a_binary_encoding_with_a_hole_is_refused() -> None:
         decode_runs(b"not runs")
 
 
+def test_the_build_is_skipped_when_plain_python_is_asked_for(tmp_path: Path) -> None:
+    """`RTLAB_NATIVE=0 make test` must work on a machine without a C compiler."""
+    env = {**os.environ, native.SWITCH: "0", "CC": str(tmp_path / "no-such-compiler")}
+    run = subprocess.run(
+        [sys.executable, "-m", "server.collab.native_build"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0 and "not built (RTLAB_NATIVE=0)" in run.stdout
+
+
 def test_the_sequence_crdt_tests_pass_as_plain_python_too() -> None:
     """Same source, other build: whichever is loaded, the behaviour must be the same."""
     env = {**os.environ, native.SWITCH: "0"}
