@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.collab.base import CollabError
+from server.collab.integration import fugue_destination
 from server.collab.registry import Strategy, register
-from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence
+from server.collab.run_sequence import RunSequence
 from server.collab.sequence_crdt import (
     SequenceDocument,
     SequenceReplica,
@@ -51,44 +51,7 @@ class FugueRules(SequenceRules):
     def find_destination(
         self, core: RunSequence, name: str, seq: int, left: int | None, right: int | None
     ) -> tuple[int, ...]:
-        left_o = core.order(left, BEFORE_ALL)
-        right_o = core.order(right, AFTER_ALL)
-        if left_o >= right_o:
-            raise CollabError("bad_request", "left origin must come before right origin")
-        cur = core.after(left_o)
-        if cur == right_o:  # nothing concurrent between the origins
-            return cur
-        chunks = core.chunks
-        names = core.names
-        order = core.order
-        scanning = False
-        dest = cur
-        while True:
-            if not scanning:
-                dest = cur
-            if cur == right_o or cur is AFTER_ALL:
-                return dest
-            ci, si, off = cur
-            other = chunks[ci].spans[si]
-            o_left = (ci, si, off - 1) if off else order(other.left, BEFORE_ALL)
-            if o_left < left_o:
-                return dest
-            if o_left == left_o:
-                o_right = order(other.right, AFTER_ALL)
-                if o_right < right_o:
-                    scanning = True
-                elif o_right == right_o:
-                    if name < names[other.rid]:
-                        return dest
-                    scanning = False
-                else:
-                    scanning = False
-            # The rest of this run has its predecessor as left origin: always skipped,
-            # unless our right origin sits inside it.
-            if right_o[0] == ci and right_o[1] == si and right_o[2] > off:
-                cur = right_o
-            else:
-                cur = core.next_position(ci, si)
+        return fugue_destination(core, name, left, right)
 
 
 RULES = FugueRules()

@@ -33,7 +33,7 @@ from pathlib import Path
 
 #: the modules compiled, all in this package: plain functions and classes that no interpreted
 #: class subclasses (a compiled class cannot be subclassed by interpreted code)
-COMPILED = ("run_sequence", "keystrokes", "local_edits", "run_encoding")
+COMPILED = ("run_sequence", "keystrokes", "local_edits", "run_encoding", "integration")
 SOURCE_DIR = Path(__file__).resolve().parent
 BUILD_ROOT = SOURCE_DIR.parents[1] / "build" / "native"
 PACKAGE = ("server", "collab")

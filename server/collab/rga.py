@@ -21,8 +21,9 @@ from __future__ import annotations
 from typing import Any
 
 from server.collab.base import CollabError
+from server.collab.integration import rga_destination
 from server.collab.registry import Strategy, register
-from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence
+from server.collab.run_sequence import RunSequence
 from server.collab.sequence_crdt import SequenceDocument, SequenceReplica, SequenceRules
 
 
@@ -52,23 +53,7 @@ class RgaRules(SequenceRules):
     def find_destination(
         self, core: RunSequence, name: str, seq: int, left: int | None, right: int | None
     ) -> tuple[int, ...]:
-        parent_o = core.order(left, BEFORE_ALL)
-        cur = core.after(parent_o)
-        chunks = core.chunks
-        names = core.names
-        while cur is not AFTER_ALL:
-            ci, si, off = cur
-            other = chunks[ci].spans[si]
-            o_parent = (ci, si, off - 1) if off else core.order(other.left, BEFORE_ALL)
-            if o_parent < parent_o:
-                return cur
-            if o_parent == parent_o:
-                o_seq = other.seq + off
-                if seq > o_seq or (seq == o_seq and name < names[other.rid]):
-                    return cur
-            # the rest of the run descends from its first element: skip it
-            cur = core.next_position(ci, si)
-        return cur
+        return rga_destination(core, name, seq, left)
 
 
 RULES = RgaRules()
