@@ -105,6 +105,8 @@ def _load_builtins() -> None:
     import server.collab as package
 
     for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("_"):  # private, e.g. the compiled build's group library
+            continue
         name = f"{package.__name__}.{module.name}"
         try:
             importlib.import_module(name)
