@@ -39,6 +39,7 @@ def build(build_root: Path = BUILD_ROOT, source_dir: Path = SOURCE_DIR) -> Nativ
     current = inspect(build_root, source_dir, environ={})
     if current.active:
         return current
+    digest = source_digest(source_dir)  # of what is compiled, should a file change meanwhile
     from mypy.version import __version__ as mypy_version  # a dev dependency: only here
     from mypyc.build import mypycify
     from setuptools import Distribution  # type: ignore[import-untyped]
@@ -68,7 +69,7 @@ def build(build_root: Path = BUILD_ROOT, source_dir: Path = SOURCE_DIR) -> Nativ
         shutil.rmtree(build_root, ignore_errors=True)
         (work / "lib").rename(build_root)
     manifest = {
-        "digest": source_digest(source_dir),
+        "digest": digest,
         "mypyc": mypy_version,
         "python": platform.python_version(),
         "modules": list(COMPILED),
@@ -86,7 +87,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"server.collab keystroke path: not built ({SWITCH}=0)")
         return 0
     elif not args:
-        status = build()
+        try:
+            status = build()
+        except (Exception, SystemExit) as exc:  # mypyc exits on a type error; gcc may be missing
+            print(
+                f"server.collab keystroke path: the mypyc build failed ({exc!r}); "
+                f"{SWITCH}=0 runs everything as plain Python",
+                file=sys.stderr,
+            )
+            return 1
     else:
         print("usage: python -m server.collab.native_build [--check]", file=sys.stderr)
         return 2

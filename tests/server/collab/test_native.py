@@ -131,6 +131,23 @@ def test_a_binary_encoding_with_a_hole_is_refused() -> None:
         decode_runs(b"not runs")
 
 
+def test_a_failed_build_leaves_nothing_that_would_load(
+    tmp_path: Path, sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No C compiler: mypyc generates the C, the compile fails, nothing half-built loads."""
+    from server.collab import native_build
+
+    root = tmp_path / "build" / "native"
+    manifest = _fake_build(root, sources) / native.MANIFEST
+    manifest.write_text(json.dumps({"digest": "0" * 64}))  # built from older sources
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    with pytest.raises((Exception, SystemExit)) as failure:
+        native_build.build(root, native.SOURCE_DIR)
+    assert "no-such-compiler" in str(failure.value) or "exit status" in str(failure.value)
+    assert list((tmp_path / "build").iterdir()) == [root], "a scratch directory was left"
+    assert native.inspect(root, native.SOURCE_DIR, environ={}).reason.startswith("stale")
+
+
 def test_the_build_is_skipped_when_plain_python_is_asked_for(tmp_path: Path) -> None:
     """`RTLAB_NATIVE=0 make test` must work on a machine without a C compiler."""
     env = {**os.environ, native.SWITCH: "0", "CC": str(tmp_path / "no-such-compiler")}
