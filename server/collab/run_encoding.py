@@ -26,19 +26,19 @@ element of the run after this one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from server.collab.base import CollabError
 from server.collab.run_sequence import MASK, SHIFT, RunSequence
 
-MAGIC = b"RSQ\x01"
+MAGIC: Final = b"RSQ\x01"
 
-DELETED = 1
-LEFT_NONE = 2
-LEFT_PREVIOUS = 4
-RIGHT_NONE = 8
-RIGHT_NEXT = 16
-SEQ_IS_START = 32
+DELETED: Final = 1
+LEFT_NONE: Final = 2
+LEFT_PREVIOUS: Final = 4
+RIGHT_NONE: Final = 8
+RIGHT_NEXT: Final = 16
+SEQ_IS_START: Final = 32
 
 
 def encode_runs(core: RunSequence) -> bytes:

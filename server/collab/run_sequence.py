@@ -42,23 +42,23 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from itertools import accumulate
-from typing import Any
+from typing import Any, Final
 
 from server.collab.base import CollabError
 
-SHIFT = 40
-MASK = (1 << SHIFT) - 1
-MAX_CHUNK = 64  # runs per chunk before it splits in two
+SHIFT: Final = 40
+MASK: Final = (1 << SHIFT) - 1
+MAX_CHUNK: Final = 64  # runs per chunk before it splits in two
 # Visible text per run before typing on starts a new run. A str cannot grow in
 # place, so every keystroke appended to a run copies its text: unbounded, typing
 # a long passage without a correction is quadratic (4.7 us per keystroke at 200k
 # characters, 2 us at 400). Tombstones hold no text and need no bound.
-MAX_RUN_TEXT = 512
-_NEAR_CHUNKS = 12  # walk this many chunks from the cached cursor before bisecting
+MAX_RUN_TEXT: Final = 512
+_NEAR_CHUNKS: Final = 12  # walk this many chunks from the cached cursor before bisecting
 
 # Order tuples (chunk, run, offset); a missing left origin sorts first, a missing right last.
-BEFORE_ALL: tuple[int, ...] = (-1,)
-AFTER_ALL: tuple[int, ...] = (1 << 62,)
+BEFORE_ALL: Final[tuple[int, ...]] = (-1,)
+AFTER_ALL: Final[tuple[int, ...]] = (1 << 62,)
 
 
 class Span:
@@ -123,7 +123,40 @@ def _integer(value: Any) -> int:
 
 # Fills a decoded state's id table until every run has claimed its ids (they all do:
 # `decode_state` checks the claims first), so the table holds only runs throughout.
-_NO_SPAN = Span(-1, 0, 0, None, None, None, 0)
+_NO_SPAN: Final = Span(-1, 0, 0, None, None, None, 0)
+
+
+def _covered_sizes(runs: list[Span], replicas: int) -> list[int]:
+    """Each replica's id count, checking that its runs cover ids 0..n-1 exactly once.
+
+    Linear, not a sort: every run's end is filed under its start, then each
+    replica's chain is followed from id 0. A hole breaks the chain; a run
+    that overlaps another is either filed twice under one start or never
+    reached by the chain (it starts inside another run).
+    """
+    sizes = [0] * replicas
+    for span in runs:
+        sizes[span.rid] += span.length
+    ends = [[-1] * (size + 1) for size in sizes]
+    for span in runs:
+        slots = ends[span.rid]
+        if span.start >= len(slots) - 1 or slots[span.start] != -1:
+            raise CollabError("bad_request", "CRDT state has holes or overlaps in its ids")
+        slots[span.start] = span.start + span.length
+    counts = [0] * replicas
+    for span in runs:
+        counts[span.rid] += 1
+    for rid, slots in enumerate(ends):
+        position = reached = 0
+        while position < sizes[rid]:
+            following = slots[position]
+            if following == -1:
+                raise CollabError("bad_request", "CRDT state has holes or overlaps in its ids")
+            position = following
+            reached += 1
+        if position != sizes[rid] or reached != counts[rid]:
+            raise CollabError("bad_request", "CRDT state has holes or overlaps in its ids")
+    return sizes
 
 
 class RunSequence:
@@ -854,17 +887,7 @@ class RunSequence:
                 parsed.append(span)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise CollabError("bad_request", f"malformed CRDT state: {exc}") from None
-        # Every replica's ids must be covered exactly once, 0..n-1: no hole, no overlap.
-        claimed: list[list[tuple[int, int]]] = [[] for _ in names]
-        for span in parsed:
-            claimed[span.rid].append((span.start, span.length))
-        for ranges in claimed:
-            expected = 0
-            for start, length in sorted(ranges):
-                if start != expected:
-                    raise CollabError("bad_request", "CRDT state has holes or overlaps in its ids")
-                expected = start + length
-        sizes = [sum(length for _, length in ranges) for ranges in claimed]
+        sizes = _covered_sizes(parsed, len(names))
         for span in parsed:  # origins name elements of this state
             for key in (span.left, span.right):
                 if key is not None and not (
