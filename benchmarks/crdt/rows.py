@@ -8,10 +8,12 @@ same edits and a row's inputs do not depend on which other rows ran.
 
 from __future__ import annotations
 
+import gc
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +82,27 @@ def _apply(group: Group, member: int, edit: Edit) -> None:
         group.delete(member, pos, arg)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Time an encode or a load without Python's cyclic collector running inside it.
+
+    When a row ends, the process holds the row's whole group (every member's
+    replica, the server, the updates), several times the document being
+    loaded. A full collection triggered by the load's allocations walks all
+    of that: on B4 fugue's parse took 70 ms or 400 ms depending on whether
+    one fell inside. That is the harness's heap, not the decoder's cost: a
+    fresh process loading the same B4 document with the collector on takes
+    38 ms, and 36 ms here with it paused. So collect first and pause the
+    collector for the timed call. The native libraries never run it.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def _splice(text: str, edit: Edit) -> str:
     kind, pos, arg = edit
     if kind == "i":
@@ -89,13 +112,15 @@ def _splice(text: str, edit: Edit) -> str:
 
 def _finish(subject: Subject, group: Group, member: int, cell: Cell) -> Cell:
     """encodeTime, docSize and parseTime of one member's document."""
-    began = time.perf_counter()
-    encoded = group.encode(member)
-    cell.encode_s = time.perf_counter() - began
+    with _collector_paused():
+        began = time.perf_counter()
+        encoded = group.encode(member)
+        cell.encode_s = time.perf_counter() - began
     cell.doc_bytes = len(encoded)
-    began = time.perf_counter()
-    loaded = subject.load(encoded)
-    cell.parse_s = time.perf_counter() - began
+    with _collector_paused():
+        began = time.perf_counter()
+        loaded = subject.load(encoded)
+        cell.parse_s = time.perf_counter() - began
     cell.ok = cell.ok and subject.text_of(loaded) == group.text(member)
     cell.encoded = encoded
     return cell
@@ -293,13 +318,15 @@ def _b3_map(clients: int, value: Callable[[int], Any]) -> Callable[[Subject, Set
 
 def _finish_map(library: MapLibrary, doc: MapDocument, cell: Cell) -> Cell:
     """`_finish` for a map document: the loaded copy must hold the same entries."""
-    began = time.perf_counter()
-    encoded = doc.encode()
-    cell.encode_s = time.perf_counter() - began
+    with _collector_paused():
+        began = time.perf_counter()
+        encoded = doc.encode()
+        cell.encode_s = time.perf_counter() - began
     cell.doc_bytes = len(encoded)
-    began = time.perf_counter()
-    loaded = library.load(encoded)
-    cell.parse_s = time.perf_counter() - began
+    with _collector_paused():
+        began = time.perf_counter()
+        loaded = library.load(encoded)
+        cell.parse_s = time.perf_counter() - began
     cell.ok = cell.ok and loaded.entries() == doc.entries()
     cell.encoded = encoded
     return cell
