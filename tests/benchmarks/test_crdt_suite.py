@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from benchmarks.crdt.__main__ import main
+from benchmarks.crdt.rows import Settings, suite
+from benchmarks.crdt.subjects import subject
 from reports.build import build_report
 from tests.reports.suite_fixtures import read_suite_table
 from tests.simulate.test_traces import sequential_trace
@@ -122,3 +126,19 @@ def test_memory_probe_sees_native_and_python_memory(tmp_path: Path) -> None:
     assert cells["fugue"]["heap_bytes"]["median"] > 2000  # the text, at least, in Python
     assert cells["loro (raw)"]["heap_bytes"]["median"] < 2000  # native: tracemalloc sees ~nothing
     assert "rss_bytes" in cells["loro (raw)"]
+
+
+def test_encode_and_load_are_timed_with_the_collector_paused() -> None:
+    """A full collection inside a timed load would walk the harness's heap, not the decoder's."""
+    fugue = subject("fugue")
+    seen: list[bool] = []
+
+    def load(data: bytes) -> Any:
+        seen.append(gc.isenabled())
+        return fugue.load(data)
+
+    row = next(r for r in suite(Settings(n=30), with_trace=False) if r.id == "B1.1")
+    assert gc.isenabled()
+    cell = row.run(replace(fugue, load=load), Settings(n=30))
+    assert cell.ok and seen == [False]
+    assert gc.isenabled()  # and back on afterwards
