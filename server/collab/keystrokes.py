@@ -20,14 +20,15 @@ from typing import Any
 from server.collab.run_sequence import SHIFT, RunSequence
 
 
-def typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
-    """The hot path of a relay: a well-formed Fugue insert that continues its author's run.
+def typing_on(core: RunSequence, change: dict[str, Any], lamport: bool) -> bool:
+    """The hot path of a relay: a well-formed insert that continues its author's run.
 
     Accepts only what the full validation (`sequence_crdt.apply_change`) would accept (the next
-    counter of a known replica, left origin its previous character, a known
-    right origin) and only when `RunSequence.extend_run` can append in place;
-    anything else returns False, untouched, and takes the general path,
-    which validates and raises.
+    counter of a known replica, left origin its previous character, and for
+    Fugue a known right origin, for RGA (`lamport`) the run's next Lamport
+    stamp, which exceeds its left origin's as validation demands) and only
+    when `RunSequence.extend_run` can append in place; anything else returns
+    False, untouched, and takes the general path, which validates and raises.
     """
     ident = change.get("id")
     left = change.get("left")
@@ -54,6 +55,14 @@ def typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
     rid = core.rindex.get(name)
     if rid is None:  # (extend_run checks that `counter` is the next id)
         return False
+    if lamport:
+        seq = change.get("seq")
+        if type(seq) is not int or not core.extend_run(rid, counter, text, None, seq, True):
+            return False
+        last = seq + len(text) - 1
+        if last > core.max_seq:
+            core.max_seq = last
+        return True
     right = change.get("right")
     right_key: int | None = None
     if right is not None:
@@ -68,7 +77,7 @@ def typing_on(core: RunSequence, change: dict[str, Any]) -> bool:
         ):
             return False
         right_key = (right_rid << SHIFT) | right_counter
-    return core.extend_run(rid, counter, text, right_key, counter)  # (Fugue: no max_seq)
+    return core.extend_run(rid, counter, text, right_key, counter, False)  # (Fugue: no max_seq)
 
 
 def one_range_delete(core: RunSequence, change: dict[str, Any]) -> bool | None:

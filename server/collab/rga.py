@@ -32,6 +32,8 @@ class RgaRules(SequenceRules):
 
     seq_is_counter = False
 
+    lamport = True
+
     def local_seq(self, core: RunSequence, counter: int) -> int:
         return core.max_seq + 1
 

@@ -562,18 +562,29 @@ class RunSequence:
         self._typing = (pos + n, self._version, self.length, last, ci, si, right)
         return left, right
 
-    def extend_run(self, rid: int, counter: int, text: str, right: int | None, seq: int) -> bool:
+    def extend_run(
+        self, rid: int, counter: int, text: str, right: int | None, seq: int, lamport: bool
+    ) -> bool:
         """Append a remote insert to the run it continues, when nothing can sit between them.
 
         The common case of a remote op (someone typing on): its id is the next
         counter of replica `rid`, its left origin that replica's previous
-        character, which ends a run with the same right origin, and that right
-        origin is the very next element in document order. Then no concurrent
-        element lies between the origins, so Fugue's integration would place
-        it right there anyway; extending the run in place skips the scan, the
-        split and the join. Returns False (nothing changed) whenever any
-        condition fails: the caller integrates normally. Only valid for rules
-        that track right origins (Fugue).
+        character, the last of a run whose stamps it continues. What may follow
+        that run depends on the algorithm:
+
+        - Fugue (`lamport` False): the run has the same right origin, and that
+          right origin is the very next element in document order. Then no
+          concurrent element lies between the origins, so Fugue's integration
+          would place it right there anyway.
+        - RGA (`lamport` True, `right` None): the next element in document
+          order is not a child of the left origin, or is one that RGA orders
+          after the new run (an older stamp, or the same stamp and a replica
+          name that sorts after the new run's). Children of an element come right after it, so then
+          RGA's scan (`integration.rga_destination`) stops at once.
+
+        Extending the run in place skips the scan, the split and the join.
+        Returns False (nothing changed) whenever any condition fails: the
+        caller integrates normally. The caller raises `max_seq` (RGA).
         """
         owner = self.owner[rid]
         if counter <= 0 or len(owner) != counter:
@@ -602,7 +613,22 @@ class RunSequence:
             else:
                 ci, si = self.locate(span)
             spans = span.chunk.spans
-            if si + 1 < len(spans):
+            if lamport:
+                if si + 1 < len(spans):
+                    after: Span | None = spans[si + 1]
+                else:
+                    chunks = self.chunks
+                    after = chunks[ci + 1].spans[0] if ci + 1 < len(chunks) else None
+                if (
+                    after is not None
+                    and after.left == (rid << SHIFT) | (counter - 1)
+                    and (
+                        after.seq > seq
+                        or (after.seq == seq and not self.names[rid] < self.names[after.rid])
+                    )
+                ):
+                    return False  # a concurrent sibling RGA puts first
+            elif si + 1 < len(spans):
                 following = spans[si + 1]
                 if right != (following.rid << SHIFT) | following.start:
                     return False
@@ -842,7 +868,12 @@ class RunSequence:
             rid, counter, right, _, span, ci, si = remote
             assert self.chunks[ci].spans[si] is span and span.rid == rid
             if span.start + span.length == counter and span.text is not None:
-                assert self._next_key(ci, si) == right
+                following = self._next_key(ci, si)
+                if following != right:  # only RGA's test (extend_run) allows that
+                    assert right is None and span.right is None and following is not None
+                    assert self.owner[following >> SHIFT][following & MASK].left != (
+                        (rid << SHIFT) | (counter - 1)
+                    )
         if self._text is not None:
             assert self._text == "".join(
                 x.text for c in self.chunks for x in c.spans if x.text is not None

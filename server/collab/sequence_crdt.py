@@ -49,6 +49,10 @@ class SequenceRules:
     #: True when a local run's `seq` is its first counter (Fugue): no `local_seq` call.
     seq_is_counter: ClassVar[bool] = True
 
+    #: True when runs carry Lamport stamps that order siblings (RGA): which of
+    #: `RunSequence.extend_run`'s two in-place tests a remote keystroke takes.
+    lamport: ClassVar[bool] = False
+
     def local_seq(self, core: RunSequence, counter: int) -> int:
         """The `seq` stamp of a new local run's first element."""
         return counter
@@ -113,7 +117,7 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
     if type(change) is dict:  # the keystroke-sized ops first, without the general checks
         kind = change.get("type")
         if kind == "insert":
-            if rules.track_right and typing_on(core, change):
+            if typing_on(core, change, rules.lamport):
                 return True
         elif kind == "delete":
             changed = one_range_delete(core, change)
@@ -138,10 +142,9 @@ def apply_change(core: RunSequence, rules: SequenceRules, change: Any) -> bool:
         right, seq = rules.parse_fields(core, change, counter, left)
         rid = core.rindex.get(name, -1)
         if not (
-            rules.track_right
-            and rid >= 0
+            rid >= 0
             and left == (rid << SHIFT) | (counter - 1)
-            and core.extend_run(rid, counter, text, right, seq)
+            and core.extend_run(rid, counter, text, right, seq, rules.lamport)
         ):
             dest = rules.find_destination(core, name, seq, left, right)
             rid = core.replica_index(name)
@@ -270,13 +273,13 @@ class SequenceDocument(DocumentServer):
     def __init__(self) -> None:
         self.core = RunSequence()
         self.revision = 0
-        self._track_right = self.rules.track_right  # read per op: an instance read
+        self._lamport = self.rules.lamport  # read per op: an instance read
 
     def apply(self, change: Any, sender: str) -> Applied:
         if type(change) is dict:  # apply_change's keystroke paths, inlined: one call less
             kind = change.get("type")
             if kind == "insert":
-                if self._track_right and typing_on(self.core, change):
+                if typing_on(self.core, change, self._lamport):
                     self.revision += 1
                     return _applied(({"revision": self.revision}, change))
             elif kind == "delete" and one_range_delete(self.core, change) is not None:

@@ -497,3 +497,46 @@ def test_a_long_passage_typed_without_corrections_keeps_runs_bounded(strategy: s
         assert copy.text() == passage
     # the seams between runs are invisible on the wire: one op per keystroke, in order
     assert [op["text"] for op in room.log] == list(passage)
+
+
+@pytest.mark.parametrize(
+    ("sibling", "stamp", "expected", "in_place"),
+    [
+        ("z", 2, "abcX", True),  # same stamp, larger name: RGA orders b's keystroke first
+        ("a", 2, "abXc", False),  # same stamp, smaller name: the sibling goes first
+        ("z", 5, "abXc", False),  # newer stamp: the sibling goes first
+        ("z", 1, None, False),  # not newer than its left origin: refused
+    ],
+)
+def test_rga_typing_on_yields_to_a_concurrent_sibling(
+    sibling: str, stamp: int, expected: str | None, in_place: bool
+) -> None:
+    """RGA's keystroke path extends a run in place only where the full scan would put it.
+
+    b types "ab", then "c" after its "b"; meanwhile `sibling` inserted "X"
+    after that same "b" and reached everyone first. Whether "c" may extend
+    b's run depends on the sibling's stamp and name (`RunSequence.extend_run`),
+    and the server, a replica and the per-character oracle must agree.
+    """
+    strat = get_strategy("rga")
+    ops: list[dict[str, Any]] = [
+        {"type": "insert", "id": ["b", 0], "left": None, "seq": 0, "text": "ab"},
+        {"type": "insert", "id": [sibling, 0], "left": ["b", 1], "seq": stamp, "text": "X"},
+        {"type": "insert", "id": ["b", 2], "left": ["b", 1], "seq": 2, "text": "c"},
+    ]
+    doc = strat.create_document()
+    replica = strat.create_replica("r", strat.create_document().snapshot())
+    doc.apply(ops[0], "b")
+    replica.receive(ops[0])
+    if expected is None:
+        with pytest.raises(CollabError):
+            doc.apply(ops[1], sibling)
+        return
+    for op in ops[1:]:
+        doc.apply(op, "b")
+        replica.receive(op)
+    assert doc.text() == replica.text() == _reference_text("rga", ops) == expected
+    for core in (doc.core, replica.core):  # type: ignore[attr-defined]
+        core.check_invariants()
+        b_runs = core.owner[core.rindex["b"]]
+        assert (b_runs[2] is b_runs[0]) is in_place  # one run "abc", or "c" a run of its own
