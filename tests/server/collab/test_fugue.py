@@ -540,3 +540,45 @@ def test_rga_typing_on_yields_to_a_concurrent_sibling(
         core.check_invariants()
         b_runs = core.owner[core.rindex["b"]]
         assert (b_runs[2] is b_runs[0]) is in_place  # one run "abc", or "c" a run of its own
+
+
+@pytest.mark.parametrize("strategy", CRDTS)
+@pytest.mark.parametrize("seed", range(40))
+def test_concurrent_typists_one_keystroke_per_op_match_the_oracle(strategy: str, seed: int) -> None:
+    """Two or three people type on at their carets, each keystroke its own op, delivered late.
+
+    Every relayed keystroke that continues its author's run meets the
+    server's and the replicas' in-place path (`RunSequence.extend_run`), and
+    concurrent typists at one place make the siblings that path must yield
+    to; the end texts must equal the per-character oracle's.
+    """
+    rng = random.Random(seed)
+    names = ["a", "b", "c"][: rng.randint(2, 3)]
+    room = Room(strategy, names)
+    carets = dict.fromkeys(names, 0)
+    for _ in range(200):
+        name = rng.choice(names)
+        replica = room.replicas[name]
+        carets[name] = min(carets[name], len(replica.text()))
+        gesture = rng.random()
+        if gesture < 0.1:
+            carets[name] = rng.randint(0, len(replica.text()))
+        elif gesture < 0.7:
+            for _ in range(rng.randint(1, 4)):
+                replica.insert(carets[name], rng.choice("xyz"))
+                carets[name] += 1
+                if rng.random() < 0.7:
+                    room.flush(name)
+        elif gesture < 0.8 and carets[name] > 0:
+            carets[name] -= 1
+            replica.delete(carets[name], 1)
+            room.flush(name)
+        elif gesture < 0.9:
+            room.to_server(rng.choice(names))
+        else:
+            room.to_client(rng.choice(names))
+    room.settle()
+    text = room.doc.text()
+    assert room.texts() == [text] * len(names)
+    assert _reference_text(strategy, room.log) == text
+    room.doc.core.check_invariants()  # type: ignore[attr-defined]
