@@ -94,6 +94,8 @@ def _collector_paused() -> Iterator[None]:
     fresh process loading the same B4 document with the collector on takes
     38 ms, and 36 ms here with it paused. So collect first and pause the
     collector for the timed call. The native libraries never run it.
+    (Not `simulate.traces.frozen_heap`: its exit unfreezes everything,
+    including the trace that `__main__` froze for the whole run.)
     """
     gc.collect()
     gc.disable()

@@ -14,7 +14,7 @@ merge after working offline) runs one of these loops.
 from __future__ import annotations
 
 from server.collab.base import CollabError
-from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence
+from server.collab.run_sequence import AFTER_ALL, BEFORE_ALL, RunSequence, rga_goes_first
 
 
 def fugue_destination(
@@ -66,10 +66,10 @@ def fugue_destination(
 
 
 def rga_destination(core: RunSequence, name: str, seq: int, left: int | None) -> tuple[int, ...]:
-    """RGA: after the parent, before the first sibling with a smaller stamp (`server.collab.rga`).
+    """RGA: after the parent, before the first sibling the new run goes ahead of (`rga.py`).
 
-    Siblings (same parent) come newest stamp first, ties by replica name; a
-    run's later elements descend from its first, so whole runs are skipped.
+    Siblings (same parent) are ordered by `rga_goes_first`; a run's later
+    elements descend from its first, so whole runs are skipped.
     """
     parent_o = core.order(left, BEFORE_ALL)
     cur = core.after(parent_o)
@@ -81,10 +81,8 @@ def rga_destination(core: RunSequence, name: str, seq: int, left: int | None) ->
         o_parent = (ci, si, off - 1) if off else core.order(other.left, BEFORE_ALL)
         if o_parent < parent_o:
             return cur
-        if o_parent == parent_o:
-            o_seq = other.seq + off
-            if seq > o_seq or (seq == o_seq and name < names[other.rid]):
-                return cur
+        if o_parent == parent_o and rga_goes_first(seq, name, other.seq + off, names[other.rid]):
+            return cur
         # the rest of the run descends from its first element: skip it
         cur = core.next_position(ci, si)
     return cur

@@ -101,6 +101,13 @@ class Chunk:
             span.chunk = self
 
 
+def rga_goes_first(seq: int, name: str, other_seq: int, other_name: str) -> bool:
+    """RGA's order of two siblings (inserts after one character): newest stamp first,
+    ties by the smaller replica name. The scan (`integration.rga_destination`)
+    and the in-place keystroke test (`RunSequence.extend_run`) both ask it."""
+    return seq > other_seq or (seq == other_seq and name < other_name)
+
+
 def _joinable(a: Span, b: Span) -> bool:
     """True when `b` directly continues `a` (same replica, ids, origins, state), in bounds."""
     return (
@@ -578,9 +585,9 @@ class RunSequence:
           would place it right there anyway.
         - RGA (`lamport` True, `right` None): the next element in document
           order is not a child of the left origin, or is one that RGA orders
-          after the new run (an older stamp, or the same stamp and a replica
-          name that sorts after the new run's). Children of an element come right after it, so then
-          RGA's scan (`integration.rga_destination`) stops at once.
+          after the new run (`rga_goes_first`). Children of an element come
+          right after it, so then RGA's scan (`integration.rga_destination`)
+          stops at once.
 
         Extending the run in place skips the scan, the split and the join.
         Returns False (nothing changed) whenever any condition fails: the
@@ -619,13 +626,11 @@ class RunSequence:
                 else:
                     chunks = self.chunks
                     after = chunks[ci + 1].spans[0] if ci + 1 < len(chunks) else None
+                names = self.names
                 if (
                     after is not None
                     and after.left == (rid << SHIFT) | (counter - 1)
-                    and (
-                        after.seq > seq
-                        or (after.seq == seq and not self.names[rid] < self.names[after.rid])
-                    )
+                    and not rga_goes_first(seq, names[rid], after.seq, names[after.rid])
                 ):
                     return False  # a concurrent sibling RGA puts first
             elif si + 1 < len(spans):
