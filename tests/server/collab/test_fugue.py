@@ -349,8 +349,18 @@ def test_bad_ops_are_rejected_and_change_nothing(strategy: str) -> None:
         bad_ops.append(
             {"type": "insert", "id": ["z", 0], "left": ["a", 2], "right": ["a", 0], "text": "q"}
         )
+        # shaped like a keystroke continuing "abc" (the relay's fast path), with a bad right origin
+        for right in (["ghost", 0], ["a", 99], ["a"], "a", 3):
+            bad_ops.append(
+                {"type": "insert", "id": ["a", 3], "left": ["a", 2], "right": right, "text": "d"}
+            )
     else:
         bad_ops.append({"type": "insert", "id": ["z", 0], "left": ["a", 2], "seq": 1, "text": "q"})
+        # shaped like a keystroke continuing "abc" (stamps 0-2), with a bad stamp
+        for seq in (2, -1, True, "3", 3.0, None):
+            bad_ops.append(
+                {"type": "insert", "id": ["a", 3], "left": ["a", 2], "seq": seq, "text": "d"}
+            )
     for op in bad_ops:
         with pytest.raises(CollabError) as info:
             room.doc.apply(op, "a")
